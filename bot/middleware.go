@@ -1,0 +1,89 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+)
+
+// ErrBusy means another consumer is handling the same event right now; the
+// router retries later instead of dropping it.
+var ErrBusy = errors.New("event is being handled elsewhere")
+
+// Recover turns a handler panic into an error, so one bad event is retried and
+// eventually parked instead of taking the process down.
+func Recover(log *slog.Logger) Middleware {
+	return func(next Handler) Handler {
+		return HandlerFunc(func(ctx context.Context, e *Event) (err error) {
+			defer func() {
+				if p := recover(); p != nil {
+					log.Error("handler panicked", "event", e.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+					err = fmt.Errorf("handler panicked on %s: %v", e.ID, p)
+				}
+			}()
+			return next.Handle(ctx, e)
+		})
+	}
+}
+
+// Observer receives the outcome and duration of every handled event (metrics).
+type Observer func(e *Event, took time.Duration, err error)
+
+// Log records one line per event: ids, platform, chat type, kind, duration,
+// outcome. Never the text: residents write phone numbers and addresses.
+func Log(log *slog.Logger, observe Observer) Middleware {
+	return func(next Handler) Handler {
+		return HandlerFunc(func(ctx context.Context, e *Event) error {
+			start := time.Now()
+			err := next.Handle(ctx, e)
+			took := time.Since(start)
+			if observe != nil {
+				observe(e, took, err)
+			}
+			switch {
+			case err == nil:
+				log.Debug("event handled", "event", e.ID, "chat", e.Chat.Key(), "kind", e.Kind, "took", took)
+			case errors.Is(err, ErrBusy):
+				log.Debug("event busy elsewhere", "event", e.ID)
+			default:
+				log.Warn("event failed", "event", e.ID, "chat", e.Chat.Key(), "kind", e.Kind, "took", took, "err", err)
+			}
+			return err
+		})
+	}
+}
+
+// Dedup lets each event id through once: a platform redelivering a message it
+// thinks was not acknowledged must never produce a second ticket or reply.
+// hold bounds how long a crashed handler keeps the id claimed; keep must
+// outlast the platforms' redelivery windows.
+func Dedup(d Deduper, hold, keep time.Duration) Middleware {
+	return func(next Handler) Handler {
+		return HandlerFunc(func(ctx context.Context, e *Event) error {
+			key := "event:" + e.ID
+			claim, err := d.Claim(ctx, key, hold)
+			if err != nil {
+				return fmt.Errorf("dedup claim %s: %w", e.ID, err)
+			}
+			switch claim {
+			case ClaimDone:
+				return nil
+			case ClaimBusy:
+				return ErrBusy
+			}
+			if err := next.Handle(ctx, e); err != nil {
+				if rerr := d.Release(ctx, key); rerr != nil {
+					return errors.Join(err, fmt.Errorf("dedup release %s: %w", e.ID, rerr))
+				}
+				return err
+			}
+			if err := d.Done(ctx, key, keep); err != nil {
+				return fmt.Errorf("dedup done %s: %w", e.ID, err)
+			}
+			return nil
+		})
+	}
+}

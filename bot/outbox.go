@@ -1,0 +1,75 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// BusOutbox publishes outbound messages to the topic of their platform, where
+// the process that owns that platform's connection picks them up.
+type BusOutbox struct{ Publisher Publisher }
+
+// Send validates and publishes each message; it stops at the first failure so
+// the caller can retry the whole event (keys make the retry idempotent).
+func (o BusOutbox) Send(ctx context.Context, msgs ...Outbound) error {
+	for i := range msgs {
+		m := &msgs[i]
+		if m.Format == "" {
+			m.Format = FormatText
+		}
+		m.Text = Truncate(m.Text, MaxTextRunes)
+		if err := m.Validate(); err != nil {
+			return err
+		}
+		b, err := EncodeOutbound(m)
+		if err != nil {
+			return fmt.Errorf("encode outbound %s: %w", m.Key, err)
+		}
+		if err := o.Publisher.Publish(ctx, OutboundTopic(m.Platform), Message{ID: m.Key, Payload: b}); err != nil {
+			return fmt.Errorf("publish outbound %s: %w", m.Key, err)
+		}
+	}
+	return nil
+}
+
+// Sender delivers one outbound message on its platform. Adapters implement it.
+type Sender interface {
+	Send(ctx context.Context, o *Outbound) error
+}
+
+// DeliveryProcessor turns bus messages into Sender calls, at most once per
+// idempotency key: a handler that ran twice, or a redelivered bus message,
+// does not post the same reply twice.
+func DeliveryProcessor(s Sender, d Deduper) func(ctx context.Context, m Message) error {
+	return func(ctx context.Context, m Message) error {
+		o, err := DecodeOutbound(m.Payload)
+		if err != nil {
+			return Permanent(err)
+		}
+		key := "outbound:" + o.Key
+		claim, err := d.Claim(ctx, key, DefaultHold)
+		if err != nil {
+			return fmt.Errorf("dedup claim outbound %s: %w", o.Key, err)
+		}
+		switch claim {
+		case ClaimDone:
+			return nil
+		case ClaimBusy:
+			return ErrBusy
+		}
+		if err := s.Send(ctx, o); err != nil {
+			_ = d.Release(ctx, key)
+			return fmt.Errorf("send %s on %s: %w", o.Key, o.Platform, err)
+		}
+		return d.Done(ctx, key, DefaultKeep)
+	}
+}
+
+// Dedup windows: a claim outlives any single handler run; a done key outlives
+// every platform's redelivery window (DingTalk redelivers within a minute,
+// WeCom within seconds, the bus's own redelivery within the hour).
+const (
+	DefaultHold = 2 * time.Minute
+	DefaultKeep = 24 * time.Hour
+)

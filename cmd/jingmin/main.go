@@ -1,0 +1,80 @@
+// Command jingmin runs the hub. One binary, several roles:
+//
+//	jingmin serve                     everything in one process (the embedded default)
+//	jingmin migrate [-status]         apply database migrations
+//	jingmin roster who ...            who would answer a question, and why
+//	jingmin stats ...                 questions, first-response times, SLA breaches
+//	jingmin bench route ...           throughput and latency of the whole pipeline
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/jingminhub/jingmin/bot"
+)
+
+const usage = `usage: jingmin <command> [flags]
+
+commands:
+  serve        run the hub in one process (SQLite + in-memory bus + playground by default)
+  migrate      apply database migrations (-status lists them)
+  roster who   print who would answer in a group at a time, and why
+  stats        per station and group: questions, first-response median/p90, SLA breaches
+  bench route  run a synthetic district through the hub and print the figures as JSON
+
+Every command takes -config FILE (default: the embedded configs/example.yaml).
+Environment: JINGMIN_DATABASE_DRIVER, JINGMIN_DATABASE_DSN, JINGMIN_PLAYGROUND_LISTEN, JINGMIN_LOG_LEVEL.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "jingmin:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, args[1:], stderr)
+	case "migrate":
+		return cmdMigrate(ctx, args[1:], stdout, stderr)
+	case "roster":
+		return cmdRoster(ctx, args[1:], stdout, stderr)
+	case "stats":
+		return cmdStats(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return cmdBench(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// newLogger writes JSON lines with residents' phone and ID numbers masked.
+func newLogger(w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	if v := os.Getenv("JINGMIN_LOG_LEVEL"); v != "" {
+		_ = level.UnmarshalText([]byte(v))
+	}
+	return slog.New(bot.NewMaskingHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})))
+}

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jingminhub/jingmin/adapters/playground"
+	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/commands"
+	"github.com/jingminhub/jingmin/configs"
+	"github.com/jingminhub/jingmin/store"
+)
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "config file (default: the embedded example)")
+	listen := fs.String("listen", "", "playground address (default from config, 127.0.0.1:8080)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := configs.Load(*configPath)
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.Playground.Listen = *listen
+	}
+	log := newLogger(stderr)
+	h, err := openHub(ctx, cfg, log, nil)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	var ln net.Listener
+	if cfg.Playground.Enabled {
+		if ln, err = net.Listen("tcp", cfg.Playground.Listen); err != nil {
+			return fmt.Errorf("playground: listen on %s: %w", cfg.Playground.Listen, err)
+		}
+		log.Info("playground ready", "url", "http://"+ln.Addr().String()+"/")
+	}
+	return h.Run(ctx, ln)
+}
+
+// hub is one process's wiring: store, bus, rules, adapters and the loops that
+// connect them. Every goroutine it starts is owned by Run and ends with it.
+type hub struct {
+	cfg        *configs.Config
+	log        *slog.Logger
+	store      *store.Store
+	bus        *bot.MemoryBus
+	dedup      bot.Deduper
+	rules      *commands.Hub
+	playground *playground.Adapter
+}
+
+// openHub opens the store (migrating it), makes the directory match the
+// config, and builds bus, rules and the playground. now is the rules' clock
+// (nil: the wall clock).
+func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, now func() time.Time) (*hub, error) {
+	st, err := store.Open(ctx, store.Options{Driver: cfg.Database.Driver, DSN: cfg.Database.DSN})
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Sync(ctx, cfg.Seed()); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("load %s into the database: %w", cfg.Source, err)
+	}
+	b := bot.NewMemoryBus(0)
+	rules, err := newRules(ctx, cfg, st, bot.BusOutbox{Publisher: b}, log, now)
+	if err != nil {
+		b.Close()
+		st.Close()
+		return nil, err
+	}
+	h := &hub{cfg: cfg, log: log, store: st, bus: b, dedup: bot.NewMemoryDeduper(), rules: rules}
+	if cfg.Playground.Enabled {
+		h.playground = playground.New(b, catalog(cfg), log)
+	}
+	return h, nil
+}
+
+func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, out commands.Outbox, log *slog.Logger, now func() time.Time) (*commands.Hub, error) {
+	loc, err := time.LoadLocation(cfg.Hub.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("%s: hub.timezone: %w", cfg.Source, err)
+	}
+	return commands.New(ctx, st, out, commands.Options{
+		Location: loc, EmergencyKeywords: cfg.Hub.EmergencyKeywords,
+		QuestionsPerMinute: cfg.Hub.QuestionsPerMinute, MaxTextRunes: cfg.Hub.MaxTextRunes,
+		Now: now, Log: log,
+	})
+}
+
+// catalog lists the playground's groups and staff from the config.
+func catalog(cfg *configs.Config) playground.Catalog {
+	var c playground.Catalog
+	for _, g := range cfg.Groups {
+		if g.Platform == string(bot.Playground) {
+			c.Groups = append(c.Groups, playground.Chat{ID: g.ChatID, Type: bot.Group, Name: g.Name})
+		}
+	}
+	for _, o := range cfg.Officers {
+		if id, ok := o.Identities[string(bot.Playground)]; ok {
+			c.Staff = append(c.Staff, playground.Persona{ID: id, Name: o.Name, Roles: o.Roles})
+		}
+	}
+	return c
+}
+
+// unconfigured stands in for a platform whose adapter does not run in this
+// process: its messages are parked with the reason, never silently dropped.
+type unconfigured bot.Platform
+
+func (u unconfigured) Send(context.Context, *bot.Outbound) error {
+	return bot.Permanent(fmt.Errorf("no %s adapter is configured in this deployment", string(u)))
+}
+
+// Run serves until ctx ends, then shuts down in order: stop taking messages,
+// let the bus drain (bounded), stop the loops, close.
+func (h *hub) Run(ctx context.Context, ln net.Listener) error {
+	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	park := func(ctx context.Context, topic string, m bot.Message, cause error) error {
+		return h.store.Park(ctx, topic, m.ID, m.Payload, cause.Error())
+	}
+	handler := bot.Chain(h.rules.Handler(),
+		bot.Log(h.log, nil),
+		bot.Dedup(h.dedup, bot.DefaultHold, bot.DefaultKeep),
+		bot.Recover(h.log))
+	runners := []*bot.Runner{{
+		Subscriber: h.bus, Topic: bot.TopicEvents, Group: "handlers", Workers: h.cfg.Hub.Workers,
+		Process: bot.EventProcessor(handler), Park: park, Log: h.log,
+	}}
+	senders := map[bot.Platform]bot.Sender{bot.DingTalk: unconfigured(bot.DingTalk), bot.WeChat: unconfigured(bot.WeChat), bot.Playground: unconfigured(bot.Playground)}
+	if h.playground != nil {
+		senders[bot.Playground] = h.playground
+	}
+	for p, s := range senders {
+		runners = append(runners, &bot.Runner{
+			Subscriber: h.bus, Topic: bot.OutboundTopic(p), Group: "senders", Workers: 2,
+			Process: bot.DeliveryProcessor(s, h.dedup), Park: park, Log: h.log,
+		})
+	}
+	var wg sync.WaitGroup
+	for _, r := range runners {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = r.Run(work) }()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = h.rules.RunTimers(work, time.Duration(h.cfg.Hub.TimerSeconds)*time.Second)
+	}()
+
+	var srv *http.Server
+	serveErr := make(chan error, 1)
+	if ln != nil {
+		srv = &http.Server{Handler: h.playground.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("playground server: %w", err)
+	}
+	h.log.Info("shutting down")
+	if srv != nil {
+		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = srv.Shutdown(shut)
+		cancel()
+		if e := <-serveErr; e != nil && !errors.Is(e, http.ErrServerClosed) && err == nil {
+			err = e
+		}
+	}
+	h.drain(10 * time.Second)
+	stopWork()
+	wg.Wait()
+	return err
+}
+
+// drain waits until everything accepted has been handled and sent: the
+// in-memory bus does not outlive the process.
+func (h *hub) drain(limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		pending := h.bus.Pending(bot.TopicEvents, "handlers")
+		for _, p := range []bot.Platform{bot.Playground, bot.DingTalk, bot.WeChat} {
+			pending += h.bus.Pending(bot.OutboundTopic(p), "senders")
+		}
+		if pending == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.log.Warn("shutdown before the bus drained; undelivered messages are lost with this process")
+}
+
+func (h *hub) Close() {
+	h.bus.Close()
+	h.store.Close()
+}
+
+// parseAt reads a time in the hub's zone: "2026-11-22 22:00" or RFC 3339.
+func parseAt(s string, loc *time.Location) (time.Time, error) {
+	if s == "" || s == "now" {
+		return time.Now(), nil
+	}
+	for _, layout := range []string{"2006-01-02 15:04", "2006-01-02 15:04:05", "2006-01-02T15:04", time.RFC3339, "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, strings.TrimSpace(s), loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("cannot read time %q: use \"2026-11-22 22:00\"", s)
+}

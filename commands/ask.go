@@ -1,0 +1,309 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/store"
+)
+
+// handleGroup takes a message in a group chat. Chatter not addressed to the
+// bot or an officer is none of the hub's business.
+func (h *Hub) handleGroup(ctx context.Context, e *bot.Event) error {
+	d := h.dir.Load()
+	g := d.group(string(e.Platform), e.Chat.ID)
+	var st *store.Station
+	if g != nil {
+		st = d.stations[g.StationID]
+	}
+	mentioned, toBot := d.resolveMentions(e, st)
+	if !e.AddressedToBot && !toBot && mentioned == nil {
+		return nil
+	}
+	if g == nil || st == nil {
+		// The bot was added to a group nobody registered: say so politely
+		// and leave a record an admin can act on.
+		if err := h.store.RecordUnknownChat(ctx, string(e.Platform), e.Chat.ID, e.Chat.Name); err != nil {
+			return err
+		}
+		return h.outbox.Send(ctx, replyTo(e, "unknown:"+e.ID, d.template("unknown_group")))
+	}
+	if e.Kind != bot.KindText {
+		return h.outbox.Send(ctx, replyTo(e, "unsupported:"+e.ID, d.template("unsupported"), e.Sender.ID))
+	}
+	text := bot.Truncate(strings.TrimSpace(e.Text), h.opts.MaxTextRunes)
+	if text == "" {
+		return h.outbox.Send(ctx, replyTo(e, "help:"+e.ID, d.template("resident_help"), e.Sender.ID))
+	}
+	emergency := h.isEmergency(text)
+	if !emergency {
+		if handled, err := h.throttle(ctx, d, e, text); handled || err != nil {
+			return err
+		}
+	}
+	return h.ask(ctx, d, e, g, st, mentioned, text, emergency)
+}
+
+// resolveMentions finds the officer a resident @-ed: by platform user id
+// first, then by name or alias within the group's station. A mention of the
+// station's duty account is a mention of the bot (on WeCom the robot carries
+// the duty account's name).
+func (d *directory) resolveMentions(e *bot.Event, st *store.Station) (officer *store.Officer, toBot bool) {
+	var byName *store.Officer
+	for _, m := range e.Mentions {
+		if m.IsBot {
+			toBot = true
+			continue
+		}
+		var o *store.Officer
+		if m.UserID != "" {
+			o = d.officerByIdentity(string(e.Platform), m.UserID)
+		}
+		if o == nil && m.Name != "" && st != nil {
+			o = d.officerByName(st.ID, m.Name)
+		}
+		switch {
+		case o == nil:
+		case o.HasRole(store.RoleDutyAccount):
+			toBot = true
+		case m.UserID != "" && officer == nil:
+			officer = o
+		case byName == nil:
+			byName = o
+		}
+	}
+	if officer == nil {
+		officer = byName
+	}
+	if officer != nil && st != nil && officer.StationID != st.ID {
+		officer = nil // an officer of another station is not this group's to route to
+	}
+	return officer, toBot
+}
+
+func (h *Hub) isEmergency(text string) bool {
+	for _, k := range h.opts.EmergencyKeywords {
+		if k != "" && strings.Contains(text, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// throttle keeps one resident from flooding a group with tickets. Over the
+// limit, the message is added to their latest ticket (nothing is lost) and
+// they are asked to wait.
+func (h *Hub) throttle(ctx context.Context, d *directory, e *bot.Event, text string) (bool, error) {
+	limit := h.opts.QuestionsPerMinute
+	if limit <= 0 {
+		return false, nil
+	}
+	now := h.now()
+	key := e.Chat.Key() + "\x00" + e.Sender.ID
+	h.throttleMu.Lock()
+	recent := h.recent[key][:0]
+	for _, t := range h.recent[key] {
+		if now.Sub(t) < time.Minute {
+			recent = append(recent, t)
+		}
+	}
+	over := len(recent) >= limit
+	if !over {
+		recent = append(recent, now)
+	}
+	h.recent[key] = recent
+	if len(h.recent) > 100_000 { // forget idle residents
+		for k, ts := range h.recent {
+			if len(ts) == 0 || now.Sub(ts[len(ts)-1]) >= time.Minute {
+				delete(h.recent, k)
+			}
+		}
+	}
+	h.throttleMu.Unlock()
+	if !over {
+		return false, nil
+	}
+	last, err := h.store.LatestTicketOf(ctx, string(e.Platform), e.Chat.ID, e.Sender.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := h.store.AppendTimeline(ctx, last.ID, store.TicketEvent{Kind: "follow_up", Detail: text}); err != nil {
+		return false, err
+	}
+	return true, h.outbox.Send(ctx, replyTo(e, "throttled:"+e.ID, render(d.template("throttled"), "number", fmt.Sprint(last.Number)), e.Sender.ID))
+}
+
+// matchFAQ finds the FAQ entry whose longest keyword the question contains,
+// the station's own entries before the shared ones.
+func (d *directory) matchFAQ(st *store.Station, text string) *store.FAQ {
+	var (
+		best    *store.FAQ
+		bestLen int
+	)
+	for i := range d.faqs {
+		f := &d.faqs[i]
+		if f.StationID != nil && *f.StationID != st.ID {
+			continue
+		}
+		for _, k := range f.KeywordList() {
+			l := len(k)
+			if f.StationID != nil {
+				l += 1 << 16
+			}
+			if strings.Contains(text, k) && l > bestLen {
+				best, bestLen = f, l
+			}
+		}
+	}
+	return best
+}
+
+// ask files a ticket for a question and sends what DESIGN promises: an
+// acknowledgement in the group at once, the question to whoever must answer,
+// 110 guidance and pages for emergencies, an FAQ answer after hours.
+func (h *Hub) ask(ctx context.Context, d *directory, e *bot.Event, g *store.Group, st *store.Station, mentioned *store.Officer, text string, emergency bool) error {
+	now := h.now()
+	loc := h.opts.Location
+	r := d.route(st, g, mentioned, now, loc)
+	sla := time.Duration(st.SLAMinutes) * time.Minute
+	var faq *store.FAQ
+	if r.AfterHours() && !emergency {
+		faq = d.matchFAQ(st, text)
+	}
+	t := &store.Ticket{
+		StationID: st.ID, SourceEventID: e.ID, GroupID: &g.ID,
+		Platform: string(e.Platform), ChatID: e.Chat.ID, ChatType: string(e.Chat.Type),
+		ResidentID: e.Sender.ID, ResidentName: e.Sender.Name, Question: text, ReplyHandle: e.ReplyHandle,
+		Status: store.StatusOpen, Emergency: emergency, AfterHours: r.AfterHours(), AssigneeID: idOf(r.Officer),
+		CreatedAt: now,
+	}
+	timeline := []store.TicketEvent{
+		{Kind: store.TLAsked, At: now},
+		{Kind: store.TLAssigned, ActorID: idOf(r.Officer), Detail: r.Reason + "：" + officerName(r.Officer), At: now},
+		{Kind: store.TLAcknowledged, At: now},
+	}
+	due := now.Add(sla)
+	switch {
+	case faq != nil:
+		t.Status, t.FirstResponseAt, t.AnsweredBy, t.AutoAnswered = store.StatusAnswered, &now, idOf(r.Officer), true
+		timeline = append(timeline, store.TicketEvent{Kind: store.TLAutoAnswered, Detail: faq.Topic, At: now})
+	case r.AfterHours() && !emergency:
+		if next, ok := d.nextStart(st, now, loc); ok {
+			due = next.Add(sla)
+		}
+		t.EscalateAt = &due
+		timeline = append(timeline, store.TicketEvent{Kind: store.TLFiled, At: now})
+	default:
+		t.EscalateAt = &due
+	}
+	if !t.AutoAnswered {
+		timeline = append(timeline, store.TicketEvent{Kind: store.TLNotified, ActorID: idOf(r.Officer), At: now})
+	}
+	if emergency {
+		timeline = append(timeline, store.TicketEvent{Kind: store.TLPaged, At: now})
+	}
+	t, created, err := h.store.CreateTicket(ctx, t, timeline)
+	if err != nil {
+		return fmt.Errorf("file ticket for %s: %w", e.ID, err)
+	}
+	if !created {
+		// The same platform message came again after the ticket was filed:
+		// resend from the stored ticket; the keys stop anything already sent.
+		faq = nil
+		if t.AutoAnswered {
+			faq = d.matchFAQ(st, t.Question)
+		}
+	}
+	return h.outbox.Send(ctx, h.askMessages(d, e, t, g, st, faq, now)...)
+}
+
+// askMessages are the outbound side of ask, derived from the stored ticket so
+// a redelivery produces the same messages under the same keys.
+func (h *Hub) askMessages(d *directory, e *bot.Event, t *store.Ticket, g *store.Group, st *store.Station, faq *store.FAQ, now time.Time) []bot.Outbound {
+	number := fmt.Sprint(t.Number)
+	var assignee *store.Officer
+	if t.AssigneeID != nil {
+		assignee = d.officers[*t.AssigneeID]
+	}
+	key := fmt.Sprintf("t%d:", t.ID)
+	resident := residentLabel(t)
+	card := []string{"number", number, "group", g.Name, "resident", resident, "question", t.Question}
+	var out []bot.Outbound
+	switch {
+	case t.Emergency:
+		out = append(out, replyTo(e, key+"ack", render(d.template("emergency"), "number", number), t.ResidentID))
+		paged := map[uint]bool{}
+		for _, o := range []*store.Officer{assignee, d.dutyOfficerNow(st, now, h.opts.Location), d.leader(st)} {
+			if o == nil || paged[o.ID] {
+				continue
+			}
+			paged[o.ID] = true
+			if m, ok := d.dm(o, t.Platform, fmt.Sprintf("%spage:%d", key, o.ID), "紧急工单 #"+number, render(d.template("page"), card...)); ok {
+				out = append(out, m)
+			}
+		}
+		return out
+	case faq != nil:
+		out = append(out, replyTo(e, key+"ack", render(d.template("faq_answer"), "number", number, "answer", faq.Answer), t.ResidentID))
+		return out
+	case t.AfterHours:
+		next := "上班后"
+		if at, ok := d.nextStart(st, now, h.opts.Location); ok {
+			next = humanTime(at, now, h.opts.Location)
+		}
+		out = append(out, replyTo(e, key+"ack", render(d.template("ack_after_hours"), "number", number, "next", next), t.ResidentID))
+	default:
+		out = append(out, replyTo(e, key+"ack", render(d.template("ack"), "number", number, "assignee", title(assignee)), t.ResidentID))
+	}
+	if assignee != nil {
+		if m, ok := d.dm(assignee, t.Platform, fmt.Sprintf("%sdm:%d", key, assignee.ID), "新工单 #"+number, render(d.template("officer_dm"), card...)); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func residentLabel(t *store.Ticket) string {
+	if t.ResidentName != "" {
+		return t.ResidentName
+	}
+	return t.ResidentID
+}
+
+// title is how residents are told who will answer.
+func title(o *store.Officer) string {
+	switch {
+	case o == nil, o.HasRole(store.RoleDutyAccount):
+		return "值班民警"
+	case o.HasRole(store.RoleAuxiliary):
+		return o.Name + "辅警"
+	case o.HasRole(store.RoleDutyOfficer) && !o.HasRole(store.RoleOfficer):
+		return "值班民警" + o.Name
+	}
+	return o.Name + "警官"
+}
+
+// humanTime says when in words a resident reads at a glance.
+func humanTime(at, now time.Time, loc *time.Location) string {
+	a, n := at.In(loc), now.In(loc)
+	ay, am, ad := a.Date()
+	ny, nm, nd := n.Date()
+	today := time.Date(ny, nm, nd, 0, 0, 0, 0, loc)
+	day := time.Date(ay, am, ad, 0, 0, 0, 0, loc)
+	switch int(day.Sub(today).Hours() / 24) {
+	case 0:
+		return "今天" + a.Format("15:04")
+	case 1:
+		return "明天" + a.Format("15:04")
+	case 2:
+		return "后天" + a.Format("15:04")
+	}
+	return fmt.Sprintf("%d月%d日%s", am, ad, a.Format("15:04"))
+}

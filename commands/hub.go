@@ -1,0 +1,135 @@
+// Package commands holds the hub's business rules: turning a resident's
+// question into a ticket routed to the right officer, officers' replies and
+// commands from their phones, emergencies, after-hours handling by the duty
+// account, escalation timers, and statistics. It speaks only bot types and the
+// store; platforms are the adapters' concern.
+package commands
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/store"
+)
+
+// Outbox is where handlers put messages to send; bot.BusOutbox is the real one.
+type Outbox interface {
+	Send(ctx context.Context, msgs ...bot.Outbound) error
+}
+
+// Options tune the rules; zero values take the defaults from configs.
+type Options struct {
+	Location          *time.Location
+	EmergencyKeywords []string
+	// QuestionsPerMinute caps one resident's new questions in one chat; 0 = no cap.
+	QuestionsPerMinute int
+	MaxTextRunes       int
+	// Now is the clock; tests and `roster who` set it.
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// Hub holds the rules and what they need.
+type Hub struct {
+	store  *store.Store
+	outbox Outbox
+	opts   Options
+	dir    atomic.Pointer[directory]
+
+	throttleMu sync.Mutex
+	recent     map[string][]time.Time
+	// digested caches, per officer id, the shift start whose digest is done
+	// (the database has the truth; this spares a query per tick).
+	digested sync.Map
+}
+
+// New builds the hub and loads its directory from the store.
+func New(ctx context.Context, st *store.Store, out Outbox, opts Options) (*Hub, error) {
+	if opts.Location == nil {
+		loc, err := time.LoadLocation("Asia/Shanghai")
+		if err != nil {
+			return nil, fmt.Errorf("load time zone: %w", err)
+		}
+		opts.Location = loc
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxTextRunes == 0 {
+		opts.MaxTextRunes = bot.MaxTextRunes
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	h := &Hub{store: st, outbox: out, opts: opts, recent: map[string][]time.Time{}}
+	if err := h.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// Reload rebuilds the in-memory directory from the store.
+func (h *Hub) Reload(ctx context.Context) error {
+	d, err := h.store.LoadDirectory(ctx)
+	if err != nil {
+		return fmt.Errorf("reload directory: %w", err)
+	}
+	h.dir.Store(newDirectory(d))
+	return nil
+}
+
+func (h *Hub) now() time.Time { return h.opts.Now() }
+
+// Handler is the event handler for the whole hub: group questions, officers'
+// direct messages, and everything else answered politely.
+func (h *Hub) Handler() bot.Handler {
+	mux := &bot.Mux{}
+	mux.RouteFunc(bot.InChat(bot.Group), h.handleGroup)
+	mux.RouteFunc(bot.InChat(bot.Direct), h.handleDirect)
+	return mux
+}
+
+// render fills a template's {placeholders}.
+func render(tmpl string, kv ...string) string {
+	pairs := make([]string, 0, len(kv))
+	for i := 0; i+1 < len(kv); i += 2 {
+		pairs = append(pairs, "{"+kv[i]+"}", kv[i+1])
+	}
+	return strings.NewReplacer(pairs...).Replace(tmpl)
+}
+
+// replyTo answers in the chat an event came from.
+func replyTo(e *bot.Event, key, text string, at ...string) bot.Outbound {
+	chat := e.Chat
+	return bot.Outbound{Key: key, Platform: e.Platform, Chat: &chat, Text: text, AtUsers: at, ReplyHandle: e.ReplyHandle, Format: bot.FormatText}
+}
+
+// dm addresses an officer; ok is false when the officer has no account.
+func (d *directory) dm(o *store.Officer, preferred, key, title, text string) (bot.Outbound, bool) {
+	p, uid, ok := d.address(o, preferred)
+	if !ok {
+		return bot.Outbound{}, false
+	}
+	return bot.Outbound{Key: key, Platform: bot.Platform(p), ToUser: uid, Title: title, Text: text, Format: bot.FormatMarkdown}, true
+}
+
+func officerName(o *store.Officer) string {
+	if o == nil {
+		return "值班民警"
+	}
+	return o.Name
+}
+
+func idOf(o *store.Officer) *uint {
+	if o == nil {
+		return nil
+	}
+	id := o.ID
+	return &id
+}

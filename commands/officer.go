@@ -1,0 +1,249 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/store"
+)
+
+// ticketCommand is "#123 rest" (also the full-width ＃).
+var ticketCommand = regexp.MustCompile(`^[#＃]\s*(\d{1,9})\s*(.*)$`)
+
+// handleDirect takes a direct message to the bot. Staff use it to answer and
+// manage tickets from their phones; anyone else gets the resident greeting.
+func (h *Hub) handleDirect(ctx context.Context, e *bot.Event) error {
+	d := h.dir.Load()
+	o := d.officerByIdentity(string(e.Platform), e.Sender.ID)
+	text := strings.TrimSpace(e.Text)
+	reply := func(msg string) error { return h.outbox.Send(ctx, replyTo(e, "r:"+e.ID, msg)) }
+	if o == nil {
+		if ticketCommand.MatchString(text) {
+			return reply(d.template("not_staff"))
+		}
+		return reply(d.template("resident_help"))
+	}
+	if e.Kind != bot.KindText {
+		return reply(d.template("help"))
+	}
+	if m := ticketCommand.FindStringSubmatch(text); m != nil {
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		return h.ticketCommand(ctx, d, e, o, n, strings.TrimSpace(m[2]))
+	}
+	word := strings.ToLower(strings.Join(strings.Fields(text), " "))
+	switch word {
+	case "值班 开", "值班开", "上班", "duty on":
+		return h.setDuty(ctx, d, e, o, true)
+	case "值班 关", "值班关", "下班", "duty off":
+		return h.setDuty(ctx, d, e, o, false)
+	case "待办", "todo", "list":
+		return h.todo(ctx, d, e, o)
+	}
+	return reply(d.template("help"))
+}
+
+func (h *Hub) setDuty(ctx context.Context, d *directory, e *bot.Event, o *store.Officer, on bool) error {
+	if err := h.store.SetDutyOverride(ctx, o.ID, &on); err != nil {
+		return err
+	}
+	if err := h.Reload(ctx); err != nil {
+		return err
+	}
+	key := "duty_off"
+	if on {
+		key = "duty_on"
+	}
+	return h.outbox.Send(ctx, replyTo(e, "r:"+e.ID, d.template(key)))
+}
+
+func (h *Hub) todo(ctx context.Context, d *directory, e *bot.Event, o *store.Officer) error {
+	open, err := h.store.OpenTicketsFor(ctx, o.ID)
+	if err != nil {
+		return err
+	}
+	return h.outbox.Send(ctx, replyTo(e, "r:"+e.ID, render(d.template("digest"), "count", fmt.Sprint(len(open)), "list", d.ticketList(open))))
+}
+
+// ticketList is one line per ticket: number, group, the question's start.
+func (d *directory) ticketList(ts []store.Ticket) string {
+	var b strings.Builder
+	for _, t := range ts {
+		group := ""
+		if t.GroupID != nil {
+			if g := d.groupByID[*t.GroupID]; g != nil {
+				group = g.Name
+			}
+		}
+		fmt.Fprintf(&b, "- #%d %s：%s\n", t.Number, group, bot.Truncate(t.Question, 30))
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// errRefused carries the template a refused ticket command answers with.
+type errRefused struct{ template string }
+
+func (e errRefused) Error() string { return "refused: " + e.template }
+
+// ticketCommand handles "#123 ..." from an officer: claim, hand over, close,
+// or (anything else) an answer to post in the group.
+func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *store.Officer, n int64, rest string) error {
+	number := fmt.Sprint(n)
+	reply := func(tmpl string, kv ...string) error {
+		return h.outbox.Send(ctx, replyTo(e, "r:"+e.ID, render(d.template(tmpl), append([]string{"number", number}, kv...)...)))
+	}
+	t, err := h.store.TicketByNumber(ctx, o.StationID, n)
+	if errors.Is(err, store.ErrNotFound) {
+		others, err := h.store.TicketsByNumber(ctx, n)
+		if err != nil {
+			return err
+		}
+		if len(others) > 0 {
+			return reply("other_station")
+		}
+		return reply("no_ticket")
+	}
+	if err != nil {
+		return err
+	}
+	now := h.now()
+	st := d.stations[t.StationID]
+	sla := time.Duration(st.SLAMinutes) * time.Minute
+	lower := strings.ToLower(rest)
+	var (
+		decide func(t *store.Ticket) ([]store.TicketEvent, error)
+		after  func(t *store.Ticket) []bot.Outbound
+	)
+	// "#12 转 李明" hands over; "#12 转账前请核实" is an answer that happens to
+	// start with 转, told apart by whether the rest names a colleague.
+	handoverName := strings.TrimSpace(trimAnyPrefix(trimAnyPrefix(rest, "转交", "转给", "转", "to ", "TO ", "To "), "给"))
+	var handoverTarget *store.Officer
+	if hasAnyPrefix(rest, "转") || strings.HasPrefix(lower, "to ") {
+		handoverTarget = d.officerByName(o.StationID, handoverName)
+	}
+	open := func(t *store.Ticket) error {
+		if t.Status == store.StatusClosed {
+			return errRefused{"ticket_closed"}
+		}
+		return nil
+	}
+	switch {
+	case rest == "认领" || lower == "claim":
+		decide = func(t *store.Ticket) ([]store.TicketEvent, error) {
+			if err := open(t); err != nil {
+				return nil, err
+			}
+			t.AssigneeID = idOf(o)
+			if t.Status == store.StatusOpen {
+				t.Status = store.StatusClaimed
+			}
+			due := now.Add(sla)
+			t.EscalateAt = &due
+			return []store.TicketEvent{{Kind: store.TLClaimed, ActorID: idOf(o), At: now}}, nil
+		}
+		after = func(t *store.Ticket) []bot.Outbound {
+			return []bot.Outbound{replyTo(e, "r:"+e.ID, render(d.template("claimed_ok"), "number", number, "minutes", fmt.Sprint(st.SLAMinutes)))}
+		}
+	case explicitHandover(rest, lower) && handoverTarget == nil:
+		return h.outbox.Send(ctx, replyTo(e, "r:"+e.ID, render(d.template("unknown_officer"), "name", handoverName)))
+	case handoverTarget != nil:
+		target := handoverTarget
+		decide = func(t *store.Ticket) ([]store.TicketEvent, error) {
+			if err := open(t); err != nil {
+				return nil, err
+			}
+			t.AssigneeID = idOf(target)
+			due := now.Add(sla)
+			t.EscalateAt = &due
+			return []store.TicketEvent{{Kind: store.TLHandedOver, ActorID: idOf(o), Detail: "→ " + target.Name, At: now}}, nil
+		}
+		after = func(t *store.Ticket) []bot.Outbound {
+			out := []bot.Outbound{replyTo(e, "r:"+e.ID, render(d.template("handed_over_ok"), "number", number, "officer", target.Name))}
+			group := ""
+			if t.GroupID != nil && d.groupByID[*t.GroupID] != nil {
+				group = d.groupByID[*t.GroupID].Name
+			}
+			if m, ok := d.dm(target, t.Platform, fmt.Sprintf("t%d:handover:%s", t.ID, e.ID), "转交工单 #"+number,
+				render(d.template("handed_over_dm"), "number", number, "from", o.Name, "group", group, "resident", residentLabel(t), "question", t.Question)); ok {
+				out = append(out, m)
+			}
+			return out
+		}
+	case rest == "办结" || rest == "关闭" || lower == "close" || lower == "done":
+		decide = func(t *store.Ticket) ([]store.TicketEvent, error) {
+			if err := open(t); err != nil {
+				return nil, err
+			}
+			t.Status, t.ClosedAt, t.EscalateAt = store.StatusClosed, &now, nil
+			return []store.TicketEvent{{Kind: store.TLClosed, ActorID: idOf(o), At: now}}, nil
+		}
+		after = func(t *store.Ticket) []bot.Outbound {
+			return []bot.Outbound{replyTo(e, "r:"+e.ID, render(d.template("closed_ok"), "number", number))}
+		}
+	case rest == "":
+		return reply("empty_answer")
+	default:
+		answer := bot.Truncate(rest, h.opts.MaxTextRunes)
+		decide = func(t *store.Ticket) ([]store.TicketEvent, error) {
+			if err := open(t); err != nil {
+				return nil, err
+			}
+			t.Status, t.EscalateAt = store.StatusAnswered, nil
+			if t.FirstResponseAt == nil {
+				t.FirstResponseAt, t.AnsweredBy = &now, idOf(o)
+			}
+			return []store.TicketEvent{{Kind: store.TLAnswered, ActorID: idOf(o), Detail: answer, At: now}}, nil
+		}
+		after = func(t *store.Ticket) []bot.Outbound {
+			chat := bot.ChatRef{Platform: bot.Platform(t.Platform), ID: t.ChatID, Type: bot.ChatType(t.ChatType)}
+			group := ""
+			if t.GroupID != nil && d.groupByID[*t.GroupID] != nil {
+				group = d.groupByID[*t.GroupID].Name
+			}
+			return []bot.Outbound{
+				{Key: fmt.Sprintf("t%d:answer:%s", t.ID, e.ID), Platform: chat.Platform, Chat: &chat, Format: bot.FormatText,
+					Text: render(d.template("answer"), "answer", answer, "officer", title(o), "number", number), AtUsers: []string{t.ResidentID}, ReplyHandle: t.ReplyHandle},
+				replyTo(e, "r:"+e.ID, render(d.template("answered_ok"), "number", number, "group", group)),
+			}
+		}
+	}
+	t, err = h.store.Transition(ctx, t.ID, decide)
+	var refused errRefused
+	if errors.As(err, &refused) {
+		return reply(refused.template)
+	}
+	if err != nil {
+		return err
+	}
+	return h.outbox.Send(ctx, after(t)...)
+}
+
+// explicitHandover: the officer clearly meant to hand over, even if the name
+// is wrong, so a typo is reported instead of posted to residents.
+func explicitHandover(rest, lower string) bool {
+	return hasAnyPrefix(rest, "转交", "转给") || strings.HasPrefix(lower, "to ") ||
+		(strings.HasPrefix(rest, "转 ") && len([]rune(strings.TrimSpace(rest))) <= 12)
+}
+
+func hasAnyPrefix(s string, ps ...string) bool {
+	for _, p := range ps {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func trimAnyPrefix(s string, ps ...string) string {
+	for _, p := range ps {
+		if strings.HasPrefix(s, p) {
+			return strings.TrimPrefix(s, p)
+		}
+	}
+	return s
+}

@@ -1,0 +1,214 @@
+package commands
+
+import (
+	"fmt"
+	"time"
+	_ "time/tzdata" // the roster is in Asia/Shanghai even on an image with no zoneinfo
+
+	"github.com/jingminhub/jingmin/store"
+)
+
+// A duty switch ("值班 开") lasts at most this long; "值班 关" lasts until the
+// officer's next rostered shift starts.
+const dutyOnFor = 12 * time.Hour
+
+// span is one stretch of duty.
+type span struct {
+	start, end time.Time
+	kind       string // day | night | override | manual
+}
+
+func (s span) String() string {
+	return fmt.Sprintf("%s %s-%s", s.kind, s.start.Format("01-02 15:04"), s.end.Format("15:04"))
+}
+
+// isWorkday applies the official calendar: a listed holiday is a rest day, a
+// listed make-up day (调休) is a working day, otherwise Monday to Friday work.
+func (d *directory) isWorkday(day time.Time) bool {
+	switch d.holidays[day.Format("2006-01-02")] {
+	case "holiday":
+		return false
+	case "workday":
+		return true
+	}
+	wd := day.Weekday()
+	return wd != time.Saturday && wd != time.Sunday
+}
+
+// shiftsOn lists an officer's rostered spans starting on the calendar day of
+// day (in loc), overrides applied.
+func (d *directory) shiftsOn(o *store.Officer, day time.Time, loc *time.Location) []span {
+	y, m, dd := day.In(loc).Date()
+	midnight := time.Date(y, m, dd, 0, 0, 0, 0, loc)
+	date := midnight.Format("2006-01-02")
+	at := func(clock string) time.Time {
+		var h, mi int
+		fmt.Sscanf(clock, "%d:%d", &h, &mi)
+		return time.Date(y, m, dd, h, mi, 0, 0, loc)
+	}
+	mk := func(start, end, kind string) span {
+		s, e := at(start), at(end)
+		if !e.After(s) {
+			e = e.AddDate(0, 0, 1) // past midnight
+		}
+		return span{s, e, kind}
+	}
+	var out []span
+	off := false
+	for _, ov := range d.overrides[fmt.Sprintf("%d\x00%s", o.ID, date)] {
+		if ov.Off {
+			off = true
+			continue
+		}
+		out = append(out, mk(ov.Start, ov.End, "override"))
+	}
+	if off {
+		return out
+	}
+	work := d.isWorkday(midnight)
+	for _, s := range d.shifts[o.ID] {
+		switch {
+		case s.DayKind == "workday" && !work, s.DayKind == "restday" && work:
+			continue
+		case s.DayKind == "" && time.Weekday(s.Weekday) != midnight.Weekday():
+			continue
+		}
+		out = append(out, mk(s.Start, s.End, s.Kind))
+	}
+	return out
+}
+
+// rosteredAt returns the rostered span covering t, if any.
+func (d *directory) rosteredAt(o *store.Officer, t time.Time, loc *time.Location) (span, bool) {
+	for _, back := range []int{0, -1} { // yesterday's night shift may run into today
+		for _, s := range d.shiftsOn(o, t.AddDate(0, 0, back), loc) {
+			if !t.Before(s.start) && t.Before(s.end) {
+				return s, true
+			}
+		}
+	}
+	return span{}, false
+}
+
+// onDuty is the roster with the officer's own switch applied.
+func (d *directory) onDuty(o *store.Officer, t time.Time, loc *time.Location) (span, bool) {
+	s, rostered := d.rosteredAt(o, t, loc)
+	if o.DutyOverride != nil && o.DutySince != nil {
+		since := *o.DutySince
+		if *o.DutyOverride {
+			if t.Sub(since) < dutyOnFor && !t.Before(since) {
+				return span{since, since.Add(dutyOnFor), "manual"}, true
+			}
+		} else if rostered && !s.start.After(since) {
+			return span{}, false // signed off this shift
+		}
+	}
+	return s, rostered
+}
+
+// nextStart finds when the next shift of anyone but the duty account starts
+// at station after t, looking two weeks ahead.
+func (d *directory) nextStart(st *store.Station, t time.Time, loc *time.Location) (time.Time, bool) {
+	var best time.Time
+	for day := 0; day <= 14; day++ {
+		for _, o := range d.staff[st.ID] {
+			if o.HasRole(store.RoleDutyAccount) {
+				continue
+			}
+			for _, s := range d.shiftsOn(o, t.AddDate(0, 0, day), loc) {
+				if s.start.After(t) && (best.IsZero() || s.start.Before(best)) {
+					best = s.start
+				}
+			}
+		}
+		if !best.IsZero() {
+			return best, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// rolePriority orders who takes a question when the group's own officer is
+// away: the duty officer first, then other officers, then auxiliaries.
+// Leaders and admins are the escalation chain, not the first line.
+func rolePriority(o *store.Officer) int {
+	switch {
+	case o.HasRole(store.RoleDutyAccount):
+		return -1
+	case o.HasRole(store.RoleDutyOfficer):
+		return 3
+	case o.HasRole(store.RoleOfficer):
+		return 2
+	case o.HasRole(store.RoleAuxiliary):
+		return 1
+	}
+	return -1
+}
+
+// Route says who answers a question, and why.
+type Route struct {
+	Officer *store.Officer
+	// Reason is one of: own_officer, mentioned, on_duty, duty_account.
+	Reason string
+	Shift  span
+}
+
+// AfterHours is true when nobody but the duty account covers the question.
+func (r Route) AfterHours() bool { return r.Reason == "duty_account" }
+
+// route applies DESIGN rule 1: the officer the resident @-ed if on duty, the
+// group's own officer if on duty, else the station's officer on duty now,
+// else the duty account.
+func (d *directory) route(st *store.Station, g *store.Group, mentioned *store.Officer, t time.Time, loc *time.Location) Route {
+	if mentioned != nil && mentioned.StationID == st.ID && !mentioned.HasRole(store.RoleDutyAccount) {
+		if s, ok := d.onDuty(mentioned, t, loc); ok {
+			return Route{mentioned, "mentioned", s}
+		}
+	}
+	if g != nil && g.OfficerID != nil {
+		if o := d.officers[*g.OfficerID]; o != nil {
+			if s, ok := d.onDuty(o, t, loc); ok {
+				return Route{o, "own_officer", s}
+			}
+		}
+	}
+	if o, s := d.bestOnDuty(st, t, loc, nil); o != nil {
+		return Route{o, "on_duty", s}
+	}
+	return Route{d.dutyAccount(st), "duty_account", span{}}
+}
+
+// bestOnDuty picks the on-duty officer of highest role priority, lowest id
+// first, optionally requiring role.
+func (d *directory) bestOnDuty(st *store.Station, t time.Time, loc *time.Location, only func(*store.Officer) bool) (*store.Officer, span) {
+	var (
+		best *store.Officer
+		bs   span
+	)
+	for _, o := range d.staff[st.ID] {
+		p := rolePriority(o)
+		if p < 0 || (only != nil && !only(o)) {
+			continue
+		}
+		s, ok := d.onDuty(o, t, loc)
+		if !ok {
+			continue
+		}
+		if best == nil || p > rolePriority(best) {
+			best, bs = o, s
+		}
+	}
+	return best, bs
+}
+
+// dutyOfficerNow is who covers the station at t for escalations and pages:
+// an on-duty duty officer, else any officer on duty, else the duty account.
+func (d *directory) dutyOfficerNow(st *store.Station, t time.Time, loc *time.Location) *store.Officer {
+	if o, _ := d.bestOnDuty(st, t, loc, func(o *store.Officer) bool { return o.HasRole(store.RoleDutyOfficer) }); o != nil {
+		return o
+	}
+	if o, _ := d.bestOnDuty(st, t, loc, nil); o != nil {
+		return o
+	}
+	return d.dutyAccount(st)
+}

@@ -1,0 +1,170 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jingminhub/jingmin/store"
+)
+
+// Stats are the numbers a station reports: how many questions, how fast the
+// first human answer came, how many tickets breached the SLA (escalated).
+type Stats struct {
+	Station      string  `json:"station"`
+	Group        string  `json:"group,omitempty"` // empty: the station's total
+	Questions    int     `json:"questions"`
+	Answered     int     `json:"answered"`
+	AutoAnswered int     `json:"auto_answered"`
+	Emergencies  int     `json:"emergencies"`
+	Open         int     `json:"open"`
+	Breaches     int     `json:"sla_breaches"`
+	MedianMin    float64 `json:"first_response_median_min"`
+	P90Min       float64 `json:"first_response_p90_min"`
+}
+
+// Stats computes per-group and per-station figures for tickets created in
+// [from, to); stationCode "" means every station.
+func (h *Hub) Stats(ctx context.Context, stationCode string, from, to time.Time) ([]Stats, error) {
+	d := h.dir.Load()
+	var stationID uint
+	if stationCode != "" {
+		st := d.stationByCode(stationCode)
+		if st == nil {
+			return nil, fmt.Errorf("no station with code %q", stationCode)
+		}
+		stationID = st.ID
+	}
+	tickets, err := h.store.TicketsCreated(ctx, stationID, from, to)
+	if err != nil {
+		return nil, err
+	}
+	type acc struct {
+		s     Stats
+		waits []float64
+	}
+	rows := map[string]*acc{}
+	get := func(station, group string) *acc {
+		k := station + "\x00" + group
+		if rows[k] == nil {
+			rows[k] = &acc{s: Stats{Station: station, Group: group}}
+		}
+		return rows[k]
+	}
+	for _, t := range tickets {
+		station := fmt.Sprint(t.StationID)
+		if st := d.stations[t.StationID]; st != nil {
+			station = st.Name
+		}
+		group := t.ChatID
+		if t.GroupID != nil && d.groupByID[*t.GroupID] != nil {
+			group = d.groupByID[*t.GroupID].Name
+		}
+		for _, a := range []*acc{get(station, group), get(station, "")} {
+			a.s.Questions++
+			if t.Emergency {
+				a.s.Emergencies++
+			}
+			if t.Level > 0 {
+				a.s.Breaches++
+			}
+			switch {
+			case t.AutoAnswered:
+				a.s.AutoAnswered++
+			case t.FirstResponseAt != nil:
+				a.s.Answered++
+				a.waits = append(a.waits, t.FirstResponseAt.Sub(t.CreatedAt).Minutes())
+			}
+			if t.Status == store.StatusOpen || t.Status == store.StatusClaimed {
+				a.s.Open++
+			}
+		}
+	}
+	out := make([]Stats, 0, len(rows))
+	for _, a := range rows {
+		a.s.MedianMin = percentile(a.waits, 0.5)
+		a.s.P90Min = percentile(a.waits, 0.9)
+		out = append(out, a.s)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Station != out[j].Station {
+			return out[i].Station < out[j].Station
+		}
+		return out[i].Group != "" && (out[j].Group == "" || out[i].Group < out[j].Group)
+	})
+	return out, nil
+}
+
+// percentile by nearest rank, rounded to a tenth of a minute.
+func percentile(xs []float64, p float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	i := int(float64(len(s))*p+0.999999) - 1
+	i = max(0, min(i, len(s)-1))
+	return float64(int(s[i]*10+0.5)) / 10
+}
+
+func (d *directory) stationByCode(code string) *store.Station {
+	for _, st := range d.stations {
+		if st.Code == code {
+			return st
+		}
+	}
+	return nil
+}
+
+// Who explains who would answer a question in a group at a given time: the
+// `jingmin roster who` command, and a way for admins to check a roster.
+func (h *Hub) Who(stationCode, group string, at time.Time) (string, error) {
+	d := h.dir.Load()
+	st := d.stationByCode(stationCode)
+	if st == nil {
+		return "", fmt.Errorf("no station with code %q", stationCode)
+	}
+	var g *store.Group
+	if group != "" {
+		for _, cand := range d.groupByID {
+			if cand.StationID == st.ID && (cand.ChatID == group || cand.Name == group) {
+				g = cand
+				break
+			}
+		}
+		if g == nil {
+			return "", fmt.Errorf("station %s has no group %q (give its chat id or name)", stationCode, group)
+		}
+	}
+	loc := h.opts.Location
+	r := d.route(st, g, nil, at, loc)
+	var b strings.Builder
+	kind := "工作日"
+	if !d.isWorkday(at.In(loc)) {
+		kind = "休息日"
+	}
+	fmt.Fprintf(&b, "%s %s（%s）\n", st.Name, at.In(loc).Format("2006-01-02 15:04 Mon"), kind)
+	if g != nil {
+		own := "无"
+		if g.OfficerID != nil && d.officers[*g.OfficerID] != nil {
+			own = d.officers[*g.OfficerID].Name
+		}
+		fmt.Fprintf(&b, "群：%s，本群民警：%s\n", g.Name, own)
+	}
+	who := officerName(r.Officer)
+	switch r.Reason {
+	case "own_officer":
+		fmt.Fprintf(&b, "答复人：%s（本群民警，在班 %s–%s）\n", who, r.Shift.start.In(loc).Format("15:04"), r.Shift.end.In(loc).Format("15:04"))
+	case "on_duty":
+		fmt.Fprintf(&b, "答复人：%s（本群民警不在班，由所内在班人员接手，%s–%s）\n", who, r.Shift.start.In(loc).Format("15:04"), r.Shift.end.In(loc).Format("15:04"))
+	default:
+		fmt.Fprintf(&b, "答复人：%s（无人在班，由值班号接收：FAQ 自动答复，其余登记待办，紧急情况呼叫值班民警）\n", who)
+		if next, ok := d.nextStart(st, at, loc); ok {
+			fmt.Fprintf(&b, "下一班开始：%s\n", next.In(loc).Format("2006-01-02 15:04"))
+		}
+	}
+	fmt.Fprintf(&b, "升级链：%s → %s → %s", who, officerName(d.dutyOfficerNow(st, at, loc)), officerName(d.leader(st)))
+	return b.String(), nil
+}

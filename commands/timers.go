@@ -1,0 +1,219 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/store"
+)
+
+// RunTimers fires escalation timers and shift-start digests every interval
+// until ctx ends. Timers live in the database, so a restart loses none, and
+// each step is fenced so none fires twice.
+func (h *Hub) RunTimers(ctx context.Context, every time.Duration) error {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		if err := h.Tick(ctx); err != nil && ctx.Err() == nil {
+			h.opts.Log.Warn("timer tick failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// Tick runs one round: due escalations, then digests for officers whose
+// shift has started.
+func (h *Hub) Tick(ctx context.Context) error {
+	for {
+		n, err := h.store.FireDue(ctx, h.now(), 100, h.escalate(ctx))
+		if err != nil {
+			return err
+		}
+		if n < 100 {
+			break
+		}
+	}
+	return h.digests(ctx)
+}
+
+// escalate moves an unanswered ticket one step up the chain: its officer →
+// the duty officer on duty now → the station leader; past the end of the
+// chain everyone in it is reminded again, every SLA period, until someone
+// answers. The DMs are published inside the ticket's transaction, so a
+// failure rolls the step back and it fires again (same keys, no double DM).
+func (h *Hub) escalate(ctx context.Context) func(t *store.Ticket) ([]store.TicketEvent, error) {
+	return func(t *store.Ticket) ([]store.TicketEvent, error) {
+		d := h.dir.Load()
+		now := h.now()
+		st := d.stations[t.StationID]
+		if st == nil {
+			return nil, fmt.Errorf("ticket %d: station %d is gone", t.ID, t.StationID)
+		}
+		var cur *store.Officer
+		if t.AssigneeID != nil {
+			cur = d.officers[*t.AssigneeID]
+		}
+		chain := []*store.Officer{d.dutyOfficerNow(st, now, h.opts.Location), d.leader(st)}
+		pos := -1
+		for i, o := range chain {
+			if o != nil && cur != nil && o.ID == cur.ID {
+				pos = i
+			}
+		}
+		var targets []*store.Officer
+		for _, o := range chain[pos+1:] {
+			if o != nil && (cur == nil || o.ID != cur.ID) {
+				targets = []*store.Officer{o}
+				break
+			}
+		}
+		detail := ""
+		if len(targets) == 1 {
+			t.AssigneeID = idOf(targets[0])
+			detail = "→ " + targets[0].Name
+		} else {
+			seen := map[uint]bool{}
+			for _, o := range append([]*store.Officer{cur}, chain...) {
+				if o != nil && !seen[o.ID] {
+					seen[o.ID] = true
+					targets = append(targets, o)
+				}
+			}
+			detail = "再次提醒"
+		}
+		t.Level++
+		due := now.Add(time.Duration(st.SLAMinutes) * time.Minute)
+		t.EscalateAt = &due
+		waited := int(now.Sub(t.CreatedAt).Minutes())
+		group := ""
+		if t.GroupID != nil && d.groupByID[*t.GroupID] != nil {
+			group = d.groupByID[*t.GroupID].Name
+		}
+		var out []bot.Outbound
+		for _, o := range targets {
+			text := render(d.template("escalation_dm"), "number", fmt.Sprint(t.Number), "group", group,
+				"resident", residentLabel(t), "question", t.Question, "waited", fmt.Sprint(waited))
+			if m, ok := d.dm(o, t.Platform, fmt.Sprintf("t%d:esc:%d:%d", t.ID, t.Fence, o.ID), fmt.Sprintf("工单 #%d 超时", t.Number), text); ok {
+				out = append(out, m)
+			}
+		}
+		if err := h.outbox.Send(ctx, out...); err != nil {
+			return nil, err
+		}
+		return []store.TicketEvent{{Kind: store.TLEscalated, ActorID: t.AssigneeID, Detail: fmt.Sprintf("第%d次升级 %s", t.Level, detail), At: now}}, nil
+	}
+}
+
+// digests hands each officer whose shift has started the questions that
+// waited for them: tickets the duty account filed after hours in their
+// groups (or, for the duty officer, in groups without an officer on duty),
+// plus whatever is already assigned to them.
+func (h *Hub) digests(ctx context.Context) error {
+	d := h.dir.Load()
+	now := h.now()
+	loc := h.opts.Location
+	for _, st := range d.stations {
+		duty := d.dutyAccount(st)
+		var waiting []store.Ticket
+		loaded := false
+		for _, o := range d.staff[st.ID] {
+			if rolePriority(o) < 0 {
+				continue
+			}
+			s, ok := d.rosteredAt(o, now, loc)
+			if !ok {
+				continue
+			}
+			if last, ok := h.digested.Load(o.ID); ok && !last.(time.Time).Before(s.start) {
+				continue
+			}
+			if !loaded {
+				var err error
+				if waiting, err = h.store.OpenTicketsOfStation(ctx, st.ID); err != nil {
+					return err
+				}
+				loaded = true
+			}
+			mine, err := h.takeWaiting(ctx, d, st, duty, o, waiting, s.start, now)
+			if err != nil {
+				return err
+			}
+			fresh, err := h.store.MarkDigest(ctx, o.ID, s.start)
+			if err != nil {
+				return err
+			}
+			h.digested.Store(o.ID, s.start)
+			if !fresh || len(mine) == 0 {
+				continue
+			}
+			text := render(d.template("digest"), "count", fmt.Sprint(len(mine)), "list", d.ticketList(mine))
+			if m, ok := d.dm(o, "", fmt.Sprintf("digest:%d:%d", o.ID, s.start.Unix()), "待处理工单", text); ok {
+				if err := h.outbox.Send(ctx, m); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// takeWaiting reassigns to o the after-hours tickets that are theirs now and
+// returns those plus o's own tickets from before the shift began.
+func (h *Hub) takeWaiting(ctx context.Context, d *directory, st *store.Station, duty, o *store.Officer, waiting []store.Ticket, shiftStart, now time.Time) ([]store.Ticket, error) {
+	var mine []store.Ticket
+	sla := time.Duration(st.SLAMinutes) * time.Minute
+	for _, t := range waiting {
+		switch {
+		case t.AssigneeID != nil && *t.AssigneeID == o.ID:
+			if t.CreatedAt.Before(shiftStart) { // came in before the shift: it waited
+				mine = append(mine, t)
+			}
+		case duty != nil && t.AssigneeID != nil && *t.AssigneeID == duty.ID && h.ownsWaiting(d, st, o, t, now):
+			taken, err := h.store.Transition(ctx, t.ID, func(cur *store.Ticket) ([]store.TicketEvent, error) {
+				if cur.AssigneeID == nil || *cur.AssigneeID != duty.ID || (cur.Status != store.StatusOpen && cur.Status != store.StatusClaimed) {
+					return nil, store.ErrStale
+				}
+				cur.AssigneeID = idOf(o)
+				due := now.Add(sla)
+				cur.EscalateAt = &due
+				return []store.TicketEvent{{Kind: store.TLAssigned, ActorID: idOf(o), Detail: "shift_start：" + o.Name, At: now}}, nil
+			})
+			if err == store.ErrStale {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			mine = append(mine, *taken)
+		}
+	}
+	return mine, nil
+}
+
+// ownsWaiting: a filed ticket goes to its group's own officer when they come
+// on duty, and to the station's on-duty officer when the group has none or
+// its officer is away.
+func (h *Hub) ownsWaiting(d *directory, st *store.Station, o *store.Officer, t store.Ticket, now time.Time) bool {
+	var g *store.Group
+	if t.GroupID != nil {
+		g = d.groupByID[*t.GroupID]
+	}
+	if g != nil && g.OfficerID != nil {
+		if *g.OfficerID == o.ID {
+			return true
+		}
+		if own := d.officers[*g.OfficerID]; own != nil {
+			if _, on := d.onDuty(own, now, h.opts.Location); on {
+				return false
+			}
+		}
+	}
+	best, _ := d.bestOnDuty(st, now, h.opts.Location, nil)
+	return best != nil && best.ID == o.ID
+}

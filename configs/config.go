@@ -1,0 +1,420 @@
+// Package configs loads the hub's YAML configuration: stations, groups,
+// officers, roster, holidays, FAQ and message templates, plus where the hub
+// keeps its data. The example deployment (example.yaml, holidays/) is embedded
+// so `jingmin serve` runs with no file at all. Secrets never live here: they
+// come from the environment (see Env).
+package configs
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+//go:embed example.yaml holidays/*.yaml
+var embedded embed.FS
+
+// DefaultName is how the embedded example is named in errors.
+const DefaultName = "configs/example.yaml"
+
+// Config is one deployment.
+type Config struct {
+	Hub        Hub        `yaml:"hub"`
+	Database   Database   `yaml:"database"`
+	Bus        Bus        `yaml:"bus"`
+	Playground Playground `yaml:"playground"`
+	Stations   []Station  `yaml:"stations"`
+	Officers   []Officer  `yaml:"officers"`
+	Groups     []Group    `yaml:"groups"`
+	Roster     Roster     `yaml:"roster"`
+	// HolidayFiles are calendar files relative to this file.
+	HolidayFiles []string          `yaml:"holiday_files"`
+	FAQ          []FAQ             `yaml:"faq"`
+	Templates    map[string]string `yaml:"templates"`
+
+	// Holidays is filled from HolidayFiles by Load.
+	Holidays []Holiday `yaml:"-"`
+	// Source names the file the config came from, for messages.
+	Source string `yaml:"-"`
+}
+
+type Hub struct {
+	Timezone          string   `yaml:"timezone"`
+	EmergencyKeywords []string `yaml:"emergency_keywords"`
+	// QuestionsPerMinute throttles one resident in one group.
+	QuestionsPerMinute int `yaml:"questions_per_minute"`
+	MaxTextRunes       int `yaml:"max_text_runes"`
+	// Workers is how many events are handled at once.
+	Workers int `yaml:"workers"`
+	// TimerSeconds is how often escalation timers and shift starts are checked.
+	TimerSeconds int `yaml:"timer_seconds"`
+}
+
+type Database struct {
+	Driver string `yaml:"driver"` // sqlite | mysql
+	// DSN for SQLite is a file path; for MySQL it normally comes from
+	// JINGMIN_DATABASE_DSN because it holds a password.
+	DSN string `yaml:"dsn"`
+}
+
+type Bus struct {
+	Kind string `yaml:"kind"` // memory
+}
+
+type Playground struct {
+	Enabled bool   `yaml:"enabled"`
+	Listen  string `yaml:"listen"`
+}
+
+type Station struct {
+	Code        string `yaml:"code"`
+	Name        string `yaml:"name"`
+	SLAMinutes  int    `yaml:"sla_minutes"`
+	DutyAccount string `yaml:"duty_account"`
+	Leader      string `yaml:"leader"`
+}
+
+type Officer struct {
+	Code       string            `yaml:"code"`
+	Station    string            `yaml:"station"`
+	Name       string            `yaml:"name"`
+	Roles      []string          `yaml:"roles"`
+	Aliases    []string          `yaml:"aliases"`
+	Identities map[string]string `yaml:"identities"`
+}
+
+type Group struct {
+	Platform string   `yaml:"platform"`
+	ChatID   string   `yaml:"chat_id"`
+	Name     string   `yaml:"name"`
+	Station  string   `yaml:"station"`
+	Officer  string   `yaml:"officer"`
+	Tags     []string `yaml:"tags"`
+}
+
+type Roster struct {
+	Shifts    []Shift    `yaml:"shifts"`
+	Overrides []Override `yaml:"overrides"`
+}
+
+// Shift days: mon..sun, or workdays / restdays (by the holiday calendar,
+// make-up working days included), or daily.
+type Shift struct {
+	Officer string   `yaml:"officer"`
+	Days    []string `yaml:"days"`
+	Start   string   `yaml:"start"`
+	End     string   `yaml:"end"`
+	Kind    string   `yaml:"kind"` // day | night
+}
+
+type Override struct {
+	Officer string `yaml:"officer"`
+	Date    string `yaml:"date"`
+	Start   string `yaml:"start"`
+	End     string `yaml:"end"`
+	Off     bool   `yaml:"off"`
+}
+
+type FAQ struct {
+	Station  string   `yaml:"station"`
+	Topic    string   `yaml:"topic"`
+	Keywords []string `yaml:"keywords"`
+	Answer   string   `yaml:"answer"`
+}
+
+type Holiday struct {
+	Date string `yaml:"date"`
+	Kind string `yaml:"kind"`
+	Name string `yaml:"name"`
+}
+
+type holidayFile struct {
+	Year int       `yaml:"year"`
+	Days []Holiday `yaml:"days"`
+}
+
+// Load reads path, or the embedded example when path is empty, applies the
+// environment (Env) and validates. Errors name the file, the field and the
+// problem.
+func Load(path string) (*Config, error) {
+	var (
+		data []byte
+		err  error
+		fsys fs.FS
+		name = path
+		dir  = "."
+	)
+	if path == "" {
+		name = DefaultName
+		fsys = embedded
+		data, err = fs.ReadFile(embedded, "example.yaml")
+	} else {
+		fsys = os.DirFS(filepath.Dir(path))
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config %s: %w", name, err)
+	}
+	c, err := Parse(name, data)
+	if err != nil {
+		return nil, err
+	}
+	for _, hf := range c.HolidayFiles {
+		b, err := fs.ReadFile(fsys, filepath.ToSlash(filepath.Join(dir, hf)))
+		if err != nil {
+			return nil, fmt.Errorf("%s: holiday_files: %w", name, err)
+		}
+		var h holidayFile
+		if err := strictUnmarshal(b, &h); err != nil {
+			return nil, fmt.Errorf("%s: %s", hf, err)
+		}
+		for i, d := range h.Days {
+			if !dateRe.MatchString(d.Date) {
+				return nil, fmt.Errorf("%s: days[%d].date: %q is not YYYY-MM-DD", hf, i, d.Date)
+			}
+			if d.Kind != "holiday" && d.Kind != "workday" {
+				return nil, fmt.Errorf("%s: days[%d].kind: %q, want holiday or workday", hf, i, d.Kind)
+			}
+		}
+		c.Holidays = append(c.Holidays, h.Days...)
+	}
+	if err := c.applyEnv(os.LookupEnv); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Parse decodes and validates one config document; name is used in errors.
+func Parse(name string, data []byte) (*Config, error) {
+	c := &Config{Source: name}
+	if err := strictUnmarshal(data, c); err != nil {
+		return nil, fmt.Errorf("%s: %s", name, err)
+	}
+	c.defaults()
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return c, nil
+}
+
+func strictUnmarshal(data []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true) // a misspelt key must not be silently ignored
+	if err := dec.Decode(v); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return errors.New(strings.Join(te.Errors, "; "))
+		}
+		return err
+	}
+	return nil
+}
+
+func (c *Config) defaults() {
+	if c.Hub.Timezone == "" {
+		c.Hub.Timezone = "Asia/Shanghai"
+	}
+	if c.Hub.QuestionsPerMinute == 0 {
+		c.Hub.QuestionsPerMinute = 5
+	}
+	if c.Hub.MaxTextRunes == 0 {
+		c.Hub.MaxTextRunes = 4000
+	}
+	if c.Hub.Workers == 0 {
+		c.Hub.Workers = 8
+	}
+	if c.Hub.TimerSeconds == 0 {
+		c.Hub.TimerSeconds = 15
+	}
+	if c.Database.Driver == "" {
+		c.Database.Driver = "sqlite"
+	}
+	if c.Bus.Kind == "" {
+		c.Bus.Kind = "memory"
+	}
+	if c.Playground.Listen == "" {
+		c.Playground.Listen = "127.0.0.1:8080"
+	}
+}
+
+// Env variables read by Load; secrets belong here, not in YAML.
+const (
+	EnvDatabaseDriver = "JINGMIN_DATABASE_DRIVER"
+	EnvDatabaseDSN    = "JINGMIN_DATABASE_DSN"
+	EnvPlaygroundAddr = "JINGMIN_PLAYGROUND_LISTEN"
+)
+
+func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
+	if v, ok := lookup(EnvDatabaseDriver); ok && v != "" {
+		c.Database.Driver = v
+	}
+	if v, ok := lookup(EnvDatabaseDSN); ok && v != "" {
+		c.Database.DSN = v
+	}
+	if v, ok := lookup(EnvPlaygroundAddr); ok && v != "" {
+		c.Playground.Listen = v
+	}
+	if c.Database.Driver != "sqlite" && c.Database.Driver != "mysql" {
+		return fmt.Errorf("%s: database.driver: %q, want sqlite or mysql", c.Source, c.Database.Driver)
+	}
+	return nil
+}
+
+var (
+	dateRe  = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+	clockRe = regexp.MustCompile(`^([01]\d|2[0-3]):[0-5]\d$`)
+	dayRe   = regexp.MustCompile(`^(mon|tue|wed|thu|fri|sat|sun|workdays|restdays|daily)$`)
+	roles   = map[string]bool{"officer": true, "auxiliary": true, "duty_officer": true, "leader": true, "admin": true, "duty_account": true}
+	kinds   = map[string]bool{"day": true, "night": true}
+)
+
+// Validate checks references and values; the error names the field.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.Database.Driver != "sqlite" && c.Database.Driver != "mysql" {
+		bad("database.driver", "%q, want sqlite or mysql", c.Database.Driver)
+	}
+	if c.Bus.Kind != "memory" {
+		bad("bus.kind", "%q, want memory", c.Bus.Kind)
+	}
+	if c.Hub.QuestionsPerMinute < 0 || c.Hub.MaxTextRunes < 100 || c.Hub.Workers < 1 || c.Hub.TimerSeconds < 1 {
+		bad("hub", "questions_per_minute must be ≥ 0, max_text_runes ≥ 100, workers and timer_seconds ≥ 1")
+	}
+	if len(c.Stations) == 0 {
+		bad("stations", "at least one station is needed")
+	}
+	stations := map[string]bool{}
+	for i, s := range c.Stations {
+		f := fmt.Sprintf("stations[%d]", i)
+		if s.Code == "" || s.Name == "" {
+			bad(f, "code and name are required")
+		}
+		if stations[s.Code] {
+			bad(f+".code", "%q is used twice", s.Code)
+		}
+		stations[s.Code] = true
+		if s.SLAMinutes <= 0 {
+			bad(f+".sla_minutes", "must be a positive number of minutes, got %d", s.SLAMinutes)
+		}
+	}
+	officers := map[string]Officer{}
+	for i, o := range c.Officers {
+		f := fmt.Sprintf("officers[%d]", i)
+		if o.Code == "" || o.Name == "" {
+			bad(f, "code and name are required")
+		}
+		if _, dup := officers[o.Code]; dup {
+			bad(f+".code", "%q is used twice", o.Code)
+		}
+		officers[o.Code] = o
+		if !stations[o.Station] {
+			bad(f+".station", "unknown station %q", o.Station)
+		}
+		if len(o.Roles) == 0 {
+			bad(f+".roles", "at least one role is needed")
+		}
+		for _, r := range o.Roles {
+			if !roles[r] {
+				bad(f+".roles", "unknown role %q (officer, auxiliary, duty_officer, leader, admin, duty_account)", r)
+			}
+		}
+		for p := range o.Identities {
+			if !knownPlatform(p) {
+				bad(f+".identities", "unknown platform %q", p)
+			}
+		}
+	}
+	for i, s := range c.Stations {
+		f := fmt.Sprintf("stations[%d]", i)
+		if o, ok := officers[s.DutyAccount]; !ok || o.Station != s.Code {
+			bad(f+".duty_account", "%q is not an officer of station %s", s.DutyAccount, s.Code)
+		}
+		if s.Leader != "" {
+			if o, ok := officers[s.Leader]; !ok || o.Station != s.Code {
+				bad(f+".leader", "%q is not an officer of station %s", s.Leader, s.Code)
+			}
+		}
+	}
+	chats := map[string]bool{}
+	for i, g := range c.Groups {
+		f := fmt.Sprintf("groups[%d]", i)
+		if !knownPlatform(g.Platform) {
+			bad(f+".platform", "unknown platform %q (dingtalk, wechat, playground)", g.Platform)
+		}
+		if g.ChatID == "" || g.Name == "" {
+			bad(f, "chat_id and name are required")
+		}
+		if chats[g.Platform+"/"+g.ChatID] {
+			bad(f+".chat_id", "%q is listed twice", g.ChatID)
+		}
+		chats[g.Platform+"/"+g.ChatID] = true
+		if !stations[g.Station] {
+			bad(f+".station", "unknown station %q", g.Station)
+		}
+		if g.Officer != "" {
+			if _, ok := officers[g.Officer]; !ok {
+				bad(f+".officer", "unknown officer %q", g.Officer)
+			}
+		}
+	}
+	for i, s := range c.Roster.Shifts {
+		f := fmt.Sprintf("roster.shifts[%d]", i)
+		if _, ok := officers[s.Officer]; !ok {
+			bad(f+".officer", "unknown officer %q", s.Officer)
+		}
+		if len(s.Days) == 0 {
+			bad(f+".days", "list the days (mon..sun, workdays, restdays or daily)")
+		}
+		for _, d := range s.Days {
+			if !dayRe.MatchString(d) {
+				bad(f+".days", "unknown day %q (mon..sun, workdays, restdays, daily)", d)
+			}
+		}
+		if !clockRe.MatchString(s.Start) || !clockRe.MatchString(s.End) || s.Start == s.End {
+			bad(f, "start and end must be different HH:MM times, got %q-%q", s.Start, s.End)
+		}
+		if !kinds[s.Kind] {
+			bad(f+".kind", "%q, want day or night", s.Kind)
+		}
+	}
+	for i, o := range c.Roster.Overrides {
+		f := fmt.Sprintf("roster.overrides[%d]", i)
+		if _, ok := officers[o.Officer]; !ok {
+			bad(f+".officer", "unknown officer %q", o.Officer)
+		}
+		if !dateRe.MatchString(o.Date) {
+			bad(f+".date", "%q is not YYYY-MM-DD", o.Date)
+		}
+		if !o.Off && (!clockRe.MatchString(o.Start) || !clockRe.MatchString(o.End) || o.Start == o.End) {
+			bad(f, "an override is either off: true or has start and end HH:MM")
+		}
+	}
+	for i, q := range c.FAQ {
+		f := fmt.Sprintf("faq[%d]", i)
+		if q.Topic == "" || q.Answer == "" || len(q.Keywords) == 0 {
+			bad(f, "topic, keywords and answer are required")
+		}
+		if q.Station != "" && !stations[q.Station] {
+			bad(f+".station", "unknown station %q", q.Station)
+		}
+	}
+	for k := range c.Templates {
+		if _, ok := DefaultTemplates[k]; !ok {
+			bad("templates."+k, "unknown template")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func knownPlatform(p string) bool { return p == "dingtalk" || p == "wechat" || p == "playground" }

@@ -1,0 +1,252 @@
+package store
+
+import (
+	"strings"
+	"time"
+)
+
+// Station is a police station (派出所): it owns groups, officers, a roster, an
+// SLA and a duty account that covers whatever no officer is on shift for.
+type Station struct {
+	ID         uint   `gorm:"primaryKey"`
+	Code       string `gorm:"size:64;uniqueIndex;not null"`
+	Name       string `gorm:"size:128;not null"`
+	SLAMinutes int    `gorm:"not null"`
+	// DutyAccountID and LeaderID point at officers of this station.
+	DutyAccountID *uint
+	LeaderID      *uint
+	// NextTicket is the last ticket number handed out; bumped inside the
+	// ticket's own transaction so numbers never repeat.
+	NextTicket int64 `gorm:"not null;default:0"`
+	// MorningDigestDate remembers the day the after-hours digest was sent.
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Group is one community group chat on one platform.
+type Group struct {
+	ID        uint   `gorm:"primaryKey"`
+	Platform  string `gorm:"size:16;not null;uniqueIndex:ux_group_chat"`
+	ChatID    string `gorm:"size:128;not null;uniqueIndex:ux_group_chat"`
+	Name      string `gorm:"size:128;not null"`
+	StationID uint   `gorm:"not null;index"`
+	// OfficerID is the group's own community officer, if it has one.
+	OfficerID *uint
+	// Tags are comma-separated labels ("企业群,老年群") used to pick broadcast scopes.
+	Tags      string `gorm:"size:512"`
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// TagList splits Tags.
+func (g Group) TagList() []string { return splitList(g.Tags) }
+
+// Officer roles. An officer may hold several.
+const (
+	RoleOfficer     = "officer"      // 社区民警
+	RoleAuxiliary   = "auxiliary"    // 辅警
+	RoleDutyOfficer = "duty_officer" // 值班民警
+	RoleLeader      = "leader"       // 所领导
+	RoleAdmin       = "admin"        // 管理员
+	RoleDutyAccount = "duty_account" // 值班号
+)
+
+// Officer is a member of station staff, or the station's duty account.
+type Officer struct {
+	ID        uint   `gorm:"primaryKey"`
+	Code      string `gorm:"size:64;uniqueIndex;not null"`
+	StationID uint   `gorm:"not null;index"`
+	Name      string `gorm:"size:64;not null"`
+	// Roles and Aliases are comma-separated; aliases are the other names
+	// residents @ an officer by ("老王", "王警官").
+	Roles   string `gorm:"size:256"`
+	Aliases string `gorm:"size:512"`
+	// DutyOverride is set by "值班 开/关": true forces on duty, false forces off,
+	// nil follows the roster.
+	DutyOverride *bool
+	DutySince    *time.Time
+	// DigestFor is the start of the last shift for which the officer got the
+	// list of what waited for them, so a restart never sends it twice.
+	DigestFor *time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// HasRole reports whether o holds role.
+func (o Officer) HasRole(role string) bool {
+	for _, r := range splitList(o.Roles) {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// AliasList splits Aliases.
+func (o Officer) AliasList() []string { return splitList(o.Aliases) }
+
+// Identity ties an officer to a platform account, so a DM from that account
+// is known to come from the officer and DMs to the officer can be addressed.
+type Identity struct {
+	ID        uint   `gorm:"primaryKey"`
+	OfficerID uint   `gorm:"not null;index"`
+	Platform  string `gorm:"size:16;not null;uniqueIndex:ux_identity"`
+	UserID    string `gorm:"size:128;not null;uniqueIndex:ux_identity"`
+}
+
+// Shift is a recurring weekly shift. End before Start means it runs past
+// midnight. Weekday is 0 (Sunday) to 6; DayKind restricts it to working days
+// or rest days per the holiday calendar ("" = any day of that weekday).
+type Shift struct {
+	ID        uint   `gorm:"primaryKey"`
+	StationID uint   `gorm:"not null;index"`
+	OfficerID uint   `gorm:"not null;index"`
+	Weekday   int    `gorm:"not null"`
+	DayKind   string `gorm:"size:16"`
+	Start     string `gorm:"size:5;not null"` // "08:30"
+	End       string `gorm:"size:5;not null"`
+	Kind      string `gorm:"size:16;not null"` // day | night
+}
+
+// Override changes the roster on one date: an extra shift, or (Off) leave.
+type Override struct {
+	ID        uint   `gorm:"primaryKey"`
+	StationID uint   `gorm:"not null;index"`
+	OfficerID uint   `gorm:"not null;index"`
+	Date      string `gorm:"size:10;not null;index"` // 2026-10-01
+	Start     string `gorm:"size:5"`
+	End       string `gorm:"size:5"`
+	Off       bool
+}
+
+// Holiday is one date of the official calendar: a public holiday (rest day)
+// or a make-up working day (调休上班) that falls on a weekend.
+type Holiday struct {
+	Date string `gorm:"primaryKey;size:10"`
+	Kind string `gorm:"size:16;not null"` // holiday | workday
+	Name string `gorm:"size:64"`
+}
+
+// Ticket statuses.
+const (
+	StatusOpen     = "open"     // waiting for an officer
+	StatusClaimed  = "claimed"  // an officer said they are on it
+	StatusAnswered = "answered" // an answer reached the group
+	StatusClosed   = "closed"
+)
+
+// Ticket is one resident question and everything that happened to it.
+type Ticket struct {
+	ID        uint  `gorm:"primaryKey"`
+	StationID uint  `gorm:"not null;uniqueIndex:ux_ticket_number;index:ix_ticket_station_created"`
+	Number    int64 `gorm:"not null;uniqueIndex:ux_ticket_number"`
+	// SourceEventID is the bus event that created the ticket: unique, so a
+	// redelivered platform message can never make a second ticket.
+	SourceEventID string `gorm:"size:191;not null;uniqueIndex"`
+	GroupID       *uint  `gorm:"index"`
+	Platform      string `gorm:"size:16;not null"`
+	ChatID        string `gorm:"size:128;not null"`
+	ChatType      string `gorm:"size:16;not null"`
+	ResidentID    string `gorm:"size:128;not null"`
+	ResidentName  string `gorm:"size:128"`
+	Question      string `gorm:"type:text;not null"`
+	ReplyHandle   string `gorm:"type:text"`
+	Status        string `gorm:"size:16;not null;index"`
+	Emergency     bool
+	AfterHours    bool
+	// AutoAnswered: the duty account answered from the FAQ.
+	AutoAnswered bool
+	// AssigneeID is who must answer now; Level counts escalations so far.
+	AssigneeID *uint `gorm:"index"`
+	Level      int   `gorm:"not null;default:0"`
+	// EscalateAt is the ticket's escalation timer; nil once answered. Fence
+	// changes every time the timer fires or is reset, so a worker holding a
+	// stale view cannot fire the same step twice.
+	EscalateAt      *time.Time `gorm:"index"`
+	Fence           int64      `gorm:"not null;default:0"`
+	CreatedAt       time.Time  `gorm:"index:ix_ticket_station_created"`
+	FirstResponseAt *time.Time
+	AnsweredBy      *uint
+	ClosedAt        *time.Time
+	UpdatedAt       time.Time
+}
+
+// Timeline entry kinds.
+const (
+	TLAsked        = "asked"
+	TLAcknowledged = "acknowledged"
+	TLAssigned     = "assigned"
+	TLNotified     = "dm_sent"
+	TLClaimed      = "claimed"
+	TLAnswered     = "answered"
+	TLEscalated    = "escalated"
+	TLHandedOver   = "handed_over"
+	TLClosed       = "closed"
+	TLAutoAnswered = "faq_answered"
+	TLFiled        = "filed_for_morning"
+	TLPaged        = "paged"
+)
+
+// TicketEvent is one line of a ticket's timeline.
+type TicketEvent struct {
+	ID       uint      `gorm:"primaryKey"`
+	TicketID uint      `gorm:"not null;index"`
+	Kind     string    `gorm:"size:32;not null"`
+	ActorID  *uint     // officer, when one acted
+	Detail   string    `gorm:"type:text"`
+	At       time.Time `gorm:"not null"`
+}
+
+// FAQ is an answer the duty account may give on its own after hours.
+type FAQ struct {
+	ID        uint   `gorm:"primaryKey"`
+	StationID *uint  `gorm:"index"` // nil: every station
+	Topic     string `gorm:"size:128;not null"`
+	Keywords  string `gorm:"size:512;not null"` // comma-separated; any one matches
+	Answer    string `gorm:"type:text;not null"`
+}
+
+// KeywordList splits Keywords.
+func (f FAQ) KeywordList() []string { return splitList(f.Keywords) }
+
+// UnknownChat records a group the bot was added to but nobody registered, so
+// an admin can act on it.
+type UnknownChat struct {
+	ID        uint   `gorm:"primaryKey"`
+	Platform  string `gorm:"size:16;not null;uniqueIndex:ux_unknown_chat"`
+	ChatID    string `gorm:"size:128;not null;uniqueIndex:ux_unknown_chat"`
+	Name      string `gorm:"size:128"`
+	Messages  int64  `gorm:"not null;default:0"`
+	FirstSeen time.Time
+	LastSeen  time.Time
+}
+
+// ParkedMessage is a bus message that failed repeatedly or permanently, kept
+// for an admin instead of blocking its topic or being dropped.
+type ParkedMessage struct {
+	ID        uint   `gorm:"primaryKey"`
+	Topic     string `gorm:"size:128;not null;index"`
+	MessageID string `gorm:"size:191"`
+	Payload   []byte
+	Cause     string    `gorm:"type:text"`
+	At        time.Time `gorm:"not null"`
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '，' }) {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// JoinList is the inverse of the list fields' split.
+func JoinList(items []string) string { return strings.Join(items, ",") }
+
+// Template is a message text with {placeholders}, editable per deployment.
+type Template struct {
+	Key  string `gorm:"primaryKey;size:64"`
+	Text string `gorm:"type:text;not null"`
+}

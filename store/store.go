@@ -1,0 +1,172 @@
+// Package store persists the hub's record of truth (stations, groups,
+// officers, roster, tickets with their timers, FAQ) with gorm, on SQLite by
+// default and MySQL/MariaDB when a DSN is given. It holds no business rules:
+// callers in commands/ decide, the store keeps.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Driver names.
+const (
+	SQLite = "sqlite"
+	MySQL  = "mysql"
+)
+
+// Options say which database to open.
+type Options struct {
+	Driver string // sqlite (default) or mysql
+	// DSN is a file path for SQLite, or a go-sql-driver DSN for MySQL
+	// ("user:pass@tcp(host:3306)/db"); parseTime, utf8mb4 and UTC are added.
+	DSN string
+}
+
+// Store is the hub's repository over one gorm connection pool.
+type Store struct {
+	db     *gorm.DB
+	driver string
+}
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Open connects, tunes the pool for the driver, and runs pending migrations.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	s, err := Connect(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Connect opens the database without migrating (for `jingmin migrate`).
+func Connect(ctx context.Context, o Options) (*Store, error) {
+	cfg := &gorm.Config{
+		Logger:                 logger.Discard, // queries carry residents' text
+		SkipDefaultTransaction: true,           // every write below picks its own transaction
+		PrepareStmt:            true,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	}
+	var dial gorm.Dialector
+	driver := o.Driver
+	if driver == "" {
+		driver = SQLite
+	}
+	switch driver {
+	case SQLite:
+		path := o.DSN
+		if path == "" {
+			path = filepath.Join("data", "jingmin.db")
+		}
+		if path != ":memory:" {
+			if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+				return nil, fmt.Errorf("create database folder for %s: %w", path, err)
+			}
+		}
+		dial = sqlite.Open("file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)")
+	case MySQL:
+		dsn := o.DSN
+		if dsn == "" {
+			return nil, fmt.Errorf("open mysql: no DSN given (set JINGMIN_DATABASE_DSN)")
+		}
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		dial = mysql.Open(dsn + sep + "parseTime=true&charset=utf8mb4&loc=UTC")
+	default:
+		return nil, fmt.Errorf("open store: unknown driver %q (want sqlite or mysql)", driver)
+	}
+	db, err := gorm.Open(dial, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", driver, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", driver, err)
+	}
+	if driver == SQLite {
+		// SQLite has one writer; one connection serialises writers in Go
+		// instead of letting them spin on SQLITE_BUSY.
+		sqlDB.SetMaxOpenConns(1)
+	} else {
+		sqlDB.SetMaxOpenConns(32)
+		sqlDB.SetMaxIdleConns(16)
+		sqlDB.SetConnMaxLifetime(30 * time.Minute)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("reach %s database: %w", driver, err)
+	}
+	return &Store{db: db, driver: driver}, nil
+}
+
+// Driver reports sqlite or mysql.
+func (s *Store) Driver() string { return s.driver }
+
+// Ping reports whether the database answers (readiness).
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+// Close releases the pool.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// tx runs f in a transaction bound to ctx.
+func (s *Store) tx(ctx context.Context, f func(tx *gorm.DB) error) error {
+	return s.db.WithContext(ctx).Transaction(f)
+}
+
+// RawInsertRate measures single-row insert transactions per second on this
+// store's connection settings for d: the baseline the route bench is judged
+// against. It uses a scratch table and drops it afterwards.
+func (s *Store) RawInsertRate(ctx context.Context, d time.Duration) (float64, error) {
+	type benchRow struct {
+		ID      uint `gorm:"primaryKey"`
+		Payload string
+		At      time.Time
+	}
+	db := s.db.WithContext(ctx).Table("bench_rows")
+	if err := db.AutoMigrate(&benchRow{}); err != nil {
+		return 0, fmt.Errorf("create bench table: %w", err)
+	}
+	defer s.db.WithContext(ctx).Migrator().DropTable("bench_rows")
+	start := time.Now()
+	n := 0
+	for time.Since(start) < d {
+		err := s.tx(ctx, func(tx *gorm.DB) error {
+			return tx.Table("bench_rows").Create(&benchRow{Payload: "楼道有焦味，请民警来看看", At: time.Now()}).Error
+		})
+		if err != nil {
+			return 0, fmt.Errorf("bench insert: %w", err)
+		}
+		n++
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
