@@ -49,7 +49,7 @@ func (h *Hub) handleDirect(ctx context.Context, e *bot.Event) error {
 }
 
 func (h *Hub) setDuty(ctx context.Context, d *directory, e *bot.Event, o *store.Officer, on bool) error {
-	if err := h.store.SetDutyOverride(ctx, o.ID, &on); err != nil {
+	if err := h.store.SetDutyOverride(ctx, o.ID, &on, h.now()); err != nil {
 		return err
 	}
 	if err := h.Reload(ctx); err != nil {

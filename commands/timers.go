@@ -112,8 +112,7 @@ func (h *Hub) escalate(ctx context.Context) func(t *store.Ticket) ([]store.Ticke
 
 // digests hands each officer whose shift has started the questions that
 // waited for them: tickets the duty account filed after hours in their
-// groups (or, for the duty officer, in groups without an officer on duty),
-// plus whatever is already assigned to them.
+// groups (or, for the duty officer, in groups without an officer on duty).
 func (h *Hub) digests(ctx context.Context) error {
 	d := h.dir.Load()
 	now := h.now()
@@ -140,7 +139,7 @@ func (h *Hub) digests(ctx context.Context) error {
 				}
 				loaded = true
 			}
-			mine, err := h.takeWaiting(ctx, d, st, duty, o, waiting, s.start, now)
+			mine, err := h.takeWaiting(ctx, d, st, duty, o, waiting, now)
 			if err != nil {
 				return err
 			}
@@ -164,16 +163,12 @@ func (h *Hub) digests(ctx context.Context) error {
 }
 
 // takeWaiting reassigns to o the after-hours tickets that are theirs now and
-// returns those plus o's own tickets from before the shift began.
-func (h *Hub) takeWaiting(ctx context.Context, d *directory, st *store.Station, duty, o *store.Officer, waiting []store.Ticket, shiftStart, now time.Time) ([]store.Ticket, error) {
+// returns them. Tickets already assigned to o were sent to o when assigned.
+func (h *Hub) takeWaiting(ctx context.Context, d *directory, st *store.Station, duty, o *store.Officer, waiting []store.Ticket, now time.Time) ([]store.Ticket, error) {
 	var mine []store.Ticket
 	sla := time.Duration(st.SLAMinutes) * time.Minute
 	for _, t := range waiting {
 		switch {
-		case t.AssigneeID != nil && *t.AssigneeID == o.ID:
-			if t.CreatedAt.Before(shiftStart) { // came in before the shift: it waited
-				mine = append(mine, t)
-			}
 		case duty != nil && t.AssigneeID != nil && *t.AssigneeID == duty.ID && h.ownsWaiting(d, st, o, t, now):
 			taken, err := h.store.Transition(ctx, t.ID, func(cur *store.Ticket) ([]store.TicketEvent, error) {
 				if cur.AssigneeID == nil || *cur.AssigneeID != duty.ID || (cur.Status != store.StatusOpen && cur.Status != store.StatusClaimed) {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -287,9 +288,9 @@ func (s *Store) LoadDirectory(ctx context.Context) (*Directory, error) {
 }
 
 // SetDutyOverride records an officer's "值班 开/关"; nil returns them to the roster.
-func (s *Store) SetDutyOverride(ctx context.Context, officerID uint, on *bool) error {
+func (s *Store) SetDutyOverride(ctx context.Context, officerID uint, on *bool, at time.Time) error {
 	err := s.db.WithContext(ctx).Model(&Officer{}).Where("id = ?", officerID).
-		Updates(map[string]any{"duty_override": on, "duty_since": gorm.Expr("?", s.db.NowFunc())}).Error
+		Updates(map[string]any{"duty_override": on, "duty_since": at.UTC()}).Error
 	if err != nil {
 		return fmt.Errorf("set duty of officer %d: %w", officerID, err)
 	}

@@ -37,6 +37,7 @@ type Options struct {
 type Store struct {
 	db     *gorm.DB
 	driver string
+	batch  *batcher // SQLite only
 }
 
 // ErrNotFound is returned when a looked-up row does not exist.
@@ -60,7 +61,7 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 	cfg := &gorm.Config{
 		Logger:                 logger.Discard, // queries carry residents' text
 		SkipDefaultTransaction: true,           // every write below picks its own transaction
-		PrepareStmt:            true,
+		PrepareStmt:            false,
 		NowFunc:                func() time.Time { return time.Now().UTC() },
 	}
 	var dial gorm.Dialector
@@ -79,7 +80,7 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 				return nil, fmt.Errorf("create database folder for %s: %w", path, err)
 			}
 		}
-		dial = sqlite.Open("file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)")
+		dial = sqlite.Open("file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)")
 	case MySQL:
 		dsn := o.DSN
 		if dsn == "" {
@@ -114,7 +115,11 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("reach %s database: %w", driver, err)
 	}
-	return &Store{db: db, driver: driver}, nil
+	st := &Store{db: db, driver: driver}
+	if driver == SQLite {
+		st.batch = newBatcher(db)
+	}
+	return st, nil
 }
 
 // Driver reports sqlite or mysql.
@@ -131,6 +136,9 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close releases the pool.
 func (s *Store) Close() error {
+	if s.batch != nil {
+		s.batch.close()
+	}
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
@@ -138,8 +146,11 @@ func (s *Store) Close() error {
 	return sqlDB.Close()
 }
 
-// tx runs f in a transaction bound to ctx.
+// tx runs f in a transaction bound to ctx (on SQLite, in a group commit).
 func (s *Store) tx(ctx context.Context, f func(tx *gorm.DB) error) error {
+	if s.batch != nil {
+		return s.batch.do(ctx, f)
+	}
 	return s.db.WithContext(ctx).Transaction(f)
 }
 

@@ -15,6 +15,7 @@ import (
 // redelivered the message) it returns that one and created == false, so the
 // caller can repeat its side effects idempotently instead of making another.
 func (s *Store) CreateTicket(ctx context.Context, t *Ticket, timeline []TicketEvent) (out *Ticket, created bool, err error) {
+	t.utc()
 	err = s.tx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Model(&Station{}).Where("id = ?", t.StationID).
 			Update("next_ticket", gorm.Expr("next_ticket + 1")).Error; err != nil {
@@ -40,6 +41,19 @@ func (s *Store) CreateTicket(ctx context.Context, t *Ticket, timeline []TicketEv
 	return nil, false, err
 }
 
+// utc stores every time of t in UTC. SQLite keeps times as text and
+// compares them as text, so a time in another zone (time.Now() on a server
+// set to Asia/Shanghai) would compare by its clock reading, not its instant.
+func (t *Ticket) utc() {
+	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
+	for _, p := range []**time.Time{&t.EscalateAt, &t.FirstResponseAt, &t.ClosedAt} {
+		if *p != nil {
+			u := (*p).UTC()
+			*p = &u
+		}
+	}
+}
+
 func insertTimeline(tx *gorm.DB, ticketID uint, timeline []TicketEvent) error {
 	if len(timeline) == 0 {
 		return nil
@@ -49,6 +63,7 @@ func insertTimeline(tx *gorm.DB, ticketID uint, timeline []TicketEvent) error {
 		if timeline[i].At.IsZero() {
 			timeline[i].At = tx.NowFunc()
 		}
+		timeline[i].At = timeline[i].At.UTC()
 	}
 	if err := tx.Create(&timeline).Error; err != nil {
 		return fmt.Errorf("insert timeline of ticket %d: %w", ticketID, err)
@@ -108,6 +123,7 @@ func (s *Store) Transition(ctx context.Context, id uint, decide func(t *Ticket) 
 		if err != nil {
 			return err
 		}
+		t.utc()
 		t.Fence++
 		if err := tx.Select("*").Omit("CreatedAt").Updates(&t).Error; err != nil {
 			return fmt.Errorf("save ticket %d: %w", id, err)
@@ -141,6 +157,7 @@ func (s *Store) lock(tx *gorm.DB) *gorm.DB {
 // waiting on each other; the fence check in Transition makes a step that
 // another worker already took fail with ErrStale instead of firing twice.
 func (s *Store) FireDue(ctx context.Context, now time.Time, limit int, fire func(t *Ticket) ([]TicketEvent, error)) (int, error) {
+	now = now.UTC()
 	var due []Ticket
 	q := s.db.WithContext(ctx).Where("escalate_at IS NOT NULL AND escalate_at <= ? AND status IN ?", now, []string{StatusOpen, StatusClaimed}).
 		Order("escalate_at").Limit(limit)
@@ -220,4 +237,13 @@ func (s *Store) TicketsCreated(ctx context.Context, stationID uint, from, to tim
 		return nil, fmt.Errorf("list tickets: %w", err)
 	}
 	return out, nil
+}
+
+// CountTickets counts every ticket (the bench checks none was lost or doubled).
+func (s *Store) CountTickets(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.db.WithContext(ctx).Model(&Ticket{}).Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("count tickets: %w", err)
+	}
+	return n, nil
 }

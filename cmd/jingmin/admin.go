@@ -64,7 +64,7 @@ func openRules(ctx context.Context, configPath string, stderr io.Writer) (*hub, 
 		return nil, err
 	}
 	cfg.Playground.Enabled = false
-	return openHub(ctx, cfg, newLogger(io.Discard), nil)
+	return openHub(ctx, cfg, newLogger(io.Discard), hubOptions{})
 }
 
 func cmdRoster(ctx context.Context, args []string, stdout, stderr io.Writer) error {

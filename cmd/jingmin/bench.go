@@ -1,11 +1,365 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/configs"
+	"github.com/jingminhub/jingmin/store"
 )
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return fmt.Errorf("todo")
+	if len(args) == 0 || args[0] != "route" {
+		return fmt.Errorf("usage: jingmin bench route [-events N] [-groups N] [-officers N] [-concurrency N]")
+	}
+	fs := flag.NewFlagSet("bench route", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	b := routeBench{}
+	fs.IntVar(&b.events, "events", 20000, "events to send (questions, replies, emergencies, 10% redelivered duplicates)")
+	fs.IntVar(&b.groups, "groups", 3200, "groups in the synthetic district")
+	fs.IntVar(&b.officers, "officers", 400, "officers in the synthetic district")
+	fs.IntVar(&b.stations, "stations", 16, "stations the groups and officers are spread over")
+	fs.IntVar(&b.concurrency, "concurrency", 16, "events in flight at once (each waits for its first reply)")
+	fs.IntVar(&b.workers, "workers", 8, "handler workers")
+	fs.StringVar(&b.dir, "dir", "", "folder for the SQLite file (default: a temporary folder, removed after)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if b.events < 1 || b.groups < b.stations || b.officers < 4*b.stations || b.concurrency < 1 {
+		return fmt.Errorf("bench route: need events ≥ 1, groups ≥ stations, officers ≥ 4 per station, concurrency ≥ 1")
+	}
+	res, err := b.run(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	line, _ := json.Marshal(res)
+	fmt.Fprintln(stdout, string(line))
+	return nil
+}
+
+type routeBench struct {
+	events, groups, officers, stations, concurrency, workers int
+	dir                                                      string
+}
+
+type routeResult struct {
+	Events         int     `json:"events"`
+	EventsPerSec   float64 `json:"events_per_sec"`
+	P50ms          float64 `json:"p50_ms"`
+	P99ms          float64 `json:"p99_ms"`
+	StoreTxPerSec  float64 `json:"store_tx_per_sec"`
+	Ratio          float64 `json:"ratio"`
+	DuplicatesLeak int     `json:"duplicates_leaked"`
+	Lost           int     `json:"lost"`
+	RSSMB          float64 `json:"rss_mb"`
+	Tickets        int64   `json:"tickets"`
+	Outbound       int64   `json:"outbound"`
+	Workers        int     `json:"workers"`
+	Concurrency    int     `json:"concurrency"`
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
+	StoreDriver    string  `json:"store"`
+	BusKind        string  `json:"bus"`
+	TxPerCommit    float64 `json:"tx_per_commit"`
+}
+
+// recorder is the stand-in platform: it records when the first reply to
+// each event arrived (replies carry the event's reply handle) and every
+// idempotency key it was asked to send, to count duplicates that leaked.
+type recorder struct {
+	mu      sync.Mutex
+	waiters map[string]chan struct{}
+	keys    map[string]int
+	sent    atomic.Int64
+}
+
+func (r *recorder) Send(_ context.Context, o *bot.Outbound) error {
+	r.sent.Add(1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.keys[o.Key]++
+	if ch, ok := r.waiters[o.ReplyHandle]; ok {
+		close(ch)
+		delete(r.waiters, o.ReplyHandle)
+	}
+	return nil
+}
+
+func (r *recorder) expect(handle string) <-chan struct{} {
+	ch := make(chan struct{})
+	r.mu.Lock()
+	r.waiters[handle] = ch
+	r.mu.Unlock()
+	return ch
+}
+
+// district builds the synthetic directory: stations with a duty account, a
+// leader, two duty officers and community officers on weekday day shifts,
+// each group owned by one officer.
+func (b routeBench) district() (store.Seed, [][]string, [][]string) {
+	var seed store.Seed
+	groupsOf := make([][]string, b.stations)
+	officersOf := make([][]string, b.stations)
+	perStation := b.officers / b.stations
+	for s := 0; s < b.stations; s++ {
+		code := fmt.Sprintf("st%02d", s)
+		seed.Stations = append(seed.Stations, store.SeedStation{Code: code, Name: fmt.Sprintf("第%d派出所", s+1), SLAMinutes: 15, DutyAccount: code + "-duty", Leader: code + "-lead"})
+		add := func(id, name string, roles ...string) {
+			seed.Officers = append(seed.Officers, store.SeedOfficer{Code: id, Station: code, Name: name, Roles: roles, Identities: map[string]string{"playground": id}})
+		}
+		add(code+"-duty", fmt.Sprintf("第%d所值班号", s+1), store.RoleDutyAccount)
+		add(code+"-lead", fmt.Sprintf("所长%d", s+1), store.RoleLeader, store.RoleAdmin)
+		for d := 0; d < 2; d++ {
+			id := fmt.Sprintf("%s-duty%d", code, d)
+			add(id, fmt.Sprintf("值班民警%d-%d", s+1, d), store.RoleDutyOfficer)
+			seed.Shifts = append(seed.Shifts, store.SeedShift{Station: code, Officer: id, Weekdays: []int{0, 1, 2, 3, 4, 5, 6}, Start: "17:30", End: "22:00", Kind: "night"})
+		}
+		for o := 0; o < perStation-4; o++ {
+			id := fmt.Sprintf("%s-o%d", code, o)
+			add(id, fmt.Sprintf("民警%d-%d", s+1, o), store.RoleOfficer)
+			officersOf[s] = append(officersOf[s], id)
+			seed.Shifts = append(seed.Shifts, store.SeedShift{Station: code, Officer: id, Weekdays: []int{-1}, DayKind: "workday", Start: "08:30", End: "17:30", Kind: "day"})
+		}
+	}
+	for g := 0; g < b.groups; g++ {
+		s := g % b.stations
+		own := officersOf[s][(g/b.stations)%len(officersOf[s])]
+		id := fmt.Sprintf("g%05d", g)
+		groupsOf[s] = append(groupsOf[s], id)
+		seed.Groups = append(seed.Groups, store.SeedGroup{Platform: "playground", ChatID: id, Name: fmt.Sprintf("小区%d群", g), Station: fmt.Sprintf("st%02d", s), Officer: own})
+	}
+	seed.FAQs = []store.SeedFAQ{{Topic: "身份证", Keywords: []string{"身份证"}, Answer: "带户口簿到派出所户籍窗口办理。"}}
+	for k, v := range configs.DefaultTemplates {
+		seed.Templates = append(seed.Templates, store.Template{Key: k, Text: v})
+	}
+	return seed, groupsOf, officersOf
+}
+
+func (b routeBench) run(ctx context.Context, stderr io.Writer) (*routeResult, error) {
+	dir := b.dir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "jingmin-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	// The clock flips between a weekday morning and the same night every
+	// 500 events, so the mix covers officers on shift and the duty account.
+	day, night := time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC), time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
+	var phase atomic.Int64
+	now := func() time.Time {
+		t := day
+		if phase.Load()%2 == 1 {
+			t = night
+		}
+		return t.Add(time.Duration(time.Now().UnixNano() % int64(time.Minute)))
+	}
+	cfg := &configs.Config{Source: "bench"}
+	cfg.Hub.Timezone, cfg.Hub.Workers, cfg.Hub.TimerSeconds, cfg.Hub.MaxTextRunes = "Asia/Shanghai", b.workers, 3600, 4000
+	cfg.Hub.EmergencyKeywords = []string{"着火", "打架", "持刀", "走失"}
+	cfg.Database.Driver, cfg.Database.DSN = store.SQLite, filepath.Join(dir, "bench.db")
+	rec := &recorder{waiters: map[string]chan struct{}{}, keys: map[string]int{}}
+	seed, groupsOf, officersOf := b.district()
+	log := newLogger(io.Discard)
+	h, err := openHub(ctx, cfg, log, hubOptions{now: now, seed: &seed, senders: map[bot.Platform]bot.Sender{bot.Playground: rec}})
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	fmt.Fprintf(stderr, "bench: district of %d stations, %d groups, %d officers ready; measuring the store's raw insert rate\n", b.stations, b.groups, b.officers)
+	raw, err := h.store.RawInsertRate(ctx, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	run, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- h.Run(run, nil) }()
+	defer func() { stop(); <-done }()
+
+	type job struct {
+		e   *bot.Event
+		dup bool
+	}
+	rng := rand.New(rand.NewPCG(42, 7))
+	jobs := make([]job, 0, b.events)
+	asked := make([]int, b.stations)
+	var questions []*bot.Event
+	for i := 0; len(jobs) < b.events; i++ {
+		if len(questions) > 10 && rng.IntN(10) == 0 { // 10% redelivered duplicates
+			jobs = append(jobs, job{e: questions[rng.IntN(len(questions))], dup: true})
+			continue
+		}
+		s := rng.IntN(b.stations)
+		id := "bench-" + strconv.Itoa(i)
+		e := &bot.Event{ID: bot.NewEventID(bot.Playground, id), Platform: bot.Playground, MessageID: id, Kind: bot.KindText, Time: time.Now(), ReplyHandle: id}
+		switch r := rng.IntN(100); {
+		case r < 28 && asked[s] > 4: // an officer answers an earlier ticket of the station
+			off := officersOf[s][rng.IntN(len(officersOf[s]))]
+			e.Chat = bot.ChatRef{Platform: bot.Playground, ID: off, Type: bot.Direct}
+			e.Sender = bot.User{ID: off}
+			e.Text = fmt.Sprintf("#%d 已处理，请放心", 1+rng.IntN(asked[s]/2))
+			e.AddressedToBot = true
+		default:
+			g := groupsOf[s][rng.IntN(len(groupsOf[s]))]
+			e.Chat = bot.ChatRef{Platform: bot.Playground, ID: g, Type: bot.Group}
+			e.Sender = bot.User{ID: fmt.Sprintf("res-%d", rng.IntN(400000)), Name: "居民"}
+			e.AddressedToBot = true
+			e.Mentions = []bot.Mention{{Name: "社区警务助手", IsBot: true}}
+			switch {
+			case r < 33:
+				e.Text = "3号楼有人打架，快来人"
+			case r < 40:
+				e.Text = "请问补办身份证需要什么材料"
+			default:
+				e.Text = "楼道里电动车充电很危险，能不能管一管"
+			}
+			asked[s]++
+			questions = append(questions, e)
+		}
+		jobs = append(jobs, job{e: e})
+	}
+
+	latencies := make([]time.Duration, 0, b.events)
+	var (
+		mu   sync.Mutex
+		lost atomic.Int64
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	start := time.Now()
+	for c := 0; c < b.concurrency; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(jobs) {
+					return
+				}
+				if i%500 == 0 {
+					phase.Store(int64(i / 500))
+				}
+				j := jobs[i]
+				var wait <-chan struct{}
+				if !j.dup {
+					wait = rec.expect(j.e.ReplyHandle)
+				}
+				t0 := time.Now()
+				if err := bot.PublishEvent(ctx, h.bus, j.e); err != nil {
+					lost.Add(1)
+					continue
+				}
+				if j.dup {
+					continue
+				}
+				select {
+				case <-wait:
+					mu.Lock()
+					latencies = append(latencies, time.Since(t0))
+					mu.Unlock()
+				case <-time.After(10 * time.Second):
+					lost.Add(1)
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for deadline := time.Now().Add(30 * time.Second); h.pending() > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+
+	res := &routeResult{Events: len(jobs), Workers: b.workers, Concurrency: b.concurrency, StoreDriver: store.SQLite, BusKind: "memory",
+		ElapsedSeconds: round(elapsed.Seconds(), 2), StoreTxPerSec: round(raw, 0), Outbound: rec.sent.Load(), Lost: int(lost.Load())}
+	res.EventsPerSec = round(float64(len(jobs))/elapsed.Seconds(), 0)
+	res.Ratio = round(res.EventsPerSec/raw, 3)
+	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	res.P50ms = round(pct(latencies, 0.50), 2)
+	res.P99ms = round(pct(latencies, 0.99), 2)
+	rec.mu.Lock()
+	for _, n := range rec.keys {
+		if n > 1 {
+			res.DuplicatesLeak += n - 1
+		}
+	}
+	rec.mu.Unlock()
+	unique := map[string]bool{}
+	for _, q := range questions {
+		unique[q.ID] = true
+	}
+	tickets, err := h.store.CountTickets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.Tickets = tickets
+	if extra := int(tickets) - len(unique); extra > 0 {
+		res.DuplicatesLeak += extra
+	}
+	if missing := len(unique) - int(tickets); missing > 0 {
+		res.Lost += missing
+	}
+	res.RSSMB = peakRSSMB()
+	commits, txs := h.store.CommitStats()
+	res.TxPerCommit = round(float64(txs)/float64(max(commits, 1)), 2)
+	return res, nil
+}
+
+func pct(sorted []time.Duration, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := min(len(sorted)-1, int(float64(len(sorted))*p))
+	return float64(sorted[i]) / float64(time.Millisecond)
+}
+
+func round(x float64, places int) float64 {
+	f, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'f', places, 64), 64)
+	return f
+}
+
+// peakRSSMB reads the process's peak resident set (VmHWM) from /proc.
+func peakRSSMB() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return round(kb/1024, 1)
+		}
+	}
+	return 0
 }

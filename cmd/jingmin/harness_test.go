@@ -27,8 +27,8 @@ type testClock struct {
 	t  time.Time
 }
 
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+func (c *testClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) Set(t time.Time)     { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 func (c *testClock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 var shanghai = func() *time.Location { l, _ := time.LoadLocation("Asia/Shanghai"); return l }()
@@ -49,11 +49,19 @@ type testHub struct {
 	URL   string
 	Clock *testClock
 	Logs  *syncBuffer
-	t     *testing.T
+	// Stop shuts the hub down as SIGTERM would; cleanup calls it anyway.
+	Stop func()
+	t    *testing.T
 }
 
 // startHub runs the example config (or cfg when non-nil) with the clock at start.
 func startHub(t *testing.T, cfg *configs.Config, start time.Time) *testHub {
+	t.Helper()
+	return startHubOn(t, cfg, start, filepath.Join(t.TempDir(), "hub.db"))
+}
+
+// startHubOn is startHub on a given SQLite file, so a test can restart the hub.
+func startHubOn(t *testing.T, cfg *configs.Config, start time.Time, dbPath string) *testHub {
 	t.Helper()
 	if cfg == nil {
 		var err error
@@ -62,14 +70,14 @@ func startHub(t *testing.T, cfg *configs.Config, start time.Time) *testHub {
 		}
 	}
 	cfg.Database.Driver = "sqlite"
-	cfg.Database.DSN = filepath.Join(t.TempDir(), "hub.db")
+	cfg.Database.DSN = dbPath
 	cfg.Playground.Enabled = true
 	cfg.Hub.TimerSeconds = 3600 // tests call Tick themselves
 	clock := &testClock{t: start}
 	logs := &syncBuffer{}
 	log := slog.New(bot.NewMaskingHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ctx, cancel := context.WithCancel(context.Background())
-	h, err := openHub(ctx, cfg, log, clock.Now)
+	h, err := openHub(ctx, cfg, log, hubOptions{now: clock.Now})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -80,14 +88,18 @@ func startHub(t *testing.T, cfg *configs.Config, start time.Time) *testHub {
 	}
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("hub stopped with %v", err)
-		}
-		h.Close()
-	})
-	return &testHub{hub: h, URL: "http://" + ln.Addr().String(), Clock: clock, Logs: logs, t: t}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("hub stopped with %v", err)
+			}
+			h.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return &testHub{hub: h, URL: "http://" + ln.Addr().String(), Clock: clock, Logs: logs, t: t, Stop: stop}
 }
 
 type syncBuffer struct {
@@ -95,8 +107,12 @@ type syncBuffer struct {
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.Write(p) }
-func (b *syncBuffer) String() string              { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
 
 // post sends a message through the playground API and returns the HTTP status.
 func (h *testHub) post(p playground.Post) int {
@@ -132,11 +148,7 @@ func (h *testHub) settle() {
 	h.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		n := h.bus.Pending(bot.TopicEvents, "handlers")
-		for _, p := range []bot.Platform{bot.Playground, bot.DingTalk, bot.WeChat} {
-			n += h.bus.Pending(bot.OutboundTopic(p), "senders")
-		}
-		if n == 0 {
+		if h.pending() == 0 {
 			return
 		}
 		time.Sleep(5 * time.Millisecond)

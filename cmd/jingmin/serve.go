@@ -36,7 +36,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		cfg.Playground.Listen = *listen
 	}
 	log := newLogger(stderr)
-	h, err := openHub(ctx, cfg, log, nil)
+	h, err := openHub(ctx, cfg, log, hubOptions{})
 	if err != nil {
 		return err
 	}
@@ -61,30 +61,51 @@ type hub struct {
 	dedup      bot.Deduper
 	rules      *commands.Hub
 	playground *playground.Adapter
+	senders    map[bot.Platform]bot.Sender
+}
+
+// hubOptions vary the wiring for tests and the bench.
+type hubOptions struct {
+	now     func() time.Time // the rules' clock; nil: the wall clock
+	seed    *store.Seed      // the directory; nil: from the config
+	senders map[bot.Platform]bot.Sender
 }
 
 // openHub opens the store (migrating it), makes the directory match the
-// config, and builds bus, rules and the playground. now is the rules' clock
-// (nil: the wall clock).
-func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, now func() time.Time) (*hub, error) {
+// config, and builds bus, rules and the playground.
+func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hubOptions) (*hub, error) {
 	st, err := store.Open(ctx, store.Options{Driver: cfg.Database.Driver, DSN: cfg.Database.DSN})
 	if err != nil {
 		return nil, err
 	}
-	if err := st.Sync(ctx, cfg.Seed()); err != nil {
+	seed := opts.seed
+	if seed == nil {
+		s := cfg.Seed()
+		seed = &s
+	}
+	if err := st.Sync(ctx, *seed); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("load %s into the database: %w", cfg.Source, err)
 	}
 	b := bot.NewMemoryBus(0)
-	rules, err := newRules(ctx, cfg, st, bot.BusOutbox{Publisher: b}, log, now)
+	rules, err := newRules(ctx, cfg, st, bot.BusOutbox{Publisher: b}, log, opts.now)
 	if err != nil {
 		b.Close()
 		st.Close()
 		return nil, err
 	}
-	h := &hub{cfg: cfg, log: log, store: st, bus: b, dedup: bot.NewMemoryDeduper(), rules: rules}
+	h := &hub{cfg: cfg, log: log, store: st, bus: b, dedup: bot.NewMemoryDeduper(), rules: rules, senders: map[bot.Platform]bot.Sender{}}
+	// A platform whose adapter does not run here parks its messages with the
+	// reason instead of dropping them.
+	for _, p := range []bot.Platform{bot.DingTalk, bot.WeChat, bot.Playground} {
+		h.senders[p] = unconfigured(p)
+	}
 	if cfg.Playground.Enabled {
 		h.playground = playground.New(b, catalog(cfg), log)
+		h.senders[bot.Playground] = h.playground
+	}
+	for p, s := range opts.senders {
+		h.senders[p] = s
 	}
 	return h, nil
 }
@@ -141,11 +162,7 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 		Subscriber: h.bus, Topic: bot.TopicEvents, Group: "handlers", Workers: h.cfg.Hub.Workers,
 		Process: bot.EventProcessor(handler), Park: park, Log: h.log,
 	}}
-	senders := map[bot.Platform]bot.Sender{bot.DingTalk: unconfigured(bot.DingTalk), bot.WeChat: unconfigured(bot.WeChat), bot.Playground: unconfigured(bot.Playground)}
-	if h.playground != nil {
-		senders[bot.Playground] = h.playground
-	}
-	for p, s := range senders {
+	for p, s := range h.senders {
 		runners = append(runners, &bot.Runner{
 			Subscriber: h.bus, Topic: bot.OutboundTopic(p), Group: "senders", Workers: 2,
 			Process: bot.DeliveryProcessor(s, h.dedup), Park: park, Log: h.log,
@@ -194,16 +211,21 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 func (h *hub) drain(limit time.Duration) {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		pending := h.bus.Pending(bot.TopicEvents, "handlers")
-		for _, p := range []bot.Platform{bot.Playground, bot.DingTalk, bot.WeChat} {
-			pending += h.bus.Pending(bot.OutboundTopic(p), "senders")
-		}
-		if pending == 0 {
+		if h.pending() == 0 {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	h.log.Warn("shutdown before the bus drained; undelivered messages are lost with this process")
+}
+
+// pending counts messages accepted but not yet handled or sent.
+func (h *hub) pending() int {
+	n := h.bus.Pending(bot.TopicEvents, "handlers")
+	for p := range h.senders {
+		n += h.bus.Pending(bot.OutboundTopic(p), "senders")
+	}
+	return n
 }
 
 func (h *hub) Close() {
