@@ -74,6 +74,10 @@ type Adapter struct {
 	seq   int64
 	chats map[string][]Line // chat key → lines
 	wake  chan struct{}
+	// stopping ends long-polls when the server shuts down, so shutdown does
+	// not wait for open pages.
+	stopping chan struct{}
+	stopOnce sync.Once
 }
 
 var _ bot.Sender = (*Adapter)(nil)
@@ -89,7 +93,7 @@ func New(pub bot.Publisher, catalog Catalog, log *slog.Logger) *Adapter {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Adapter{pub: pub, catalog: catalog, log: log, chats: map[string][]Line{}, wake: make(chan struct{})}
+	return &Adapter{pub: pub, catalog: catalog, log: log, chats: map[string][]Line{}, wake: make(chan struct{}), stopping: make(chan struct{})}
 }
 
 func chatKey(t bot.ChatType, id string) string { return string(t) + ":" + id }
@@ -170,6 +174,10 @@ func (a *Adapter) postMessage(w http.ResponseWriter, r *http.Request) {
 	if p.MessageID == "" {
 		p.MessageID = newID()
 	}
+	if strings.TrimSpace(p.SenderID) == "" {
+		writeError(w, http.StatusBadRequest, "sender_id is required: say who is speaking")
+		return
+	}
 	if p.ChatType == bot.Group && p.ChatID == "" {
 		writeError(w, http.StatusBadRequest, "chat_id is required for a group message")
 		return
@@ -223,11 +231,16 @@ func (a *Adapter) transcript(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-wake:
 		case <-time.After(time.Until(deadline)):
+		case <-a.stopping:
+			deadline = time.Now() // answer with what there is
 		case <-r.Context().Done():
 			return
 		}
 	}
 }
+
+// Stop ends every open long-poll; pass it to http.Server.RegisterOnShutdown.
+func (a *Adapter) Stop() { a.stopOnce.Do(func() { close(a.stopping) }) }
 
 func (a *Adapter) append(key string, l Line) int64 {
 	a.mu.Lock()

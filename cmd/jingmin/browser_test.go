@@ -272,7 +272,7 @@ func TestBrowserResidentAsksOfficerAnswersInPage(t *testing.T) {
 	// An API error reaches the person: no resident id.
 	p.edit("resident-id", "")
 	p.do("send without an id", chromedp.SendKeys(chromedp.ID("text"), "你好"), chromedp.Click(chromedp.ID("send")))
-	p.waitFor("API error shown", "#error", "no sender id")
+	p.waitFor("API error shown", "#error", "sender_id is required")
 	if visible := evalIn[bool](p, "error", `!document.getElementById("error").hidden`); !visible {
 		t.Errorf("#error is hidden")
 	}

@@ -183,6 +183,7 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 	serveErr := make(chan error, 1)
 	if ln != nil {
 		srv = &http.Server{Handler: h.playground.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		srv.RegisterOnShutdown(h.playground.Stop)
 		go func() { serveErr <- srv.Serve(ln) }()
 	}
 	var err error
