@@ -10,16 +10,22 @@ import (
 // do not log message text at all; this is the second line of defence for
 // whatever string reaches a log line anyway (an error that quotes input, a
 // display name that is a phone number).
-var (
-	idNumber    = regexp.MustCompile(`\b(\d{6})\d{8}(\d{3}[\dXx])\b`)
-	mobilePhone = regexp.MustCompile(`(^|[^\d])(1[3-9]\d)\d{4}(\d{4})($|[^\d])`)
-)
+var digitRun = regexp.MustCompile(`[0-9]+[Xx]?`)
 
-// Mask hides Chinese ID numbers and mobile numbers in s, keeping enough of
-// each to tell two apart ("138****5678", "310101********123X").
+// Mask hides Chinese ID numbers (18 characters) and mobile numbers (11
+// digits from 13x to 19x) in s, keeping enough of each to tell two apart
+// ("138****5678", "310101********123X"). Other numbers (ticket numbers,
+// landlines, dates) stay readable.
 func Mask(s string) string {
-	s = idNumber.ReplaceAllString(s, "${1}********${2}")
-	return mobilePhone.ReplaceAllString(s, "${1}${2}****${3}${4}")
+	return digitRun.ReplaceAllStringFunc(s, func(run string) string {
+		switch {
+		case len(run) == 18:
+			return run[:6] + "********" + run[14:]
+		case len(run) == 11 && run[0] == '1' && run[1] >= '3' && run[1] <= '9':
+			return run[:3] + "****" + run[7:]
+		}
+		return run
+	})
 }
 
 // MaskingHandler is a slog.Handler that masks personal data in the message

@@ -42,9 +42,8 @@ func (d *directory) shiftsOn(o *store.Officer, day time.Time, loc *time.Location
 	midnight := time.Date(y, m, dd, 0, 0, 0, 0, loc)
 	date := midnight.Format("2006-01-02")
 	at := func(clock string) time.Time {
-		var h, mi int
-		fmt.Sscanf(clock, "%d:%d", &h, &mi)
-		return time.Date(y, m, dd, h, mi, 0, 0, loc)
+		mins := clockMinutes(clock)
+		return time.Date(y, m, dd, mins/60, mins%60, 0, 0, loc)
 	}
 	mk := func(start, end, kind string) span {
 		s, e := at(start), at(end)
@@ -211,4 +210,14 @@ func (d *directory) dutyOfficerNow(st *store.Station, t time.Time, loc *time.Loc
 		return o
 	}
 	return d.dutyAccount(st)
+}
+
+// clockMinutes reads "HH:MM" (validated when the config loaded) as minutes
+// after midnight; it is on the routing path of every question, so no fmt.
+func clockMinutes(clock string) int {
+	if len(clock) != 5 || clock[2] != ':' {
+		return 0
+	}
+	d := func(b byte) int { return int(b - '0') }
+	return (d(clock[0])*10+d(clock[1]))*60 + d(clock[3])*10 + d(clock[4])
 }

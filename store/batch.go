@@ -20,6 +20,7 @@ type batcher struct {
 	db   *gorm.DB
 	reqs chan *txReq
 	stop chan struct{}
+	once sync.Once // Store.Close may be called more than once
 	wg   sync.WaitGroup
 	// commits and txs count group commits and the transactions in them.
 	commits, txs atomic.Int64
@@ -58,7 +59,7 @@ func (b *batcher) do(ctx context.Context, f func(tx *gorm.DB) error) error {
 }
 
 func (b *batcher) close() {
-	close(b.stop)
+	b.once.Do(func() { close(b.stop) })
 	b.wg.Wait()
 }
 

@@ -143,21 +143,21 @@ type Ticket struct {
 	// SourceEventID is the bus event that created the ticket: unique, so a
 	// redelivered platform message can never make a second ticket.
 	SourceEventID string `gorm:"size:191;not null;uniqueIndex"`
-	GroupID       *uint  `gorm:"index"`
-	Platform      string `gorm:"size:16;not null"`
-	ChatID        string `gorm:"size:128;not null"`
+	GroupID       *uint
+	Platform      string `gorm:"size:16;not null;index:ix_ticket_resident,priority:1"`
+	ChatID        string `gorm:"size:128;not null;index:ix_ticket_resident,priority:2"`
 	ChatType      string `gorm:"size:16;not null"`
-	ResidentID    string `gorm:"size:128;not null"`
+	ResidentID    string `gorm:"size:128;not null;index:ix_ticket_resident,priority:3"`
 	ResidentName  string `gorm:"size:128"`
 	Question      string `gorm:"type:text;not null"`
 	ReplyHandle   string `gorm:"type:text"`
-	Status        string `gorm:"size:16;not null;index"`
+	Status        string `gorm:"size:16;not null;index:ix_ticket_assignee,priority:2"`
 	Emergency     bool
 	AfterHours    bool
 	// AutoAnswered: the duty account answered from the FAQ.
 	AutoAnswered bool
 	// AssigneeID is who must answer now; Level counts escalations so far.
-	AssigneeID *uint `gorm:"index"`
+	AssigneeID *uint `gorm:"index:ix_ticket_assignee,priority:1"`
 	Level      int   `gorm:"not null;default:0"`
 	// EscalateAt is the ticket's escalation timer; nil once answered. Fence
 	// changes every time the timer fires or is reset, so a worker holding a

@@ -17,12 +17,8 @@ import (
 func (s *Store) CreateTicket(ctx context.Context, t *Ticket, timeline []TicketEvent) (out *Ticket, created bool, err error) {
 	t.utc()
 	err = s.tx(ctx, func(tx *gorm.DB) error {
-		if err := tx.Model(&Station{}).Where("id = ?", t.StationID).
-			Update("next_ticket", gorm.Expr("next_ticket + 1")).Error; err != nil {
-			return fmt.Errorf("number ticket: %w", err)
-		}
-		if err := tx.Model(&Station{}).Where("id = ?", t.StationID).Pluck("next_ticket", &t.Number).Error; err != nil {
-			return fmt.Errorf("number ticket: %w", err)
+		if err := s.nextNumber(tx, t); err != nil {
+			return err
 		}
 		if err := tx.Create(t).Error; err != nil {
 			return fmt.Errorf("insert ticket: %w", err)
@@ -52,6 +48,29 @@ func (t *Ticket) utc() {
 			*p = &u
 		}
 	}
+}
+
+// nextNumber bumps the station's counter inside the ticket's transaction:
+// the row lock (MySQL) or the single writer (SQLite) keeps numbers unique
+// and gap-free. SQLite does it in one statement with RETURNING.
+func (s *Store) nextNumber(tx *gorm.DB, t *Ticket) error {
+	if s.driver == SQLite {
+		if err := tx.Raw("UPDATE stations SET next_ticket = next_ticket + 1 WHERE id = ? RETURNING next_ticket", t.StationID).Scan(&t.Number).Error; err != nil {
+			return fmt.Errorf("number ticket: %w", err)
+		}
+	} else {
+		if err := tx.Model(&Station{}).Where("id = ?", t.StationID).
+			Update("next_ticket", gorm.Expr("next_ticket + 1")).Error; err != nil {
+			return fmt.Errorf("number ticket: %w", err)
+		}
+		if err := tx.Model(&Station{}).Where("id = ?", t.StationID).Pluck("next_ticket", &t.Number).Error; err != nil {
+			return fmt.Errorf("number ticket: %w", err)
+		}
+	}
+	if t.Number == 0 {
+		return fmt.Errorf("number ticket: station %d does not exist", t.StationID)
+	}
+	return nil
 }
 
 func insertTimeline(tx *gorm.DB, ticketID uint, timeline []TicketEvent) error {
@@ -125,7 +144,8 @@ func (s *Store) Transition(ctx context.Context, id uint, decide func(t *Ticket) 
 		}
 		t.utc()
 		t.Fence++
-		if err := tx.Select("*").Omit("CreatedAt").Updates(&t).Error; err != nil {
+		// Only the columns a transition may change: fewer index updates.
+		if err := tx.Model(&t).Select(transitionColumns).Updates(&t).Error; err != nil {
 			return fmt.Errorf("save ticket %d: %w", id, err)
 		}
 		return insertTimeline(tx, t.ID, timeline)
@@ -135,6 +155,10 @@ func (s *Store) Transition(ctx context.Context, id uint, decide func(t *Ticket) 
 	}
 	return &t, nil
 }
+
+// transitionColumns are the ticket fields a Transition may change; the
+// question, its chat and its number never change after filing.
+var transitionColumns = []string{"Status", "AssigneeID", "Level", "EscalateAt", "Fence", "FirstResponseAt", "AnsweredBy", "ClosedAt", "AutoAnswered", "UpdatedAt"}
 
 // AppendTimeline adds entries to a ticket without changing it (a follow-up
 // message from a throttled resident, a page sent).

@@ -745,3 +745,22 @@ func TestChineseAndEmojiRoundTrip(t *testing.T) {
 		}
 	})
 }
+
+func TestCreateTicketForUnknownStationFails(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, s *store.Store) {
+		xcl, _, _ := twoStations(t, s)
+		for _, station := range []uint{0, 4242} {
+			got, created, err := s.CreateTicket(testContext(t), question(station, fmt.Sprint("lost-", station)), nil)
+			if err == nil || created {
+				t.Errorf("ticket for station %d = %+v, created %v, err %v; want an error", station, got, created, err)
+			}
+			if _, err := s.TicketBySource(testContext(t), fmt.Sprint("lost-", station)); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("a ticket for station %d was stored: %v", station, err)
+			}
+		}
+		if tk := createTicket(t, s, question(xcl, "e1")); tk.Number != 1 {
+			t.Errorf("first ticket of a real station = #%d, want #1", tk.Number)
+		}
+	})
+}

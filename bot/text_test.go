@@ -1,0 +1,77 @@
+package bot
+
+import (
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestExtractMentions(t *testing.T) {
+	tests := []struct {
+		in, text string
+		names    []string
+	}{
+		{"@社区警务助手\u2005楼道有焦味", "楼道有焦味", []string{"社区警务助手"}},
+		{"@社区警务助手 @王警官\u2005电动车被偷了", "电动车被偷了", []string{"社区警务助手", "王警官"}},
+		{"你好@李警官\u2005在吗", "你好 在吗", []string{"李警官"}},
+		{"邮箱 a@b.com 收不到", "邮箱 a@b.com 收不到", nil},
+		{"＠王警官 全角", "全角", []string{"王警官"}},
+		{"@", "@", nil},
+		{"  只有文字  ", "只有文字", nil},
+	}
+	for _, tc := range tests {
+		text, names := ExtractMentions(tc.in)
+		if text != tc.text || !reflect.DeepEqual(names, tc.names) {
+			t.Errorf("ExtractMentions(%q) = %q %q, want %q %q", tc.in, text, names, tc.text, tc.names)
+		}
+	}
+}
+
+func TestMaskHidesPhoneAndIDNumbers(t *testing.T) {
+	for in, want := range map[string]string{
+		"电话13812345678":           "电话138****5678",
+		"身份证310101199001011234":     "身份证310101********1234",
+		"身份证31010119900101123X":     "身份证310101********123X",
+		"工单 #123 座机 021-59991234":   "工单 #123 座机 021-59991234",
+		"13812345678,13987654321": "138****5678,139****4321",
+	} {
+		if got := Mask(in); got != want {
+			t.Errorf("Mask(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestMaskingHandlerMasksAttributesAndErrors(t *testing.T) {
+	var b strings.Builder
+	log := slog.New(NewMaskingHandler(slog.NewTextHandler(&b, nil))).With("who", "13812345678")
+	log.Info("call 13912345678", "err", errString("bad input 310101199001011234"), slog.Group("g", "phone", "13712345678"))
+	out := b.String()
+	for _, secret := range []string{"13812345678", "13912345678", "310101199001011234", "13712345678"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log line contains %s: %s", secret, out)
+		}
+	}
+	if !strings.Contains(out, "138****5678") {
+		t.Errorf("masked value missing: %s", out)
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+func TestTruncateNeverSplitsACharacter(t *testing.T) {
+	long := strings.Repeat("焦", 5000)
+	got := Truncate(long, 4000)
+	if !utf8.ValidString(got) || utf8.RuneCountInString(got) != 4000 || !strings.HasSuffix(got, "（已截断）") {
+		t.Errorf("Truncate: valid=%v runes=%d", utf8.ValidString(got), utf8.RuneCountInString(got))
+	}
+	if Truncate("短", 4000) != "短" {
+		t.Error("short text changed")
+	}
+	if !utf8.ValidString(Truncate("ab\xffcd", 10)) {
+		t.Error("invalid UTF-8 survived")
+	}
+}

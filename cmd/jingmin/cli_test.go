@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jingminhub/jingmin/commands"
+)
+
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, &out, &errOut)
+	return out.String() + errOut.String(), err
+}
+
+func TestRosterWhoExplainsTheAnswer(t *testing.T) {
+	t.Setenv("JINGMIN_DATABASE_DSN", filepath.Join(t.TempDir(), "hub.db"))
+	for _, tc := range []struct {
+		at    string
+		wants []string
+	}{
+		{"2026-11-22 22:00", []string{"休息日", "太平警务值班号", "下一班开始：2026-11-23 08:30"}},
+		{"2026-11-23 10:00", []string{"工作日", "王建国（本群民警，在班 08:30–17:30）"}},
+		{"2026-11-23 19:00", []string{"张伟"}},
+	} {
+		out, err := runCLI(t, "roster", "who", "--station", "taiping", "--group", "和谐小区业主群", "--at", tc.at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range tc.wants {
+			if !strings.Contains(out, w) {
+				t.Errorf("roster who at %s:\n%s\nwant %q", tc.at, out, w)
+			}
+		}
+	}
+	if _, err := runCLI(t, "roster", "who", "--station", "nowhere"); err == nil || !strings.Contains(err.Error(), "nowhere") {
+		t.Errorf("unknown station: %v", err)
+	}
+	if _, err := runCLI(t, "roster", "who", "--station", "taiping", "--at", "tomorrow-ish"); err == nil {
+		t.Error("unreadable time accepted")
+	}
+}
+
+func TestInvalidConfigFailsNamingFileAndField(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(path, []byte("stations:\n  - code: x\n    name: X\n    sla_minutes: -1\n    duty_account: nobody\n"), 0o644)
+	_, err := runCLI(t, "serve", "-config", path)
+	if err == nil {
+		t.Fatal("serve with an invalid config started")
+	}
+	for _, w := range []string{path, "stations[0].sla_minutes", "stations[0].duty_account"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not name %q", err, w)
+		}
+	}
+	if _, err := runCLI(t, "frobnicate"); err == nil {
+		t.Error("unknown command accepted")
+	}
+}
+
+func TestStatsReportFirstResponseAndBreaches(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "hub.db")
+	h := startHubOn(t, nil, at("2026-11-23 10:00"), db)
+	h.say("hexie", "res-1", "刘阿姨", "@社区警务助手 问题一")
+	h.say("hexie", "res-2", "陈先生", "@社区警务助手 问题二")
+	h.say("yangguang", "res-3", "王女士", "@社区警务助手 问题三")
+	h.settle()
+	h.Clock.Set(at("2026-11-23 10:04"))
+	h.dm("wang", "#1 答复一")
+	h.settle()
+	h.Clock.Set(at("2026-11-23 10:10"))
+	h.dm("wang", "#2 答复二")
+	h.settle()
+	h.Clock.Set(at("2026-11-23 10:30")) // #3 breaches the 15-minute SLA
+	if err := h.rules.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.settle()
+	rows, err := h.rules.Stats(context.Background(), "taiping", at("2026-11-23 00:00"), at("2026-11-24 00:00"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byGroup := map[string]commands.Stats{}
+	for _, r := range rows {
+		byGroup[r.Group] = r
+	}
+	total, hexie := byGroup[""], byGroup["和谐小区业主群"]
+	if total.Questions != 3 || total.Answered != 2 || total.Open != 1 || total.Breaches != 1 {
+		t.Errorf("station total = %+v", total)
+	}
+	if hexie.MedianMin != 4 || hexie.P90Min != 10 {
+		t.Errorf("和谐小区 first response median/p90 = %v/%v, want 4/10", hexie.MedianMin, hexie.P90Min)
+	}
+	h.Stop()
+
+	t.Setenv("JINGMIN_DATABASE_DSN", db)
+	out, err := runCLI(t, "stats", "--station", "taiping", "--from", "2026-11-23", "--to", "2026-11-24", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var printed []commands.Stats
+	if err := json.Unmarshal([]byte(out), &printed); err != nil || len(printed) != len(rows) {
+		t.Fatalf("stats --json printed %q (%v)", out, err)
+	}
+	table, err := runCLI(t, "stats", "--station", "taiping", "--from", "2026-11-23", "--to", "2026-11-24")
+	if err != nil || !strings.Contains(table, "和谐小区业主群") || !strings.Contains(table, "（合计）") {
+		t.Errorf("stats table:\n%s (%v)", table, err)
+	}
+}
+
+func TestMigrateReportsApplied(t *testing.T) {
+	t.Setenv("JINGMIN_DATABASE_DSN", filepath.Join(t.TempDir(), "hub.db"))
+	out, err := runCLI(t, "migrate", "-status")
+	if err != nil || !strings.Contains(out, "pending") {
+		t.Fatalf("migrate -status on a new database: %q %v", out, err)
+	}
+	out, err = runCLI(t, "migrate")
+	if err != nil || !strings.Contains(out, "2026112201_initial\tapplied") {
+		t.Fatalf("migrate: %q %v", out, err)
+	}
+}

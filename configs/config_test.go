@@ -1,0 +1,88 @@
+package configs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestExampleLoadsWithHolidaysAndTemplates(t *testing.T) {
+	c, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Stations) != 1 || c.Stations[0].Name != "太平派出所" {
+		t.Errorf("stations = %+v", c.Stations)
+	}
+	var makeUp bool
+	for _, h := range c.Holidays {
+		makeUp = makeUp || (h.Date == "2026-10-10" && h.Kind == "workday")
+	}
+	if !makeUp {
+		t.Error("2026 calendar lacks the 10-10 make-up working day")
+	}
+	seed := c.Seed()
+	if len(seed.Templates) != len(DefaultTemplates) || len(seed.Shifts) == 0 || len(seed.Groups) != len(c.Groups) {
+		t.Errorf("seed incomplete: %d templates, %d shifts, %d groups", len(seed.Templates), len(seed.Shifts), len(seed.Groups))
+	}
+}
+
+func TestBadConfigNamesFileFieldAndProblem(t *testing.T) {
+	base, err := os.ReadFile("example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, from, to string
+		want           []string
+	}{
+		{"unknown key", "  sla_minutes: 15", "  sla_minutes: 15\n    sla_minuts: 20", []string{"field sla_minuts not found"}},
+		{"unknown station", "{code: li, station: taiping", "{code: li, station: taipin", []string{"officers[1].station", `unknown station "taipin"`}},
+		{"bad clock", `start: "08:30", end: "17:30"`, `start: "8:30", end: "17:30"`, []string{"roster.shifts[0]", "HH:MM"}},
+		{"bad day", "days: [workdays], start: \"08:30\"", "days: [weekdays], start: \"08:30\"", []string{"roster.shifts[0].days", `"weekdays"`}},
+		{"unknown officer in group", "officer: wang, tags: [住宅]}", "officer: wong, tags: [住宅]}", []string{"groups[0].officer", `"wong"`}},
+		{"unknown role", "roles: [leader, admin]", "roles: [boss]", []string{"officers[4].roles", `"boss"`}},
+		{"zero SLA", "sla_minutes: 15", "sla_minutes: 0", []string{"stations[0].sla_minutes"}},
+		{"unknown template", "holiday_files:", "templates: {ack: 好, akc: 坏}\nholiday_files:", []string{"templates.akc", "unknown template"}},
+		{"wrong type", "questions_per_minute: 5", "questions_per_minute: many", []string{"line", "many"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(string(base), tc.from) {
+				t.Fatalf("example.yaml no longer contains %q", tc.from)
+			}
+			dir := t.TempDir()
+			path := filepath.Join(dir, "station.yaml")
+			os.MkdirAll(filepath.Join(dir, "holidays"), 0o755)
+			hol, _ := os.ReadFile("holidays/2026.yaml")
+			os.WriteFile(filepath.Join(dir, "holidays", "2026.yaml"), hol, 0o644)
+			os.WriteFile(path, []byte(strings.Replace(string(base), tc.from, tc.to, 1)), 0o644)
+			_, err := Load(path)
+			if err == nil {
+				t.Fatal("bad config loaded without error")
+			}
+			for _, w := range append([]string{path}, tc.want...) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestEnvironmentOverridesDatabase(t *testing.T) {
+	t.Setenv(EnvDatabaseDriver, "mysql")
+	t.Setenv(EnvDatabaseDSN, "u:p@tcp(db:3306)/jingmin")
+	c, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Database.Driver != "mysql" || c.Database.DSN != "u:p@tcp(db:3306)/jingmin" {
+		t.Errorf("database = %+v", c.Database)
+	}
+	t.Setenv(EnvDatabaseDriver, "oracle")
+	if _, err := Load(""); err == nil || !strings.Contains(err.Error(), "database.driver") {
+		t.Errorf("bad driver from env: %v", err)
+	}
+}
