@@ -107,7 +107,7 @@ func TestNamesResolveOnlyWhenUnambiguous(t *testing.T) {
 	d, _, _ := demo()
 	for _, tc := range []struct{ name, want string }{
 		{"李警官", "李明"}, {"@李明", "李明"}, {"王警官", "王建国"},
-		{"老王", ""},   // two officers answer to it: never guess
+		{"老王", ""},  // two officers answer to it: never guess
 		{"王建国", ""}, // namesakes
 		{"不存在", ""},
 	} {
