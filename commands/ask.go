@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -105,20 +104,22 @@ func (h *Hub) throttle(ctx context.Context, d *directory, e *bot.Event, text str
 	now := h.now()
 	key := e.Chat.Key() + "\x00" + e.Sender.ID
 	h.throttleMu.Lock()
-	recent := h.recent[key][:0]
-	for _, t := range h.recent[key] {
+	r := h.recent[key]
+	kept := r.asked[:0]
+	for _, t := range r.asked {
 		if now.Sub(t) < time.Minute {
-			recent = append(recent, t)
+			kept = append(kept, t)
 		}
 	}
-	over := len(recent) >= limit
+	r.asked = kept
+	over := len(r.asked) >= limit && r.lastTicket != 0
 	if !over {
-		recent = append(recent, now)
+		r.asked = append(r.asked, now)
 	}
-	h.recent[key] = recent
+	h.recent[key] = r
 	if len(h.recent) > 100_000 { // forget idle residents
-		for k, ts := range h.recent {
-			if len(ts) == 0 || now.Sub(ts[len(ts)-1]) >= time.Minute {
+		for k, v := range h.recent {
+			if len(v.asked) == 0 || now.Sub(v.asked[len(v.asked)-1]) >= time.Minute {
 				delete(h.recent, k)
 			}
 		}
@@ -127,17 +128,20 @@ func (h *Hub) throttle(ctx context.Context, d *directory, e *bot.Event, text str
 	if !over {
 		return false, nil
 	}
-	last, err := h.store.LatestTicketOf(ctx, string(e.Platform), e.Chat.ID, e.Sender.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
+	if err := h.store.AppendTimeline(ctx, r.lastTicket, store.TicketEvent{Kind: store.TLFollowUp, Detail: text}); err != nil {
 		return false, err
 	}
-	if err := h.store.AppendTimeline(ctx, last.ID, store.TicketEvent{Kind: "follow_up", Detail: text}); err != nil {
-		return false, err
-	}
-	return true, h.outbox.Send(ctx, replyTo(e, "throttled:"+e.ID, render(d.template("throttled"), "number", fmt.Sprint(last.Number)), e.Sender.ID))
+	return true, h.outbox.Send(ctx, replyTo(e, "throttled:"+e.ID, render(d.template("throttled"), "number", fmt.Sprint(r.lastNumber)), e.Sender.ID))
+}
+
+// remember notes a resident's latest ticket, where throttled follow-ups go.
+func (h *Hub) remember(e *bot.Event, t *store.Ticket) {
+	key := e.Chat.Key() + "\x00" + e.Sender.ID
+	h.throttleMu.Lock()
+	r := h.recent[key]
+	r.lastTicket, r.lastNumber = t.ID, t.Number
+	h.recent[key] = r
+	h.throttleMu.Unlock()
 }
 
 // matchFAQ finds the FAQ entry whose longest keyword the question contains,
@@ -213,6 +217,7 @@ func (h *Hub) ask(ctx context.Context, d *directory, e *bot.Event, g *store.Grou
 	if err != nil {
 		return fmt.Errorf("file ticket for %s: %w", e.ID, err)
 	}
+	h.remember(e, t)
 	if !created {
 		// The same platform message came again after the ticket was filed:
 		// resend from the stored ticket; the keys stop anything already sent.

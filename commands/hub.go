@@ -43,7 +43,7 @@ type Hub struct {
 	dir    atomic.Pointer[directory]
 
 	throttleMu sync.Mutex
-	recent     map[string][]time.Time
+	recent     map[string]residentActivity
 	// digested caches, per officer id, the shift start whose digest is done
 	// (the database has the truth; this spares a query per tick).
 	digested sync.Map
@@ -67,11 +67,21 @@ func New(ctx context.Context, st *store.Store, out Outbox, opts Options) (*Hub, 
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	h := &Hub{store: st, outbox: out, opts: opts, recent: map[string][]time.Time{}}
+	h := &Hub{store: st, outbox: out, opts: opts, recent: map[string]residentActivity{}}
 	if err := h.Reload(ctx); err != nil {
 		return nil, err
 	}
 	return h, nil
+}
+
+// residentActivity is what the throttle knows of one resident in one chat:
+// when they asked within the last minute, and their latest ticket (where a
+// throttled message is kept). It lives in memory: after a restart the first
+// questions simply are not throttled.
+type residentActivity struct {
+	asked      []time.Time
+	lastTicket uint
+	lastNumber int64
 }
 
 // Reload rebuilds the in-memory directory from the store.

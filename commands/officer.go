@@ -212,7 +212,7 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 			}
 		}
 	}
-	t, err = h.store.Transition(ctx, t.ID, decide)
+	t, err = h.store.TransitionFrom(ctx, t, decide)
 	var refused errRefused
 	if errors.As(err, &refused) {
 		return reply(refused.template)

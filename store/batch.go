@@ -12,9 +12,11 @@ import (
 
 // SQLite has a single writer and pays for each commit in WAL writes, so
 // concurrent handlers' transactions are committed in groups: one goroutine
-// takes whatever transactions are waiting, runs each inside its own savepoint
-// of one database transaction, and commits once. Every caller still gets its
-// own all-or-nothing result, and nobody hears "done" before the commit.
+// takes whatever transactions are waiting, runs them in one database
+// transaction and commits once. Every caller still gets its own
+// all-or-nothing result (see run), and nobody hears "done" before the commit.
+// A transaction body may therefore run more than once: it must not keep
+// state from a previous run (row ids assigned by an insert, for one).
 // MySQL does this itself (binlog group commit) across its many connections.
 type batcher struct {
 	db   *gorm.DB
@@ -89,38 +91,53 @@ func (b *batcher) loop() {
 func (b *batcher) run(batch []*txReq) {
 	b.commits.Add(1)
 	b.txs.Add(int64(len(batch)))
-	if len(batch) == 1 {
-		r := batch[0]
-		r.err <- guarded(func() error { return b.db.WithContext(r.ctx).Transaction(r.f) })
-		return
-	}
-	results := make([]error, len(batch))
-	err := b.db.Transaction(func(tx *gorm.DB) error {
-		for i, r := range batch {
-			if err := r.ctx.Err(); err != nil {
-				results[i] = err
-				continue
-			}
-			sp := fmt.Sprintf("b%d", i)
-			if err := tx.SavePoint(sp).Error; err != nil {
-				return err
-			}
-			if err := guarded(func() error { return r.f(tx.WithContext(r.ctx)) }); err != nil {
-				results[i] = err
-				if err := tx.RollbackTo(sp).Error; err != nil {
-					return err
+	if len(batch) > 1 {
+		// All in one transaction, no savepoints (in SQLite they copy every
+		// page a body touches). Failures are rare (most refusals are decided
+		// before a write), so when one body fails the whole group is rolled
+		// back and each body runs again in a transaction of its own.
+		failed := errors.New("a transaction in the group failed")
+		results := make([]error, len(batch))
+		err := b.db.Transaction(func(tx *gorm.DB) error {
+			for i, r := range batch {
+				if r.ctx.Err() != nil {
+					return failed
+				}
+				err := guarded(func() error { return r.f(tx.WithContext(r.ctx)) })
+				var u untouchedError
+				switch {
+				case err == nil:
+				case errors.As(err, &u):
+					results[i] = err // refused before writing: the others go on
+				default:
+					return failed
 				}
 			}
+			return nil
+		})
+		if err == nil {
+			for i, r := range batch {
+				r.err <- results[i]
+			}
+			return
 		}
-		return nil
-	})
-	for i, r := range batch {
-		if results[i] == nil && err != nil {
-			results[i] = fmt.Errorf("commit: %w", err)
+	}
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err <- err
+			continue
 		}
-		r.err <- results[i]
+		r.err <- guarded(func() error { return b.db.WithContext(r.ctx).Transaction(r.f) })
 	}
 }
+
+// untouchedError marks a transaction body's error as raised before the body
+// wrote anything (a stale fence, a duplicate key on its first insert), so the
+// group it shares a transaction with can still commit.
+type untouchedError struct{ err error }
+
+func (u untouchedError) Error() string { return u.err.Error() }
+func (u untouchedError) Unwrap() error { return u.err }
 
 // guarded turns a panic in a transaction body into that caller's error, so
 // one bad caller cannot take the others' commit down.

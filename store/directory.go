@@ -271,7 +271,7 @@ func (s *Store) syncGroups(tx *gorm.DB, groups []SeedGroup, stations map[string]
 // LoadDirectory reads everything routing needs.
 func (s *Store) LoadDirectory(ctx context.Context) (*Directory, error) {
 	var d Directory
-	db := s.db.WithContext(ctx)
+	db := s.read(ctx)
 	for _, q := range []struct {
 		what string
 		dest any
@@ -314,7 +314,7 @@ func (s *Store) RecordUnknownChat(ctx context.Context, platform, chatID, name st
 // UnknownChats lists chats waiting for an admin to register them.
 func (s *Store) UnknownChats(ctx context.Context) ([]UnknownChat, error) {
 	var out []UnknownChat
-	if err := s.db.WithContext(ctx).Order("last_seen desc").Find(&out).Error; err != nil {
+	if err := s.read(ctx).Order("last_seen desc").Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("list unknown chats: %w", err)
 	}
 	return out, nil
@@ -332,7 +332,7 @@ func (s *Store) Park(ctx context.Context, topic, messageID string, payload []byt
 // Parked lists parked messages, newest first.
 func (s *Store) Parked(ctx context.Context, topic string) ([]ParkedMessage, error) {
 	var out []ParkedMessage
-	q := s.db.WithContext(ctx).Order("id desc")
+	q := s.read(ctx).Order("id desc")
 	if topic != "" {
 		q = q.Where("topic = ?", topic)
 	}

@@ -15,8 +15,9 @@ type Station struct {
 	// DutyAccountID and LeaderID point at officers of this station.
 	DutyAccountID *uint
 	LeaderID      *uint
-	// NextTicket is the last ticket number handed out; bumped inside the
-	// ticket's own transaction so numbers never repeat.
+	// NextTicket is the last ticket number handed out on MySQL, bumped inside
+	// the ticket's own transaction so numbers never repeat (SQLite, with its
+	// single writer, numbers from the ticket index instead).
 	NextTicket int64 `gorm:"not null;default:0"`
 	// MorningDigestDate remembers the day the after-hours digest was sent.
 	CreatedAt time.Time
@@ -144,10 +145,10 @@ type Ticket struct {
 	// redelivered platform message can never make a second ticket.
 	SourceEventID string `gorm:"size:191;not null;uniqueIndex"`
 	GroupID       *uint
-	Platform      string `gorm:"size:16;not null;index:ix_ticket_resident,priority:1"`
-	ChatID        string `gorm:"size:128;not null;index:ix_ticket_resident,priority:2"`
+	Platform      string `gorm:"size:16;not null"`
+	ChatID        string `gorm:"size:128;not null"`
 	ChatType      string `gorm:"size:16;not null"`
-	ResidentID    string `gorm:"size:128;not null;index:ix_ticket_resident,priority:3"`
+	ResidentID    string `gorm:"size:128;not null"`
 	ResidentName  string `gorm:"size:128"`
 	Question      string `gorm:"type:text;not null"`
 	ReplyHandle   string `gorm:"type:text"`
@@ -185,6 +186,7 @@ const (
 	TLAutoAnswered = "faq_answered"
 	TLFiled        = "filed_for_morning"
 	TLPaged        = "paged"
+	TLFollowUp     = "follow_up" // a resident's further message, kept on the ticket
 )
 
 // TicketEvent is one line of a ticket's timeline.

@@ -64,14 +64,3 @@ func BenchmarkTransition(b *testing.B) {
 		}
 	}
 }
-
-// BenchmarkRawInsert is the baseline the route bench divides by.
-func BenchmarkRawInsert(b *testing.B) {
-	s, _ := benchStore(b)
-	b.ResetTimer()
-	rate, err := s.RawInsertRate(context.Background(), 0)
-	_ = rate
-	if err != nil {
-		b.Fatal(err)
-	}
-}

@@ -35,7 +35,11 @@ type Options struct {
 
 // Store is the hub's repository over one gorm connection pool.
 type Store struct {
-	db     *gorm.DB
+	db *gorm.DB
+	// r serves reads outside transactions. On SQLite it is a pool of its own
+	// (WAL lets readers run beside the one writer), so lookups use the second
+	// core instead of queueing behind commits; on MySQL it is db.
+	r      *gorm.DB
 	driver string
 	batch  *batcher // SQLite only
 }
@@ -64,7 +68,10 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 		PrepareStmt:            false,
 		NowFunc:                func() time.Time { return time.Now().UTC() },
 	}
-	var dial gorm.Dialector
+	var (
+		dial    gorm.Dialector
+		readDSN string
+	)
 	driver := o.Driver
 	if driver == "" {
 		driver = SQLite
@@ -80,7 +87,11 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 				return nil, fmt.Errorf("create database folder for %s: %w", path, err)
 			}
 		}
-		dial = sqlite.Open("file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)")
+		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)"
+		dial = sqlite.Open(dsn)
+		if path != ":memory:" {
+			readDSN = dsn + "&_pragma=query_only(1)"
+		}
 	case MySQL:
 		dsn := o.DSN
 		if dsn == "" {
@@ -115,12 +126,37 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("reach %s database: %w", driver, err)
 	}
-	st := &Store{db: db, driver: driver}
+	st := &Store{db: db, r: db, driver: driver}
 	if driver == SQLite {
+		pinAllocatorPages()
 		st.batch = newBatcher(db)
+		if readDSN != "" {
+			if st.r, err = openReaders(readDSN, cfg); err != nil {
+				st.Close()
+				return nil, err
+			}
+		}
 	}
 	return st, nil
 }
+
+// openReaders opens the SQLite read pool.
+func openReaders(dsn string, cfg *gorm.Config) (*gorm.DB, error) {
+	r, err := gorm.Open(sqlite.Open(dsn), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite readers: %w", err)
+	}
+	sqlDB, err := r.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite readers: %w", err)
+	}
+	sqlDB.SetMaxOpenConns(4)
+	sqlDB.SetMaxIdleConns(4)
+	return r, nil
+}
+
+// read is where lookups outside a transaction go.
+func (s *Store) read(ctx context.Context) *gorm.DB { return s.r.WithContext(ctx) }
 
 // Driver reports sqlite or mysql.
 func (s *Store) Driver() string { return s.driver }
@@ -138,6 +174,11 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	if s.batch != nil {
 		s.batch.close()
+	}
+	if s.r != s.db {
+		if r, err := s.r.DB(); err == nil {
+			r.Close()
+		}
 	}
 	sqlDB, err := s.db.DB()
 	if err != nil {

@@ -228,9 +228,11 @@ func TestCreateTicketConcurrentlyNumbersWithoutGapsOrDuplicates(t *testing.T) {
 				t.Errorf("ticket %d timeline = %q, want the two entries of one delivery", id, kinds)
 			}
 		}
-		d := loadDirectory(t, s)
-		if n := stationByCode(t, d, "xcl").NextTicket; n != 8 {
-			t.Errorf("station xcl handed out %d numbers, want 8", n)
+		if s.Driver() == store.MySQL { // SQLite numbers from the ticket index, no counter
+			d := loadDirectory(t, s)
+			if n := stationByCode(t, d, "xcl").NextTicket; n != 8 {
+				t.Errorf("station xcl handed out %d numbers, want 8", n)
+			}
 		}
 		all, err := s.TicketsCreated(testContext(t), 0, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 		if err != nil || len(all) != sources {
@@ -673,25 +675,6 @@ func TestTicketQueries(t *testing.T) {
 		}
 		if got := sourcesOf(s.OpenTicketsOfStation(ctx, jy)); !slices.Equal(got, []string{"f"}) {
 			t.Errorf("open tickets of jy = %q, want f", got)
-		}
-
-		for _, c := range []struct {
-			chat, resident, want string
-		}{
-			{"cid-1", "r-1", "f"}, // latest across stations, whatever its status
-			{"cid-2", "r-1", "e"},
-			{"cid-1", "r-2", "b"},
-		} {
-			got, err := s.LatestTicketOf(ctx, "dingtalk", c.chat, c.resident)
-			if err != nil || got.SourceEventID != c.want {
-				t.Errorf("latest ticket of %s in %s = %v, %v; want %s", c.resident, c.chat, got, err, c.want)
-			}
-		}
-		if _, err := s.LatestTicketOf(ctx, "wechat", "cid-1", "r-1"); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("latest ticket on another platform = %v, want ErrNotFound", err)
-		}
-		if _, err := s.LatestTicketOf(ctx, "dingtalk", "cid-1", "nobody"); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("latest ticket of an unknown resident = %v, want ErrNotFound", err)
 		}
 
 		// #1 exists in both stations: a and f.

@@ -199,6 +199,7 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (*routeResult, er
 	if err != nil {
 		return nil, err
 	}
+	commits0, txs0 := h.store.CommitStats()
 	run, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- h.Run(run, nil) }()
@@ -330,7 +331,7 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (*routeResult, er
 	}
 	res.RSSMB = peakRSSMB()
 	commits, txs := h.store.CommitStats()
-	res.TxPerCommit = round(float64(txs)/float64(max(commits, 1)), 2)
+	res.TxPerCommit = round(float64(txs-txs0)/float64(max(commits-commits0, 1)), 2)
 	return res, nil
 }
 

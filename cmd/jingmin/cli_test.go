@@ -67,10 +67,11 @@ func TestInvalidConfigFailsNamingFileAndField(t *testing.T) {
 func TestStatsReportFirstResponseAndBreaches(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "hub.db")
 	h := startHubOn(t, nil, at("2026-11-23 10:00"), db)
-	h.say("hexie", "res-1", "刘阿姨", "@社区警务助手 问题一")
-	h.say("hexie", "res-2", "陈先生", "@社区警务助手 问题二")
-	h.say("yangguang", "res-3", "王女士", "@社区警务助手 问题三")
-	h.settle()
+	// One at a time, so the numbers follow the order asked.
+	for _, q := range [][3]string{{"hexie", "res-1", "问题一"}, {"hexie", "res-2", "问题二"}, {"yangguang", "res-3", "问题三"}} {
+		h.say(q[0], q[1], "居民", "@社区警务助手 "+q[2])
+		h.settle()
+	}
 	h.Clock.Set(at("2026-11-23 10:04"))
 	h.dm("wang", "#1 答复一")
 	h.settle()
