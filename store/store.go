@@ -41,7 +41,8 @@ type Store struct {
 	// core instead of queueing behind commits; on MySQL it is db.
 	r      *gorm.DB
 	driver string
-	batch  *batcher // SQLite only
+	batch  *batcher      // SQLite only
+	ckpt   *checkpointer // SQLite only
 }
 
 // ErrNotFound is returned when a looked-up row does not exist.
@@ -88,7 +89,10 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 			}
 		}
 		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)"
-		dial = sqlite.Open(dsn)
+		// The writer never checkpoints (see checkpointer): copying the WAL
+		// into the database, with its fsync, would stall every handler
+		// waiting on that commit.
+		dial = sqlite.Open(dsn + "&_pragma=wal_autocheckpoint(0)")
 		if path != ":memory:" {
 			readDSN = dsn + "&_pragma=query_only(1)"
 		}
@@ -135,6 +139,10 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 				st.Close()
 				return nil, err
 			}
+			if st.ckpt, err = newCheckpointer(strings.TrimSuffix(readDSN, "&_pragma=query_only(1)")); err != nil {
+				st.Close()
+				return nil, err
+			}
 		}
 	}
 	return st, nil
@@ -174,6 +182,9 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	if s.batch != nil {
 		s.batch.close()
+	}
+	if s.ckpt != nil {
+		s.ckpt.close()
 	}
 	if s.r != s.db {
 		if r, err := s.r.DB(); err == nil {
