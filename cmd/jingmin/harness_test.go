@@ -55,13 +55,14 @@ type testHub struct {
 }
 
 // startHub runs the example config (or cfg when non-nil) with the clock at start.
-func startHub(t *testing.T, cfg *configs.Config, start time.Time) *testHub {
+func startHub(t *testing.T, cfg *configs.Config, start time.Time, opts ...func(*hubOptions)) *testHub {
 	t.Helper()
-	return startHubOn(t, cfg, start, filepath.Join(t.TempDir(), "hub.db"))
+	return startHubOn(t, cfg, start, filepath.Join(t.TempDir(), "hub.db"), opts...)
 }
 
 // startHubOn is startHub on a given SQLite file, so a test can restart the hub.
-func startHubOn(t *testing.T, cfg *configs.Config, start time.Time, dbPath string) *testHub {
+// opts add platform adapters (hubOptions.adapters) or senders.
+func startHubOn(t *testing.T, cfg *configs.Config, start time.Time, dbPath string, opts ...func(*hubOptions)) *testHub {
 	t.Helper()
 	if cfg == nil {
 		var err error
@@ -77,7 +78,11 @@ func startHubOn(t *testing.T, cfg *configs.Config, start time.Time, dbPath strin
 	logs := &syncBuffer{}
 	log := slog.New(bot.NewMaskingHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ctx, cancel := context.WithCancel(context.Background())
-	h, err := openHub(ctx, cfg, log, hubOptions{now: clock.Now})
+	ho := hubOptions{now: clock.Now}
+	for _, o := range opts {
+		o(&ho)
+	}
+	h, err := openHub(ctx, cfg, log, ho)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -62,13 +62,25 @@ type hub struct {
 	rules      *commands.Hub
 	playground *playground.Adapter
 	senders    map[bot.Platform]bot.Sender
+	inbound    []adapter
 }
+
+// adapter is one platform's connection: Run takes its inbound messages to
+// the bus until ctx ends, Send delivers outbound ones.
+type adapter interface {
+	bot.Sender
+	Run(ctx context.Context) error
+}
+
+// newAdapter builds a platform adapter on the hub's bus and deduper.
+type newAdapter func(pub bot.Publisher, dedup bot.Deduper, log *slog.Logger) (adapter, error)
 
 // hubOptions vary the wiring for tests and the bench.
 type hubOptions struct {
-	now     func() time.Time // the rules' clock; nil: the wall clock
-	seed    *store.Seed      // the directory; nil: from the config
-	senders map[bot.Platform]bot.Sender
+	now      func() time.Time // the rules' clock; nil: the wall clock
+	seed     *store.Seed      // the directory; nil: from the config
+	senders  map[bot.Platform]bot.Sender
+	adapters map[bot.Platform]newAdapter
 }
 
 // openHub opens the store (migrating it), makes the directory match the
@@ -106,6 +118,16 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 	}
 	for p, s := range opts.senders {
 		h.senders[p] = s
+	}
+	for p, mk := range opts.adapters {
+		a, err := mk(b, h.dedup, log)
+		if err != nil {
+			b.Close()
+			st.Close()
+			return nil, fmt.Errorf("%s adapter: %w", p, err)
+		}
+		h.senders[p] = a
+		h.inbound = append(h.inbound, a)
 	}
 	return h, nil
 }
@@ -179,6 +201,21 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 		_ = h.rules.RunTimers(work, time.Duration(h.cfg.Hub.TimerSeconds)*time.Second)
 	}()
 
+	// Inbound adapters stop first at shutdown: nothing new comes in while
+	// the bus drains.
+	in, stopIn := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopIn()
+	var inWG sync.WaitGroup
+	for _, a := range h.inbound {
+		inWG.Add(1)
+		go func() {
+			defer inWG.Done()
+			if err := a.Run(in); err != nil {
+				h.log.Error("adapter stopped", "err", err)
+			}
+		}()
+	}
+
 	var srv *http.Server
 	serveErr := make(chan error, 1)
 	if ln != nil {
@@ -201,6 +238,8 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 			err = e
 		}
 	}
+	stopIn()
+	inWG.Wait()
 	h.drain(10 * time.Second)
 	stopWork()
 	wg.Wait()
