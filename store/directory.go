@@ -200,8 +200,13 @@ func (s *Store) Sync(ctx context.Context, seed Seed) error {
 				return fmt.Errorf("sync overrides: %w", err)
 			}
 		}
+		// The calendar is owned by configuration too: a date corrected or
+		// removed there must not linger here.
+		if err := tx.Where("1 = 1").Delete(&Holiday{}).Error; err != nil {
+			return fmt.Errorf("sync holidays: %w", err)
+		}
 		if len(seed.Holidays) > 0 {
-			if err := tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&seed.Holidays).Error; err != nil {
+			if err := tx.CreateInBatches(seed.Holidays, 500).Error; err != nil {
 				return fmt.Errorf("sync holidays: %w", err)
 			}
 		}

@@ -601,3 +601,21 @@ func TestParkedMessagesRoundTrip(t *testing.T) {
 		}
 	})
 }
+
+func TestSyncDropsHolidaysRemovedFromTheCalendar(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, s *store.Store) {
+		seed := districtSeed()
+		seed.Holidays = []store.Holiday{{Date: "2026-10-01", Kind: "holiday", Name: "国庆节"}, {Date: "2026-10-11", Kind: "workday", Name: "错录"}}
+		syncSeed(t, s, seed)
+		seed.Holidays = []store.Holiday{{Date: "2026-10-01", Kind: "holiday", Name: "国庆节"}, {Date: "2026-10-10", Kind: "workday", Name: "国庆节调休"}}
+		d := syncSeed(t, s, seed)
+		got := map[string]string{}
+		for _, h := range d.Holidays {
+			got[h.Date] = h.Kind
+		}
+		if len(got) != 2 || got["2026-10-10"] != "workday" || got["2026-10-11"] != "" {
+			t.Errorf("calendar after correcting a date = %v, want 10-01 holiday and 10-10 workday only", got)
+		}
+	})
+}

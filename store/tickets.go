@@ -272,20 +272,26 @@ func (s *Store) lock(tx *gorm.DB) *gorm.DB {
 	return tx
 }
 
-// FireDue claims up to limit tickets whose escalation timer is due and runs
-// fire on each, inside one transaction per ticket. On MySQL the rows are
-// claimed with SKIP LOCKED, so several workers share due timers without
-// waiting on each other; the fence check in Transition makes a step that
-// another worker already took fail with ErrStale instead of firing twice.
+// dueTimers selects unanswered tickets whose escalation timer has passed.
+func dueTimers(db *gorm.DB, now time.Time) *gorm.DB {
+	return db.Where("escalate_at IS NOT NULL AND escalate_at <= ? AND status IN ?", now, []string{StatusOpen, StatusClaimed}).
+		Order("escalate_at")
+}
+
+// FireDue runs fire on up to limit tickets whose escalation timer is due,
+// most overdue first, one transaction per ticket, and saves what fire
+// decided. Several workers may call it at once: on MySQL each claims its
+// ticket with FOR UPDATE SKIP LOCKED inside the transaction, so they share
+// the due timers instead of queueing on the same rows; on SQLite the single
+// writer serialises them and the fence turns a step another worker already
+// took into ErrStale. Either way a step fires once.
 func (s *Store) FireDue(ctx context.Context, now time.Time, limit int, fire func(t *Ticket) ([]TicketEvent, error)) (int, error) {
 	now = now.UTC()
-	var due []Ticket
-	q := s.read(ctx).Where("escalate_at IS NOT NULL AND escalate_at <= ? AND status IN ?", now, []string{StatusOpen, StatusClaimed}).
-		Order("escalate_at").Limit(limit)
 	if s.driver == MySQL {
-		q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+		return s.fireDueSkipLocked(ctx, now, limit, fire)
 	}
-	if err := q.Find(&due).Error; err != nil {
+	var due []Ticket
+	if err := dueTimers(s.read(ctx), now).Limit(limit).Find(&due).Error; err != nil {
 		return 0, fmt.Errorf("find due timers: %w", err)
 	}
 	fired := 0
@@ -304,6 +310,40 @@ func (s *Store) FireDue(ctx context.Context, now time.Time, limit int, fire func
 		default:
 			return fired, fmt.Errorf("fire timer of ticket %d: %w", d.ID, err)
 		}
+	}
+	return fired, nil
+}
+
+func (s *Store) fireDueSkipLocked(ctx context.Context, now time.Time, limit int, fire func(t *Ticket) ([]TicketEvent, error)) (int, error) {
+	fired := 0
+	for fired < limit {
+		claimed := false
+		err := s.tx(ctx, func(tx *gorm.DB) error {
+			var t Ticket
+			res := dueTimers(tx.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"}), now).Limit(1).Find(&t)
+			if res.Error != nil || res.RowsAffected == 0 {
+				return res.Error
+			}
+			claimed = true
+			fence := t.Fence
+			timeline, err := fire(&t)
+			if err != nil {
+				return err
+			}
+			t.utc()
+			t.Fence = fence + 1
+			if _, err := saveTransition(tx, &t, fence); err != nil {
+				return err
+			}
+			return insertTimeline(tx, t.ID, timeline)
+		})
+		if err != nil {
+			return fired, fmt.Errorf("fire due timer: %w", err)
+		}
+		if !claimed {
+			break
+		}
+		fired++
 	}
 	return fired, nil
 }
