@@ -1,0 +1,114 @@
+package redisbus_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/bot/bustest"
+	"github.com/jingminhub/jingmin/bot/redisbus"
+)
+
+// client connects to the Redis the tests use (JINGMIN_TEST_REDIS_ADDR, default
+// 127.0.0.1:6379); without one the tests skip loudly, or fail when
+// JINGMIN_REQUIRE_SERVICES=1.
+func client(t *testing.T) (*redis.Client, string) {
+	t.Helper()
+	addr := os.Getenv("JINGMIN_TEST_REDIS_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:6379"
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		msg := "!!! Redis not available at " + addr + ": " + err.Error() + " — set JINGMIN_REQUIRE_SERVICES=1 to make this a failure"
+		if os.Getenv("JINGMIN_REQUIRE_SERVICES") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	prefix := "jmtest:" + hex.EncodeToString(b) + ":"
+	t.Cleanup(func() {
+		ctx := context.Background()
+		keys, _ := rdb.Keys(ctx, prefix+"*").Result()
+		if len(keys) > 0 {
+			rdb.Del(ctx, keys...)
+		}
+		rdb.Close()
+	})
+	return rdb, prefix
+}
+
+func TestRedisBusContract(t *testing.T) {
+	bustest.Run(t, func(t *testing.T) bot.Bus {
+		rdb, prefix := client(t)
+		return redisbus.New(rdb, redisbus.Options{Prefix: prefix, ClaimIdle: 500 * time.Millisecond, Block: 200 * time.Millisecond})
+	})
+}
+
+func TestRedisDeduperSharedAcrossProcesses(t *testing.T) {
+	rdb, prefix := client(t)
+	ctx := context.Background()
+	a, b := redisbus.NewDeduper(rdb, prefix), redisbus.NewDeduper(rdb, prefix)
+	if c, err := a.Claim(ctx, "event:1", time.Minute); err != nil || c != bot.ClaimNew {
+		t.Fatalf("first claim = %v, %v", c, err)
+	}
+	if c, _ := b.Claim(ctx, "event:1", time.Minute); c != bot.ClaimBusy {
+		t.Errorf("claim while another process holds it = %v, want busy", c)
+	}
+	if err := a.Release(ctx, "event:1"); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := b.Claim(ctx, "event:1", time.Minute); c != bot.ClaimNew {
+		t.Errorf("claim after release = %v, want new", c)
+	}
+	if err := b.Done(ctx, "event:1", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	a.Release(ctx, "event:1") // a late release must not undo done
+	if c, _ := a.Claim(ctx, "event:1", time.Minute); c != bot.ClaimDone {
+		t.Errorf("claim after done = %v, want done", c)
+	}
+	if c, _ := a.Claim(ctx, "event:2", 50*time.Millisecond); c != bot.ClaimNew {
+		t.Fatal("claim event:2")
+	}
+	time.Sleep(120 * time.Millisecond) // the holder died: its claim expires
+	if c, _ := b.Claim(ctx, "event:2", time.Minute); c != bot.ClaimNew {
+		t.Errorf("claim after the holder's hold expired = %v, want new", c)
+	}
+}
+
+func TestRedisBusPendingCountsLagAndUnacked(t *testing.T) {
+	rdb, prefix := client(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := redisbus.New(rdb, redisbus.Options{Prefix: prefix, Block: 100 * time.Millisecond})
+	defer b.Close()
+	ch, err := b.Subscribe(ctx, "events", "handlers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		b.Publish(ctx, "events", bot.Message{Payload: []byte("x")})
+	}
+	d := <-ch
+	if n, err := b.Pending(ctx, "events", "handlers"); err != nil || n != 3 {
+		t.Errorf("pending with one delivered, unacked = %d (%v), want 3", n, err)
+	}
+	d.Ack(ctx)
+	(<-ch).Ack(ctx)
+	(<-ch).Ack(ctx)
+	if n, _ := b.Pending(ctx, "events", "handlers"); n != 0 {
+		t.Errorf("pending after acking all = %d, want 0", n)
+	}
+}
