@@ -73,6 +73,12 @@ type Bus interface {
 	Close() error
 }
 
+// PendingCounter is a bus that can tell how many messages of a topic a
+// consumer group has not acked yet (bus lag; draining before shutdown).
+type PendingCounter interface {
+	Pending(ctx context.Context, topic, group string) (int64, error)
+}
+
 // ErrClosed is returned by a bus used after Close.
 var ErrClosed = errors.New("bus closed")
 

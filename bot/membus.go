@@ -222,19 +222,19 @@ func (b *MemoryBus) trim(t *memTopic) {
 }
 
 // Pending reports how many messages of topic group has not yet acked; it feeds
-// lag metrics and lets tests wait for a quiet bus.
-func (b *MemoryBus) Pending(topic, group string) int {
+// lag metrics and lets shutdown wait for a quiet bus.
+func (b *MemoryBus) Pending(_ context.Context, topic, group string) (int64, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t, ok := b.topics[topic]
 	if !ok {
-		return 0
+		return 0, nil
 	}
 	g, ok := t.groups[group]
 	if !ok {
-		return len(t.log)
+		return int64(len(t.log)), nil
 	}
-	return int(t.base+int64(len(t.log))-g.next) + len(g.inflight)
+	return t.base + int64(len(t.log)) - g.next + int64(len(g.inflight)), nil
 }
 
 // Ping reports ErrClosed after Close.

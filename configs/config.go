@@ -31,6 +31,7 @@ type Config struct {
 	Database   Database   `yaml:"database"`
 	Bus        Bus        `yaml:"bus"`
 	Playground Playground `yaml:"playground"`
+	Ops        Ops        `yaml:"ops"`
 	Stations   []Station  `yaml:"stations"`
 	Officers   []Officer  `yaml:"officers"`
 	Groups     []Group    `yaml:"groups"`
@@ -66,7 +67,19 @@ type Database struct {
 }
 
 type Bus struct {
-	Kind string `yaml:"kind"` // memory
+	Kind string `yaml:"kind"` // memory | redis
+	// Prefix namespaces the hub's Redis keys (default "jingmin:").
+	Prefix string `yaml:"prefix"`
+	// ClaimIdleSeconds: a message a dead consumer held is taken over by
+	// another after this long; longer than any handler runs (default 60).
+	ClaimIdleSeconds int `yaml:"claim_idle_seconds"`
+	// RedisURL comes from JINGMIN_REDIS_URL: it may carry a password.
+	RedisURL string `yaml:"-"`
+}
+
+// Ops is where a process serves /healthz and /readyz.
+type Ops struct {
+	Listen string `yaml:"listen"`
 }
 
 type Playground struct {
@@ -240,6 +253,12 @@ func (c *Config) defaults() {
 	if c.Bus.Kind == "" {
 		c.Bus.Kind = "memory"
 	}
+	if c.Bus.Prefix == "" {
+		c.Bus.Prefix = "jingmin:"
+	}
+	if c.Bus.ClaimIdleSeconds == 0 {
+		c.Bus.ClaimIdleSeconds = 60
+	}
 	if c.Playground.Listen == "" {
 		c.Playground.Listen = "127.0.0.1:8080"
 	}
@@ -250,6 +269,9 @@ const (
 	EnvDatabaseDriver = "JINGMIN_DATABASE_DRIVER"
 	EnvDatabaseDSN    = "JINGMIN_DATABASE_DSN"
 	EnvPlaygroundAddr = "JINGMIN_PLAYGROUND_LISTEN"
+	EnvBus            = "JINGMIN_BUS"
+	EnvRedisURL       = "JINGMIN_REDIS_URL"
+	EnvOpsListen      = "JINGMIN_OPS_LISTEN"
 )
 
 func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
@@ -261,6 +283,21 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 	}
 	if v, ok := lookup(EnvPlaygroundAddr); ok && v != "" {
 		c.Playground.Listen = v
+	}
+	if v, ok := lookup(EnvBus); ok && v != "" {
+		c.Bus.Kind = v
+	}
+	if v, ok := lookup(EnvRedisURL); ok && v != "" {
+		c.Bus.RedisURL = v
+	}
+	if v, ok := lookup(EnvOpsListen); ok && v != "" {
+		c.Ops.Listen = v
+	}
+	switch {
+	case c.Bus.Kind != "memory" && c.Bus.Kind != "redis":
+		return fmt.Errorf("%s: bus.kind: %q, want memory or redis", c.Source, c.Bus.Kind)
+	case c.Bus.Kind == "redis" && c.Bus.RedisURL == "":
+		return fmt.Errorf("%s: bus.kind: redis needs %s (redis://host:6379/0)", c.Source, EnvRedisURL)
 	}
 	if c.Database.Driver != "sqlite" && c.Database.Driver != "mysql" {
 		return fmt.Errorf("%s: database.driver: %q, want sqlite or mysql", c.Source, c.Database.Driver)
@@ -285,8 +322,8 @@ func (c *Config) Validate() error {
 	if c.Database.Driver != "sqlite" && c.Database.Driver != "mysql" {
 		bad("database.driver", "%q, want sqlite or mysql", c.Database.Driver)
 	}
-	if c.Bus.Kind != "memory" {
-		bad("bus.kind", "%q, want memory", c.Bus.Kind)
+	if c.Bus.Kind != "memory" && c.Bus.Kind != "redis" {
+		bad("bus.kind", "%q, want memory or redis", c.Bus.Kind)
 	}
 	if c.Hub.QuestionsPerMinute < 0 || c.Hub.MaxTextRunes < 100 || c.Hub.Workers < 1 || c.Hub.TimerSeconds < 1 {
 		bad("hub", "questions_per_minute must be ≥ 0, max_text_runes ≥ 100, workers and timer_seconds ≥ 1")

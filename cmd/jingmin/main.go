@@ -1,6 +1,9 @@
 // Command jingmin runs the hub. One binary, several roles:
 //
 //	jingmin serve                     everything in one process (the embedded default)
+//	jingmin worker                    handlers and timers (distributed, over Redis)
+//	jingmin adapter playground        one platform's connection (distributed)
+//	jingmin healthcheck               readiness probe for containers
 //	jingmin migrate [-status]         apply database migrations
 //	jingmin roster who ...            who would answer a question, and why
 //	jingmin stats ...                 questions, first-response times, SLA breaches
@@ -25,13 +28,17 @@ const usage = `usage: jingmin <command> [flags]
 
 commands:
   serve        run the hub in one process (SQLite + in-memory bus + playground by default)
+  worker       run event handlers and escalation timers (distributed: bus.kind redis)
+  adapter P    run platform P's connection, inbound and outbound (distributed)
+  healthcheck  exit 0 when the process at -url is ready (container health checks)
   migrate      apply database migrations (-status lists them)
   roster who   print who would answer in a group at a time, and why
   stats        per station and group: questions, first-response median/p90, SLA breaches
   bench route  run a synthetic district through the hub and print the figures as JSON
 
 Every command takes -config FILE (default: the embedded configs/example.yaml).
-Environment: JINGMIN_DATABASE_DRIVER, JINGMIN_DATABASE_DSN, JINGMIN_PLAYGROUND_LISTEN, JINGMIN_LOG_LEVEL.
+Environment: JINGMIN_DATABASE_DRIVER, JINGMIN_DATABASE_DSN, JINGMIN_BUS, JINGMIN_REDIS_URL,
+JINGMIN_PLAYGROUND_LISTEN, JINGMIN_OPS_LISTEN, JINGMIN_LOG_LEVEL.
 `
 
 func main() {
@@ -54,6 +61,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return cmdServe(ctx, args[1:], stderr)
+	case "worker":
+		return cmdWorker(ctx, args[1:], stderr)
+	case "adapter":
+		return cmdAdapter(ctx, args[1:], stderr)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		return cmdMigrate(ctx, args[1:], stdout, stderr)
 	case "roster":

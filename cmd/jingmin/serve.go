@@ -13,18 +13,44 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/jingminhub/jingmin/adapters/playground"
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/bot/redisbus"
 	"github.com/jingminhub/jingmin/commands"
 	"github.com/jingminhub/jingmin/configs"
 	"github.com/jingminhub/jingmin/store"
 )
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	return runRole(ctx, "serve", roleAll, args, stderr)
+}
+
+func cmdWorker(ctx context.Context, args []string, stderr io.Writer) error {
+	return runRole(ctx, "worker", role{handlers: true}, args, stderr)
+}
+
+func cmdAdapter(ctx context.Context, args []string, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("usage: jingmin adapter playground [flags]")
+	}
+	p := bot.Platform(args[0])
+	switch p {
+	case bot.Playground:
+	default:
+		return fmt.Errorf("adapter %q: this build runs the playground adapter (dingtalk and wechat adapters are not available yet)", args[0])
+	}
+	return runRole(ctx, "adapter "+args[0], role{platform: p}, args[1:], stderr)
+}
+
+// runRole loads the config, opens the hub for r and runs it until ctx ends.
+func runRole(ctx context.Context, name string, r role, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "config file (default: the embedded example)")
 	listen := fs.String("listen", "", "playground address (default from config, 127.0.0.1:8080)")
+	ops := fs.String("ops", "", "address for /healthz and /readyz (default from config; empty: off)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -35,21 +61,55 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if *listen != "" {
 		cfg.Playground.Listen = *listen
 	}
-	log := newLogger(stderr)
-	h, err := openHub(ctx, cfg, log, hubOptions{})
+	if *ops != "" {
+		cfg.Ops.Listen = *ops
+	}
+	if !r.all() && cfg.Bus.Kind == "memory" {
+		return fmt.Errorf("%s: bus.kind is memory, which one process cannot share with another: set bus.kind: redis and %s, or run `jingmin serve`", name, configs.EnvRedisURL)
+	}
+	log := newLogger(stderr).With("role", name)
+	h, err := openHub(ctx, cfg, log, hubOptions{role: r})
 	if err != nil {
 		return err
 	}
 	defer h.Close()
 	var ln net.Listener
-	if cfg.Playground.Enabled {
+	if h.playground != nil {
 		if ln, err = net.Listen("tcp", cfg.Playground.Listen); err != nil {
 			return fmt.Errorf("playground: listen on %s: %w", cfg.Playground.Listen, err)
 		}
 		log.Info("playground ready", "url", "http://"+ln.Addr().String()+"/")
 	}
+	if cfg.Ops.Listen != "" {
+		opsLn, err := net.Listen("tcp", cfg.Ops.Listen)
+		if err != nil {
+			return fmt.Errorf("ops: listen on %s: %w", cfg.Ops.Listen, err)
+		}
+		h.ops = opsLn
+		log.Info("health endpoints ready", "url", "http://"+opsLn.Addr().String()+"/readyz")
+	}
 	return h.Run(ctx, ln)
 }
+
+// role says which parts of the hub a process runs. The embedded default
+// runs all of them; distributed, workers run the handlers and timers and an
+// adapter process runs one platform's connection, inbound and outbound.
+type role struct {
+	handlers bool         // event handlers and escalation timers
+	platform bot.Platform // the one platform this process serves ("" with handlers: none)
+	every    bool         // everything (serve)
+}
+
+var roleAll = role{handlers: true, every: true}
+
+// directoryRefresh is how soon a worker sees another process's change to the
+// directory (duty on/off).
+const directoryRefresh = 15 * time.Second
+
+func (r role) all() bool { return r.every }
+
+// serves reports whether this process delivers p's outbound messages.
+func (r role) serves(p bot.Platform) bool { return r.every || r.platform == p }
 
 // hub is one process's wiring: store, bus, rules, adapters and the loops that
 // connect them. Every goroutine it starts is owned by Run and ends with it.
@@ -57,8 +117,11 @@ type hub struct {
 	cfg        *configs.Config
 	log        *slog.Logger
 	store      *store.Store
-	bus        *bot.MemoryBus
+	bus        bot.Bus
+	closeBus   func() // closes the bus and, distributed, its Redis client
 	dedup      bot.Deduper
+	role       role
+	ops        net.Listener // health endpoints, when configured
 	rules      *commands.Hub
 	playground *playground.Adapter
 	senders    map[bot.Platform]bot.Sender
@@ -81,6 +144,7 @@ type hubOptions struct {
 	seed     *store.Seed      // the directory; nil: from the config
 	senders  map[bot.Platform]bot.Sender
 	adapters map[bot.Platform]newAdapter
+	role     role // zero: everything, as `jingmin serve`
 }
 
 // openHub opens the store (migrating it), makes the directory match the
@@ -99,20 +163,29 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 		st.Close()
 		return nil, fmt.Errorf("load %s into the database: %w", cfg.Source, err)
 	}
-	b := bot.NewMemoryBus(0)
-	rules, err := newRules(ctx, cfg, st, bot.BusOutbox{Publisher: b}, log, opts.now)
+	if opts.role == (role{}) {
+		opts.role = roleAll
+	}
+	b, dedup, closeBus, err := openBus(ctx, cfg)
 	if err != nil {
-		b.Close()
 		st.Close()
 		return nil, err
 	}
-	h := &hub{cfg: cfg, log: log, store: st, bus: b, dedup: bot.NewMemoryDeduper(), rules: rules, senders: map[bot.Platform]bot.Sender{}}
-	// A platform whose adapter does not run here parks its messages with the
-	// reason instead of dropping them.
-	for _, p := range []bot.Platform{bot.DingTalk, bot.WeChat, bot.Playground} {
-		h.senders[p] = unconfigured(p)
+	rules, err := newRules(ctx, cfg, st, bot.BusOutbox{Publisher: b}, log, opts.now)
+	if err != nil {
+		closeBus()
+		st.Close()
+		return nil, err
 	}
-	if cfg.Playground.Enabled {
+	h := &hub{cfg: cfg, log: log, store: st, bus: b, closeBus: closeBus, dedup: dedup, rules: rules, role: opts.role, senders: map[bot.Platform]bot.Sender{}}
+	if opts.role.all() {
+		// A platform whose adapter does not run here parks its messages with
+		// the reason instead of dropping them.
+		for _, p := range []bot.Platform{bot.DingTalk, bot.WeChat, bot.Playground} {
+			h.senders[p] = unconfigured(p)
+		}
+	}
+	if cfg.Playground.Enabled && opts.role.serves(bot.Playground) {
 		h.playground = playground.New(b, catalog(cfg), log)
 		h.senders[bot.Playground] = h.playground
 	}
@@ -120,16 +193,38 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 		h.senders[p] = s
 	}
 	for p, mk := range opts.adapters {
+		if !opts.role.serves(p) {
+			continue
+		}
 		a, err := mk(b, h.dedup, log)
 		if err != nil {
-			b.Close()
-			st.Close()
+			h.Close()
 			return nil, fmt.Errorf("%s adapter: %w", p, err)
 		}
 		h.senders[p] = a
 		h.inbound = append(h.inbound, a)
 	}
 	return h, nil
+}
+
+// openBus returns the in-memory bus of the embedded default, or Redis
+// Streams when the config says so, with the matching deduper.
+func openBus(ctx context.Context, cfg *configs.Config) (bot.Bus, bot.Deduper, func(), error) {
+	if cfg.Bus.Kind != "redis" {
+		b := bot.NewMemoryBus(0)
+		return b, bot.NewMemoryDeduper(), func() { b.Close() }, nil
+	}
+	opt, err := redis.ParseURL(cfg.Bus.RedisURL)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("bus: %s is not a Redis URL (redis://host:6379/0): %w", configs.EnvRedisURL, err)
+	}
+	rdb := redis.NewClient(opt)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, nil, nil, fmt.Errorf("bus: Redis at %s does not answer: %w", opt.Addr, err)
+	}
+	b := redisbus.New(rdb, redisbus.Options{Prefix: cfg.Bus.Prefix, ClaimIdle: time.Duration(cfg.Bus.ClaimIdleSeconds) * time.Second})
+	return b, redisbus.NewDeduper(rdb, cfg.Bus.Prefix), func() { b.Close(); rdb.Close() }, nil
 }
 
 func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, out commands.Outbox, log *slog.Logger, now func() time.Time) (*commands.Hub, error) {
@@ -180,10 +275,13 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 		bot.Log(h.log, nil),
 		bot.Dedup(h.dedup, bot.DefaultHold, bot.DefaultKeep),
 		bot.Recover(h.log))
-	runners := []*bot.Runner{{
-		Subscriber: h.bus, Topic: bot.TopicEvents, Group: "handlers", Workers: h.cfg.Hub.Workers,
-		Process: bot.EventProcessor(handler), Park: park, Log: h.log,
-	}}
+	var runners []*bot.Runner
+	if h.role.handlers {
+		runners = append(runners, &bot.Runner{
+			Subscriber: h.bus, Topic: bot.TopicEvents, Group: "handlers", Workers: h.cfg.Hub.Workers,
+			Process: bot.EventProcessor(handler), Park: park, Log: h.log,
+		})
+	}
 	for p, s := range h.senders {
 		runners = append(runners, &bot.Runner{
 			Subscriber: h.bus, Topic: bot.OutboundTopic(p), Group: "senders", Workers: 2,
@@ -195,11 +293,39 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = r.Run(work) }()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = h.rules.RunTimers(work, time.Duration(h.cfg.Hub.TimerSeconds)*time.Second)
-	}()
+	if h.role.handlers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = h.rules.RunTimers(work, time.Duration(h.cfg.Hub.TimerSeconds)*time.Second)
+		}()
+	}
+	if _, memory := h.bus.(*bot.MemoryBus); !memory && h.role.handlers {
+		// Other processes change the directory too (an officer's 值班 开 is
+		// handled by whichever worker got it): pick their changes up.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(directoryRefresh)
+			defer tick.Stop()
+			for {
+				select {
+				case <-work.Done():
+					return
+				case <-tick.C:
+					if err := h.rules.Reload(work); err != nil {
+						h.log.Warn("reloading the directory", "err", err)
+					}
+				}
+			}
+		}()
+	}
+	if h.ops != nil {
+		ops := &http.Server{Handler: h.opsHandler(), ReadHeaderTimeout: 5 * time.Second}
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = ops.Serve(h.ops) }()
+		defer ops.Close()
+	}
 
 	// Inbound adapters stop first at shutdown: nothing new comes in while
 	// the bus drains.
@@ -240,8 +366,13 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 	}
 	stopIn()
 	inWG.Wait()
-	h.drain(10 * time.Second)
+	if _, memory := h.bus.(*bot.MemoryBus); memory {
+		h.drain(10 * time.Second)
+	}
 	stopWork()
+	if h.ops != nil {
+		h.ops.Close()
+	}
 	wg.Wait()
 	return err
 }
@@ -260,16 +391,22 @@ func (h *hub) drain(limit time.Duration) {
 }
 
 // pending counts messages accepted but not yet handled or sent.
-func (h *hub) pending() int {
-	n := h.bus.Pending(bot.TopicEvents, "handlers")
+func (h *hub) pending() int64 {
+	pc, ok := h.bus.(bot.PendingCounter)
+	if !ok {
+		return 0
+	}
+	ctx := context.Background()
+	n, _ := pc.Pending(ctx, bot.TopicEvents, "handlers")
 	for p := range h.senders {
-		n += h.bus.Pending(bot.OutboundTopic(p), "senders")
+		m, _ := pc.Pending(ctx, bot.OutboundTopic(p), "senders")
+		n += m
 	}
 	return n
 }
 
 func (h *hub) Close() {
-	h.bus.Close()
+	h.closeBus()
 	h.store.Close()
 }
 
