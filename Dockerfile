@@ -14,7 +14,9 @@ COPY --from=build /out/jingmin /usr/local/bin/jingmin
 COPY --from=build --chown=nonroot:nonroot /out/data /data
 WORKDIR /data
 USER nonroot:nonroot
-ENV JINGMIN_DATABASE_DSN=/data/jingmin.db
-EXPOSE 8080
+ENV JINGMIN_DATABASE_DSN=/data/jingmin.db \
+    JINGMIN_OPS_LISTEN=0.0.0.0:9090
+EXPOSE 8080 9090
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s CMD ["/usr/local/bin/jingmin", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/jingmin"]
 CMD ["serve"]
