@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/jingminhub/jingmin/bot"
 	"github.com/jingminhub/jingmin/configs"
 	"github.com/jingminhub/jingmin/store"
@@ -37,6 +39,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&b.concurrency, "concurrency", 16, "events in flight at once (each waits for its first reply)")
 	fs.IntVar(&b.workers, "workers", 8, "handler workers")
 	fs.StringVar(&b.dir, "dir", "", "folder for the SQLite file (default: a temporary folder, removed after)")
+	fs.StringVar(&b.bus, "bus", "memory", "memory, or redis (Redis Streams at -redis)")
+	fs.StringVar(&b.redisURL, "redis", envOr(configs.EnvRedisURL, "redis://127.0.0.1:6379/0"), "Redis URL for -bus redis")
+	fs.StringVar(&b.store, "store", "sqlite", "sqlite, or mysql (at -dsn; the bench fills that database)")
+	fs.StringVar(&b.dsn, "dsn", os.Getenv(configs.EnvDatabaseDSN), "MySQL DSN for -store mysql")
+	fs.IntVar(&b.procs, "procs", 1, "worker processes (distributed: each a hub of its own over the shared bus and store)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -52,8 +59,14 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if b.events < 1 || b.groups < b.stations || b.officers < 4*b.stations || b.concurrency < 1 {
-		return fmt.Errorf("bench route: need events ≥ 1, groups ≥ stations, officers ≥ 4 per station, concurrency ≥ 1")
+	if b.events < 1 || b.groups < b.stations || b.officers < 4*b.stations || b.concurrency < 1 || b.procs < 1 {
+		return fmt.Errorf("bench route: need events ≥ 1, groups ≥ stations, officers ≥ 4 per station, concurrency ≥ 1, procs ≥ 1")
+	}
+	if b.bus == "memory" && b.procs > 1 {
+		return fmt.Errorf("bench route: -procs %d needs -bus redis (processes cannot share an in-memory bus)", b.procs)
+	}
+	if b.store == "mysql" && b.dsn == "" {
+		return fmt.Errorf("bench route: -store mysql needs -dsn or %s", configs.EnvDatabaseDSN)
 	}
 	res, err := b.run(ctx, stderr)
 	if err != nil {
@@ -65,8 +78,15 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 type routeBench struct {
-	events, groups, officers, stations, concurrency, workers int
-	dir                                                      string
+	events, groups, officers, stations, concurrency, workers, procs int
+	dir, bus, redisURL, store, dsn                                  string
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
 }
 
 type routeResult struct {
@@ -86,7 +106,11 @@ type routeResult struct {
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
 	StoreDriver    string  `json:"store"`
 	BusKind        string  `json:"bus"`
-	TxPerCommit    float64 `json:"tx_per_commit"`
+	Procs          int     `json:"procs"`
+	// Distributed baselines: Redis XADD+XREADGROUP+XACK round trips per
+	// second from one Go client (0 on the in-memory bus).
+	BusRoundTrips float64 `json:"bus_roundtrips_per_sec,omitempty"`
+	TxPerCommit   float64 `json:"tx_per_commit"`
 }
 
 // recorder is the stand-in platform: it records when the first reply to
@@ -186,24 +210,63 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (*routeResult, er
 	cfg.Hub.Timezone, cfg.Hub.Workers, cfg.Hub.TimerSeconds, cfg.Hub.MaxTextRunes = "Asia/Shanghai", b.workers, 3600, 4000
 	cfg.Hub.EmergencyKeywords = []string{"着火", "打架", "持刀", "走失"}
 	cfg.Database.Driver, cfg.Database.DSN = store.SQLite, filepath.Join(dir, "bench.db")
+	if b.store == "mysql" {
+		cfg.Database.Driver, cfg.Database.DSN = store.MySQL, b.dsn
+	}
+	cfg.Bus.Kind, cfg.Bus.ClaimIdleSeconds = b.bus, 30
+	if b.bus == "redis" {
+		cfg.Bus.RedisURL = b.redisURL
+		cfg.Bus.Prefix = fmt.Sprintf("jingmin-bench:%d:", time.Now().UnixNano()) // a run of its own
+	}
 	rec := &recorder{waiters: map[string]chan struct{}{}, keys: map[string]int{}}
 	seed, groupsOf, officersOf := b.district()
 	log := newLogger(io.Discard)
-	h, err := openHub(ctx, cfg, log, hubOptions{now: now, seed: &seed, senders: map[bot.Platform]bot.Sender{bot.Playground: rec}})
+	// One process publishes and owns the (stand-in) platform; with -procs N,
+	// N more run the handlers, as `jingmin adapter` and `jingmin worker` do.
+	frontRole := roleAll
+	if b.procs > 1 || b.bus != "memory" {
+		frontRole = role{platform: bot.Playground}
+	}
+	h, err := openHub(ctx, cfg, log, hubOptions{now: now, seed: &seed, role: frontRole, senders: map[bot.Platform]bot.Sender{bot.Playground: rec}})
 	if err != nil {
 		return nil, err
 	}
 	defer h.Close()
-	fmt.Fprintf(stderr, "bench: district of %d stations, %d groups, %d officers ready; measuring the store's raw insert rate\n", b.stations, b.groups, b.officers)
+	hubs := []*hub{h}
+	if frontRole != roleAll {
+		for i := 0; i < b.procs; i++ {
+			w, err := openHub(ctx, cfg, log, hubOptions{now: now, seed: &seed, role: role{handlers: true}})
+			if err != nil {
+				return nil, err
+			}
+			defer w.Close()
+			hubs = append(hubs, w)
+		}
+	}
+	fmt.Fprintf(stderr, "bench: district of %d stations, %d groups, %d officers ready; measuring the raw baselines\n", b.stations, b.groups, b.officers)
 	raw, err := h.store.RawInsertRate(ctx, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	var busRT float64
+	if b.bus == "redis" {
+		if busRT, err = redisRoundTrips(ctx, b.redisURL, cfg.Bus.Prefix, 2*time.Second); err != nil {
+			return nil, err
+		}
+	}
+	tickets0, err := h.store.CountTickets(ctx)
 	if err != nil {
 		return nil, err
 	}
 	commits0, txs0 := h.store.CommitStats()
 	run, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- h.Run(run, nil) }()
-	defer func() { stop(); <-done }()
+	var running sync.WaitGroup
+	for _, x := range hubs {
+		running.Add(1)
+		go func() { defer running.Done(); _ = x.Run(run, nil) }()
+	}
+	defer func() { stop(); running.Wait() }()
+	runID := fmt.Sprint(time.Now().UnixNano())
 
 	type job struct {
 		e   *bot.Event
@@ -219,7 +282,7 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (*routeResult, er
 			continue
 		}
 		s := rng.IntN(b.stations)
-		id := "bench-" + strconv.Itoa(i)
+		id := "bench-" + runID + "-" + strconv.Itoa(i)
 		e := &bot.Event{ID: bot.NewEventID(bot.Playground, id), Platform: bot.Playground, MessageID: id, Kind: bot.KindText, Time: time.Now(), ReplyHandle: id}
 		switch r := rng.IntN(100); {
 		case r < 28 && asked[s] > 4: // an officer answers an earlier ticket of the station
@@ -300,7 +363,7 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (*routeResult, er
 	}
 	elapsed := time.Since(start)
 
-	res := &routeResult{Events: len(jobs), Workers: b.workers, Concurrency: b.concurrency, StoreDriver: store.SQLite, BusKind: "memory",
+	res := &routeResult{Events: len(jobs), Workers: b.workers, Concurrency: b.concurrency, StoreDriver: h.store.Driver(), BusKind: b.bus, Procs: b.procs, BusRoundTrips: round(busRT, 0),
 		ElapsedSeconds: round(elapsed.Seconds(), 2), StoreTxPerSec: round(raw, 0), Outbound: rec.sent.Load(), Lost: int(lost.Load())}
 	res.EventsPerSec = round(float64(len(jobs))/elapsed.Seconds(), 0)
 	res.Ratio = round(res.EventsPerSec/raw, 3)
@@ -322,6 +385,7 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (*routeResult, er
 	if err != nil {
 		return nil, err
 	}
+	tickets -= tickets0
 	res.Tickets = tickets
 	if extra := int(tickets) - len(unique); extra > 0 {
 		res.DuplicatesLeak += extra
@@ -363,4 +427,36 @@ func peakRSSMB() float64 {
 		}
 	}
 	return 0
+}
+
+// redisRoundTrips is the distributed bus's raw baseline: one client doing
+// XADD, XREADGROUP and XACK in turn, as fast as it can, for d.
+func redisRoundTrips(ctx context.Context, url, prefix string, d time.Duration) (float64, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return 0, fmt.Errorf("bench: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	stream := prefix + "baseline"
+	defer rdb.Del(context.WithoutCancel(ctx), stream)
+	if err := rdb.XGroupCreateMkStream(ctx, stream, "g", "0").Err(); err != nil {
+		return 0, fmt.Errorf("bench: redis baseline: %w", err)
+	}
+	start := time.Now()
+	n := 0
+	for time.Since(start) < d {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: map[string]any{"payload": "楼道有焦味"}}).Err(); err != nil {
+			return 0, fmt.Errorf("bench: redis baseline: %w", err)
+		}
+		res, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "g", Consumer: "c", Streams: []string{stream, ">"}, Count: 1}).Result()
+		if err != nil || len(res) == 0 || len(res[0].Messages) == 0 {
+			return 0, fmt.Errorf("bench: redis baseline read: %v", err)
+		}
+		if err := rdb.XAck(ctx, stream, "g", res[0].Messages[0].ID).Err(); err != nil {
+			return 0, fmt.Errorf("bench: redis baseline: %w", err)
+		}
+		n++
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
 }

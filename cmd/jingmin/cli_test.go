@@ -126,3 +126,23 @@ func TestMigrateReportsApplied(t *testing.T) {
 		t.Fatalf("migrate: %q %v", out, err)
 	}
 }
+
+func TestBenchRouteLosesAndDuplicatesNothing(t *testing.T) {
+	out, err := runCLI(t, "bench", "route", "-events", "400", "-groups", "64", "-officers", "64", "-stations", "4", "-dir", t.TempDir())
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var res map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatalf("last line is not JSON: %q", lines[len(lines)-1])
+	}
+	for _, k := range []string{"events_per_sec", "p50_ms", "p99_ms", "store_tx_per_sec", "ratio", "duplicates_leaked", "lost", "rss_mb"} {
+		if _, ok := res[k]; !ok {
+			t.Errorf("bench JSON lacks %s", k)
+		}
+	}
+	if res["lost"] != 0.0 || res["duplicates_leaked"] != 0.0 || res["tickets"].(float64) == 0 {
+		t.Errorf("bench: lost %v, duplicates_leaked %v, tickets %v", res["lost"], res["duplicates_leaked"], res["tickets"])
+	}
+}
