@@ -128,11 +128,12 @@ func TestMigrateReportsApplied(t *testing.T) {
 }
 
 func TestBenchRouteLosesAndDuplicatesNothing(t *testing.T) {
-	out, err := runCLI(t, "bench", "route", "-events", "400", "-groups", "64", "-officers", "64", "-stations", "4", "-dir", t.TempDir())
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"bench", "route", "-events", "400", "-groups", "64", "-officers", "64", "-stations", "4", "-dir", t.TempDir()}, &stdout, &stderr)
 	if err != nil {
-		t.Fatalf("bench: %v\n%s", err, out)
+		t.Fatalf("bench: %v\n%s", err, stderr.String())
 	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	var res map[string]any
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
 		t.Fatalf("last line is not JSON: %q", lines[len(lines)-1])
