@@ -66,10 +66,12 @@ func DeliveryProcessor(s Sender, d Deduper) func(ctx context.Context, m Message)
 	}
 }
 
-// Dedup windows: a claim outlives any single handler run; a done key outlives
-// every platform's redelivery window (DingTalk redelivers within a minute,
-// WeCom within seconds, the bus's own redelivery within the hour).
+// Dedup windows: a claim outlives any single handler run (the runner's
+// timeout) but not by much, since a process that died holding one makes the
+// redelivered message wait for it to expire; a done key outlives every
+// platform's redelivery window (DingTalk redelivers within a minute, WeCom
+// within seconds, the bus's own redelivery within the hour).
 const (
-	DefaultHold = 2 * time.Minute
+	DefaultHold = 45 * time.Second
 	DefaultKeep = 24 * time.Hour
 )

@@ -32,7 +32,7 @@ type Runner struct {
 	Group       string
 	Workers     int
 	Process     func(ctx context.Context, m Message) error
-	MaxAttempts int           // default 5
+	MaxAttempts int           // default 8 (about half a minute of retrying)
 	Timeout     time.Duration // per message, default 30s
 	Park        ParkFunc
 	Log         *slog.Logger
@@ -80,7 +80,7 @@ func (r *Runner) one(ctx context.Context, d *Delivery) error {
 	}
 	maxAttempts := r.MaxAttempts
 	if maxAttempts <= 0 {
-		maxAttempts = 5
+		maxAttempts = 8
 	}
 	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	err := r.Process(work, d.Message)
@@ -90,22 +90,35 @@ func (r *Runner) one(ctx context.Context, d *Delivery) error {
 		return d.Ack(settle)
 	}
 	var perm permanentError
-	if errors.As(err, &perm) || d.Attempt >= maxAttempts {
+	// A busy event is being handled by another consumer (or was, by one that
+	// died holding it): wait for that, however long, rather than park it.
+	busy := errors.Is(err, ErrBusy)
+	if errors.As(err, &perm) || (!busy && d.Attempt >= maxAttempts) {
 		if r.Park != nil {
 			if perr := r.Park(settle, r.Topic, d.Message, err); perr != nil {
+				// Nowhere to keep it either (the store is down): keep it on
+				// the bus and try again later.
 				log.Error("parking failed message", "topic", r.Topic, "message", d.ID, "err", perr)
-				return d.Nack(settle)
+				return r.retryLater(ctx, d, settle, maxBackoff)
 			}
 		}
 		log.Error("message parked", "topic", r.Topic, "message", d.ID, "attempts", d.Attempt, "err", err)
 		return d.Ack(settle)
 	}
-	// Back off before handing the message back, so a failing dependency is not
-	// hammered; a busy event (handled elsewhere) is retried sooner.
-	wait := time.Duration(d.Attempt) * 200 * time.Millisecond
-	if errors.Is(err, ErrBusy) {
-		wait = 100 * time.Millisecond
+	// Back off before handing the message back, exponentially, so a failing
+	// dependency (a database restarting) is not hammered and has time to
+	// come back before the message is given up on.
+	wait := min(200*time.Millisecond<<min(d.Attempt-1, 10), maxBackoff)
+	if busy {
+		wait = 500 * time.Millisecond
 	}
+	return r.retryLater(ctx, d, settle, wait)
+}
+
+// maxBackoff caps the wait between two attempts at one message.
+const maxBackoff = 15 * time.Second
+
+func (r *Runner) retryLater(ctx context.Context, d *Delivery, settle context.Context, wait time.Duration) error {
 	select {
 	case <-time.After(wait):
 	case <-ctx.Done():

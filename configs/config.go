@@ -57,6 +57,10 @@ type Hub struct {
 	Workers int `yaml:"workers"`
 	// TimerSeconds is how often escalation timers and shift starts are checked.
 	TimerSeconds int `yaml:"timer_seconds"`
+	// DedupHoldSeconds is how long a message being handled stays claimed: if
+	// its process dies, a redelivery waits this long (default 45, more than a
+	// handler may run).
+	DedupHoldSeconds int `yaml:"dedup_hold_seconds"`
 }
 
 type Database struct {
@@ -246,6 +250,9 @@ func (c *Config) defaults() {
 	}
 	if c.Hub.TimerSeconds == 0 {
 		c.Hub.TimerSeconds = 15
+	}
+	if c.Hub.DedupHoldSeconds == 0 {
+		c.Hub.DedupHoldSeconds = 45
 	}
 	if c.Database.Driver == "" {
 		c.Database.Driver = "sqlite"

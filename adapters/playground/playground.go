@@ -83,7 +83,7 @@ type Adapter struct {
 var _ bot.Sender = (*Adapter)(nil)
 
 // maxLines bounds each transcript; the playground is for trying things out.
-const maxLines = 500
+const maxLines = 2000
 
 // maxBody bounds a posted message; text past bot.MaxTextRunes is cut by the hub.
 const maxBody = 64 << 10

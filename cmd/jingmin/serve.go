@@ -273,7 +273,7 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 	}
 	handler := bot.Chain(h.rules.Handler(),
 		bot.Log(h.log, nil),
-		bot.Dedup(h.dedup, bot.DefaultHold, bot.DefaultKeep),
+		bot.Dedup(h.dedup, h.hold(), bot.DefaultKeep),
 		bot.Recover(h.log))
 	var runners []*bot.Runner
 	if h.role.handlers {
@@ -388,6 +388,14 @@ func (h *hub) drain(limit time.Duration) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	h.log.Warn("shutdown before the bus drained; undelivered messages are lost with this process")
+}
+
+// hold is how long a message being handled stays claimed.
+func (h *hub) hold() time.Duration {
+	if h.cfg.Hub.DedupHoldSeconds > 0 {
+		return time.Duration(h.cfg.Hub.DedupHoldSeconds) * time.Second
+	}
+	return bot.DefaultHold
 }
 
 // pending counts messages accepted but not yet handled or sent.

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jingminhub/jingmin/adapters/playground"
+	"github.com/jingminhub/jingmin/bot"
+)
+
+var (
+	binaryOnce sync.Once
+	binaryPath string
+	binaryErr  error
+)
+
+// jingminBinary builds the real binary once per test run.
+func jingminBinary(t *testing.T) string {
+	t.Helper()
+	binaryOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "jingmin-bin-")
+		if err != nil {
+			binaryErr = err
+			return
+		}
+		binaryPath = filepath.Join(dir, "jingmin")
+		out, err := exec.Command("go", "build", "-o", binaryPath, ".").CombinedOutput()
+		if err != nil {
+			binaryErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binaryErr != nil {
+		t.Fatal(binaryErr)
+	}
+	return binaryPath
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// deployment is the example station running distributed: real processes
+// over the test's own MariaDB database and Redis prefix.
+type deployment struct {
+	t        *testing.T
+	bin, cfg string
+	env      []string
+}
+
+func newDeployment(t *testing.T) *deployment {
+	dsn, redisURL, prefix := services(t)
+	dir := t.TempDir()
+	example, err := os.ReadFile("../../configs/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.NewReplacer(
+		"bus:\n  kind: memory", fmt.Sprintf("bus:\n  kind: redis\n  prefix: %q\n  claim_idle_seconds: 2", prefix),
+		"questions_per_minute: 5", "questions_per_minute: 0\n  dedup_hold_seconds: 5",
+		"timer_seconds: 15", "timer_seconds: 3600",
+	).Replace(string(example))
+	os.MkdirAll(filepath.Join(dir, "holidays"), 0o755)
+	hol, _ := os.ReadFile("../../configs/holidays/2026.yaml")
+	os.WriteFile(filepath.Join(dir, "holidays", "2026.yaml"), hol, 0o644)
+	cfg := filepath.Join(dir, "station.yaml")
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := &deployment{t: t, bin: jingminBinary(t), cfg: cfg, env: append(os.Environ(),
+		"JINGMIN_DATABASE_DRIVER=mysql", "JINGMIN_DATABASE_DSN="+dsn, "JINGMIN_BUS=redis", "JINGMIN_REDIS_URL="+redisURL)}
+	cmd := exec.Command(d.bin, "migrate", "-config", cfg)
+	cmd.Env = d.env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	return d
+}
+
+// start runs `jingmin args...` and waits until it is ready.
+func (d *deployment) start(args ...string) *exec.Cmd {
+	d.t.Helper()
+	ops := freeAddr(d.t)
+	cmd := exec.Command(d.bin, append(args, "-config", d.cfg, "-ops", ops)...)
+	cmd.Env = d.env
+	logFile, _ := os.Create(filepath.Join(d.t.TempDir(), "process.log"))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	d.t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		logFile.Close()
+	})
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get("http://" + ops + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return cmd
+			}
+		}
+	}
+	log, _ := os.ReadFile(logFile.Name())
+	d.t.Fatalf("%v did not become ready:\n%s", args, log)
+	return nil
+}
+
+func transcript(t *testing.T, base string, ct bot.ChatType, id string) []playground.Line {
+	t.Helper()
+	resp, err := http.Get(base + "/api/chats/" + string(ct) + "/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var lines []playground.Line
+	json.NewDecoder(resp.Body).Decode(&lines)
+	return lines
+}
+
+// TestKillingAWorkerMidFlowLosesAndDoublesNothing: 1,000 questions flow
+// through an adapter process into two worker processes; one worker is
+// killed with SIGKILL halfway. Every question still gets exactly one ticket,
+// one acknowledgement in its group and one direct message to an officer.
+func TestKillingAWorkerMidFlowLosesAndDoublesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	d := newDeployment(t)
+	listen := freeAddr(t)
+	d.env = append(d.env, "JINGMIN_PLAYGROUND_LISTEN="+listen)
+	d.start("adapter", "playground")
+	victim := d.start("worker")
+	d.start("worker")
+	base := "http://" + listen
+
+	groups := []string{"hexie", "hexie-shops", "yangguang", "xincun-elders"}
+	const n = 1000
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				body := fmt.Sprintf(`{"chat_id":%q,"chat_type":"group","sender_id":"res-%d","sender_name":"居民","text":"@社区警务助手 第%d个问题"}`, groups[i%len(groups)], i, i)
+				for {
+					resp, err := http.Post(base+"/api/messages", "application/json", strings.NewReader(body))
+					if err == nil {
+						resp.Body.Close()
+						if resp.StatusCode == http.StatusAccepted {
+							break
+						}
+					}
+					time.Sleep(50 * time.Millisecond) // not taken: the platform would send it again
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if i == n/2 {
+			victim.Process.Kill() // SIGKILL: no goodbye, whatever it held is left in flight
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+
+	db, err := sql.Open("mysql", envValue(d.env, "JINGMIN_DATABASE_DSN"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	staff := []string{"wang", "li", "chen", "zhang", "zhao", "taiping-duty"}
+	count := func() (tickets, acks, dms int) {
+		db.QueryRow("SELECT COUNT(*) FROM tickets").Scan(&tickets)
+		for _, g := range groups {
+			for _, l := range transcript(t, base, bot.Group, g) {
+				if l.Bot {
+					acks++
+				}
+			}
+		}
+		for _, s := range staff {
+			for _, l := range transcript(t, base, bot.Direct, s) {
+				if l.Bot {
+					dms++
+				}
+			}
+		}
+		return
+	}
+	var tickets, acks, dms int
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		if tickets, acks, dms = count(); tickets >= n && acks >= n && dms >= n {
+			break
+		}
+	}
+	time.Sleep(3 * time.Second) // a late duplicate would show now
+	tickets, acks, dms = count()
+	if tickets != n || acks != n || dms != n {
+		t.Errorf("%d questions with a worker killed: %d tickets, %d acknowledgements, %d officer DMs; want %d of each", n, tickets, acks, dms, n)
+	}
+}
+
+func envValue(env []string, name string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
