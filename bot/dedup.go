@@ -2,6 +2,8 @@ package bot
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -81,5 +83,31 @@ func (d *MemoryDeduper) Release(_ context.Context, key string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.keys, key)
+	return nil
+}
+
+// Once runs f for key unless it already ran: ErrBusy while another run holds
+// the key, nil (and no run) once one succeeded. A failed run gives the key
+// back so a retry can run f again.
+func Once(ctx context.Context, d Deduper, key string, hold, keep time.Duration, f func() error) error {
+	claim, err := d.Claim(ctx, key, hold)
+	if err != nil {
+		return fmt.Errorf("dedup claim %s: %w", key, err)
+	}
+	switch claim {
+	case ClaimDone:
+		return nil
+	case ClaimBusy:
+		return ErrBusy
+	}
+	if err := f(); err != nil {
+		if rerr := d.Release(ctx, key); rerr != nil {
+			return errors.Join(err, fmt.Errorf("dedup release %s: %w", key, rerr))
+		}
+		return err
+	}
+	if err := d.Done(ctx, key, keep); err != nil {
+		return fmt.Errorf("dedup done %s: %w", key, err)
+	}
 	return nil
 }

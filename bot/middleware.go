@@ -63,27 +63,7 @@ func Log(log *slog.Logger, observe Observer) Middleware {
 func Dedup(d Deduper, hold, keep time.Duration) Middleware {
 	return func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, e *Event) error {
-			key := "event:" + e.ID
-			claim, err := d.Claim(ctx, key, hold)
-			if err != nil {
-				return fmt.Errorf("dedup claim %s: %w", e.ID, err)
-			}
-			switch claim {
-			case ClaimDone:
-				return nil
-			case ClaimBusy:
-				return ErrBusy
-			}
-			if err := next.Handle(ctx, e); err != nil {
-				if rerr := d.Release(ctx, key); rerr != nil {
-					return errors.Join(err, fmt.Errorf("dedup release %s: %w", e.ID, rerr))
-				}
-				return err
-			}
-			if err := d.Done(ctx, key, keep); err != nil {
-				return fmt.Errorf("dedup done %s: %w", e.ID, err)
-			}
-			return nil
+			return Once(ctx, d, "event:"+e.ID, hold, keep, func() error { return next.Handle(ctx, e) })
 		})
 	}
 }

@@ -47,22 +47,12 @@ func DeliveryProcessor(s Sender, d Deduper) func(ctx context.Context, m Message)
 		if err != nil {
 			return Permanent(err)
 		}
-		key := "outbound:" + o.Key
-		claim, err := d.Claim(ctx, key, DefaultHold)
-		if err != nil {
-			return fmt.Errorf("dedup claim outbound %s: %w", o.Key, err)
-		}
-		switch claim {
-		case ClaimDone:
+		return Once(ctx, d, "outbound:"+o.Key, DefaultHold, DefaultKeep, func() error {
+			if err := s.Send(ctx, o); err != nil {
+				return fmt.Errorf("send %s on %s: %w", o.Key, o.Platform, err)
+			}
 			return nil
-		case ClaimBusy:
-			return ErrBusy
-		}
-		if err := s.Send(ctx, o); err != nil {
-			_ = d.Release(ctx, key)
-			return fmt.Errorf("send %s on %s: %w", o.Key, o.Platform, err)
-		}
-		return d.Done(ctx, key, DefaultKeep)
+		})
 	}
 }
 
