@@ -12,6 +12,7 @@ import (
 
 	"github.com/jingminhub/jingmin/adapters/playground"
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/configs"
 )
 
 func TestDaytimeQuestionReachesOwnOfficerAndAnswerLandsInGroup(t *testing.T) {
@@ -329,5 +330,25 @@ func TestLogsNeverCarryResidentsWordsOrNumbers(t *testing.T) {
 	}
 	if !strings.Contains(logs, "event handled") {
 		t.Errorf("logs do not show handled events at all; the test would prove nothing")
+	}
+}
+
+func TestReplyToAnotherStationsTicketIsRefused(t *testing.T) {
+	cfg, err := configs.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Stations = append(cfg.Stations, configs.Station{Code: "xincheng", Name: "新成派出所", SLAMinutes: 20, DutyAccount: "xc-duty"})
+	cfg.Officers = append(cfg.Officers,
+		configs.Officer{Code: "sun", Station: "xincheng", Name: "孙强", Roles: []string{"officer"}, Identities: map[string]string{"playground": "sun"}},
+		configs.Officer{Code: "xc-duty", Station: "xincheng", Name: "新成值班号", Roles: []string{"duty_account"}})
+	h := startHub(t, cfg, at("2026-11-23 10:00"))
+	h.say("hexie", "res-1", "刘阿姨", "@社区警务助手 门口有人发小广告")
+	h.settle()
+	h.dm("sun", "#1 我来处理")
+	h.settle()
+	mustContain(t, "reply to another station's ticket", h.lastBot(bot.Direct, "sun").Text, "不属于您所在的派出所")
+	if n := len(h.botLines(bot.Group, "hexie")); n != 1 {
+		t.Errorf("the group got %d bot messages, want only the acknowledgement", n)
 	}
 }
