@@ -19,6 +19,12 @@ func (p permanentError) Unwrap() error { return p.err }
 // Permanent wraps err so the runner parks the message instead of retrying.
 func Permanent(err error) error { return permanentError{err} }
 
+// IsPermanent reports whether err (or one it wraps) was marked Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
 // ParkFunc receives a message that failed MaxAttempts times or permanently, so
 // it can be stored for an admin to see; after it returns the message is acked
 // and stops blocking its topic.

@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/jingminhub/jingmin/adapters/wechat"
 )
 
 //go:embed example.yaml holidays/*.yaml
@@ -32,6 +34,9 @@ type Config struct {
 	Bus        Bus        `yaml:"bus"`
 	Playground Playground `yaml:"playground"`
 	Ops        Ops        `yaml:"ops"`
+	// WeChat turns the WeCom adapter on (nil: off); its secrets come from
+	// the environment variables it names.
+	WeChat *wechat.Config `yaml:"wechat"`
 	Stations   []Station  `yaml:"stations"`
 	Officers   []Officer  `yaml:"officers"`
 	Groups     []Group    `yaml:"groups"`
@@ -269,6 +274,10 @@ func (c *Config) defaults() {
 	if c.Playground.Listen == "" {
 		c.Playground.Listen = "127.0.0.1:8080"
 	}
+	if c.WeChat != nil {
+		w := c.WeChat.WithDefaults()
+		c.WeChat = &w
+	}
 }
 
 // Env variables read by Load; secrets belong here, not in YAML.
@@ -451,6 +460,11 @@ func (c *Config) Validate() error {
 		}
 		if q.Station != "" && !stations[q.Station] {
 			bad(f+".station", "unknown station %q", q.Station)
+		}
+	}
+	if c.WeChat != nil {
+		if err := c.WeChat.Validate(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	for k := range c.Templates {

@@ -86,3 +86,19 @@ func TestEnvironmentOverridesDatabase(t *testing.T) {
 		t.Errorf("bad driver from env: %v", err)
 	}
 }
+
+func TestWeChatBlockTurnsTheAdapterOnWithDefaults(t *testing.T) {
+	base, _ := os.ReadFile("example.yaml")
+	text := strings.Replace(string(base), "stations:", "wechat:\n  corp_id: ww0123\n  robot: {names: [太平警务值班号]}\n\nstations:", 1)
+	c, err := Parse("station.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WeChat == nil || c.WeChat.Listen == "" || c.WeChat.WebhookPerMinute != 20 {
+		t.Errorf("wechat config = %+v, want it on with defaults", c.WeChat)
+	}
+	bad := strings.Replace(string(base), "stations:", "wechat:\n  corp_id: ww0123\n  webhook_per_minute: -1\n\nstations:", 1)
+	if _, err := Parse("station.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "wechat.") {
+		t.Errorf("bad wechat block: %v, want an error naming the wechat field", err)
+	}
+}

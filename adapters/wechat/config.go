@@ -184,9 +184,9 @@ func (c Config) Validate() error {
 
 // Secrets are what the environment holds for the adapter.
 type Secrets struct {
-	RobotToken, RobotAESKey         string
-	AppSecret, AppToken, AppAESKey  string
-	OASecret, OAToken, OAAESKey     string
+	RobotToken, RobotAESKey        string
+	AppSecret, AppToken, AppAESKey string
+	OASecret, OAToken, OAAESKey    string
 	// WebhookKeys maps a group's chat id to its webhook robot key.
 	WebhookKeys map[string]string
 }

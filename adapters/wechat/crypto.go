@@ -71,35 +71,9 @@ func decrypt(key []byte, b64 string) (msg []byte, receiveID string, err error) {
 	return pt[20:end], string(pt[end:]), nil
 }
 
-// open verifies msg_signature over (token, timestamp, nonce, ciphertext),
-// decrypts, and checks the receive id.
-func open(token string, key []byte, receiveID, signature, timestamp, nonce, ciphertext string) ([]byte, error) {
-	if !signatureOK(signature, token, timestamp, nonce, ciphertext) {
-		return nil, errSignature
-	}
-	msg, rid, err := decrypt(key, ciphertext)
-	if err != nil {
-		return nil, err
-	}
-	if rid != receiveID {
-		return nil, fmt.Errorf("%w: receive id %q, want %q", errCiphertext, rid, receiveID)
-	}
-	return msg, nil
-}
-
 // signatureOK compares in constant time, so a forger learns nothing from
 // response times.
 func signatureOK(got string, parts ...string) bool {
 	want := util.Signature(parts...)
 	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
-}
-
-// seal encrypts msg for receiveID the way WeCom does (tests and the stand-in
-// server use it to play the platform).
-func seal(random, msg []byte, receiveID, encodingAESKey string) (string, error) {
-	out, err := util.EncryptMsg(random, msg, receiveID, encodingAESKey)
-	if err != nil {
-		return "", fmt.Errorf("encrypt: %w", err)
-	}
-	return string(out), nil
 }

@@ -19,11 +19,11 @@ var ErrIgnored = errors.New("callback carries no message for the hub")
 
 // RobotMessage is the decrypted JSON of an intelligent-robot callback.
 type RobotMessage struct {
-	MsgID       string `json:"msgid"`
-	AIBotID     string `json:"aibotid"`
-	ChatID      string `json:"chatid,omitempty"`
-	ChatType    string `json:"chattype"` // group | single
-	From        struct {
+	MsgID    string `json:"msgid"`
+	AIBotID  string `json:"aibotid"`
+	ChatID   string `json:"chatid,omitempty"`
+	ChatType string `json:"chattype"` // group | single
+	From     struct {
 		UserID string `json:"userid"`
 	} `json:"from"`
 	ResponseURL string          `json:"response_url,omitempty"`

@@ -60,7 +60,10 @@ func (c *RedisCache) Set(key string, val any, timeout time.Duration) error {
 
 func (c *RedisCache) SetContext(ctx context.Context, key string, val any, timeout time.Duration) error {
 	if timeout <= 0 {
-		return fmt.Errorf("cache %s: timeout %s is not positive", key, timeout)
+		// Already expired, as the SDK's memory cache treats it (the SDK
+		// computes expires_in-1500s, which a short-lived token makes
+		// negative): keep nothing rather than fail the caller.
+		return c.DeleteContext(ctx, key)
 	}
 	if err := c.rdb.Set(ctx, c.prefix+key, val, timeout).Err(); err != nil {
 		return fmt.Errorf("cache %s in redis: %w", key, err)

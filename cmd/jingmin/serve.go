@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jingminhub/jingmin/adapters/playground"
+	"github.com/jingminhub/jingmin/adapters/wechat"
 	"github.com/jingminhub/jingmin/bot"
 	"github.com/jingminhub/jingmin/bot/redisbus"
 	"github.com/jingminhub/jingmin/commands"
@@ -33,13 +34,13 @@ func cmdWorker(ctx context.Context, args []string, stderr io.Writer) error {
 
 func cmdAdapter(ctx context.Context, args []string, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: jingmin adapter playground [flags]")
+		return fmt.Errorf("usage: jingmin adapter playground|wechat [flags]")
 	}
 	p := bot.Platform(args[0])
 	switch p {
-	case bot.Playground:
+	case bot.Playground, bot.WeChat:
 	default:
-		return fmt.Errorf("adapter %q: this build runs the playground adapter (dingtalk and wechat adapters are not available yet)", args[0])
+		return fmt.Errorf("adapter %q: want playground or wechat", args[0])
 	}
 	return runRole(ctx, "adapter "+args[0], role{platform: p}, args[1:], stderr)
 }
@@ -166,7 +167,7 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 	if opts.role == (role{}) {
 		opts.role = roleAll
 	}
-	b, dedup, closeBus, err := openBus(ctx, cfg)
+	b, dedup, rdb, closeBus, err := openBus(ctx, cfg)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -192,7 +193,20 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 	for p, s := range opts.senders {
 		h.senders[p] = s
 	}
+	adapters := map[bot.Platform]newAdapter{}
+	if cfg.WeChat != nil {
+		adapters[bot.WeChat] = func(pub bot.Publisher, dedup bot.Deduper, log *slog.Logger) (adapter, error) {
+			var wopts []wechat.Option
+			if rdb != nil {
+				wopts = append(wopts, wechat.WithRedis(rdb))
+			}
+			return wechat.New(*cfg.WeChat, pub, dedup, log, wopts...)
+		}
+	}
 	for p, mk := range opts.adapters {
+		adapters[p] = mk
+	}
+	for p, mk := range adapters {
 		if !opts.role.serves(p) {
 			continue
 		}
@@ -208,23 +222,24 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 }
 
 // openBus returns the in-memory bus of the embedded default, or Redis
-// Streams when the config says so, with the matching deduper.
-func openBus(ctx context.Context, cfg *configs.Config) (bot.Bus, bot.Deduper, func(), error) {
+// Streams when the config says so, with the matching deduper and the Redis
+// client (nil on the in-memory bus) for adapters that share state through it.
+func openBus(ctx context.Context, cfg *configs.Config) (bot.Bus, bot.Deduper, *redis.Client, func(), error) {
 	if cfg.Bus.Kind != "redis" {
 		b := bot.NewMemoryBus(0)
-		return b, bot.NewMemoryDeduper(), func() { b.Close() }, nil
+		return b, bot.NewMemoryDeduper(), nil, func() { b.Close() }, nil
 	}
 	opt, err := redis.ParseURL(cfg.Bus.RedisURL)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("bus: %s is not a Redis URL (redis://host:6379/0): %w", configs.EnvRedisURL, err)
+		return nil, nil, nil, nil, fmt.Errorf("bus: %s is not a Redis URL (redis://host:6379/0): %w", configs.EnvRedisURL, err)
 	}
 	rdb := redis.NewClient(opt)
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
-		return nil, nil, nil, fmt.Errorf("bus: Redis at %s does not answer: %w", opt.Addr, err)
+		return nil, nil, nil, nil, fmt.Errorf("bus: Redis at %s does not answer: %w", opt.Addr, err)
 	}
 	b := redisbus.New(rdb, redisbus.Options{Prefix: cfg.Bus.Prefix, ClaimIdle: time.Duration(cfg.Bus.ClaimIdleSeconds) * time.Second})
-	return b, redisbus.NewDeduper(rdb, cfg.Bus.Prefix), func() { b.Close(); rdb.Close() }, nil
+	return b, redisbus.NewDeduper(rdb, cfg.Bus.Prefix), rdb, func() { b.Close(); rdb.Close() }, nil
 }
 
 func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, out commands.Outbox, log *slog.Logger, now func() time.Time) (*commands.Hub, error) {
