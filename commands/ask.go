@@ -182,7 +182,7 @@ func (h *Hub) ask(ctx context.Context, d *directory, e *bot.Event, g *store.Grou
 		faq = d.matchFAQ(st, text)
 	}
 	t := &store.Ticket{
-		StationID: st.ID, SourceEventID: e.ID, GroupID: &g.ID,
+		StationID: st.ID, SourceEventID: e.ID, GroupID: groupID(g),
 		Platform: string(e.Platform), ChatID: e.Chat.ID, ChatType: string(e.Chat.Type),
 		ResidentID: e.Sender.ID, ResidentName: e.Sender.Name, Question: text, ReplyHandle: e.ReplyHandle,
 		Status: store.StatusOpen, Emergency: emergency, AfterHours: r.AfterHours(), AssigneeID: idOf(r.Officer),
@@ -239,7 +239,7 @@ func (h *Hub) askMessages(d *directory, e *bot.Event, t *store.Ticket, g *store.
 	}
 	key := fmt.Sprintf("t%d:", t.ID)
 	resident := residentLabel(t)
-	card := []string{"number", number, "group", g.Name, "resident", resident, "question", t.Question}
+	card := []string{"number", number, "group", chatName(d, t), "resident", resident, "question", t.Question}
 	var out []bot.Outbound
 	switch {
 	case t.Emergency:
@@ -273,6 +273,27 @@ func (h *Hub) askMessages(d *directory, e *bot.Event, t *store.Ticket, g *store.
 		}
 	}
 	return out
+}
+
+func groupID(g *store.Group) *uint {
+	if g == nil {
+		return nil
+	}
+	return &g.ID
+}
+
+// chatName is where a ticket was asked, as officers read it: the group's
+// name, or a one-to-one consultation.
+func chatName(d *directory, t *store.Ticket) string {
+	if t.GroupID != nil {
+		if g := d.groupByID[*t.GroupID]; g != nil {
+			return g.Name
+		}
+	}
+	if t.ChatType == string(bot.Direct) {
+		return "私信咨询（" + t.Platform + "）"
+	}
+	return t.ChatID
 }
 
 func residentLabel(t *store.Ticket) string {

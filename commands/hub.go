@@ -30,6 +30,9 @@ type Options struct {
 	// QuestionsPerMinute caps one resident's new questions in one chat; 0 = no cap.
 	QuestionsPerMinute int
 	MaxTextRunes       int
+	// ConsultationStation (a station code) answers residents who write to
+	// the bot one-to-one; empty: they get directions instead of a ticket.
+	ConsultationStation string
 	// Now is the clock; tests and `roster who` set it.
 	Now func() time.Time
 	Log *slog.Logger
@@ -117,6 +120,9 @@ func render(tmpl string, kv ...string) string {
 // replyTo answers in the chat an event came from.
 func replyTo(e *bot.Event, key, text string, at ...string) bot.Outbound {
 	chat := e.Chat
+	if chat.Type == bot.Direct {
+		at = nil // nobody else in a one-to-one chat to @
+	}
 	return bot.Outbound{Key: key, Platform: e.Platform, Chat: &chat, Text: text, AtUsers: at, ReplyHandle: e.ReplyHandle, Format: bot.FormatText}
 }
 

@@ -27,7 +27,7 @@ func (h *Hub) handleDirect(ctx context.Context, e *bot.Event) error {
 		if ticketCommand.MatchString(text) {
 			return reply(d.template("not_staff"))
 		}
-		return reply(d.template("resident_help"))
+		return h.consult(ctx, d, e)
 	}
 	if e.Kind != bot.KindText {
 		return reply(d.template("help"))
@@ -74,13 +74,7 @@ func (h *Hub) todo(ctx context.Context, d *directory, e *bot.Event, o *store.Off
 func (d *directory) ticketList(ts []store.Ticket) string {
 	var b strings.Builder
 	for _, t := range ts {
-		group := ""
-		if t.GroupID != nil {
-			if g := d.groupByID[*t.GroupID]; g != nil {
-				group = g.Name
-			}
-		}
-		fmt.Fprintf(&b, "- #%d %s：%s\n", t.Number, group, bot.Truncate(t.Question, 30))
+		fmt.Fprintf(&b, "- #%d %s：%s\n", t.Number, chatName(d, &t), bot.Truncate(t.Question, 30))
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
@@ -164,10 +158,7 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 		}
 		after = func(t *store.Ticket) []bot.Outbound {
 			out := []bot.Outbound{replyTo(e, "r:"+e.ID, render(d.template("handed_over_ok"), "number", number, "officer", target.Name))}
-			group := ""
-			if t.GroupID != nil && d.groupByID[*t.GroupID] != nil {
-				group = d.groupByID[*t.GroupID].Name
-			}
+			group := chatName(d, t)
 			if m, ok := d.dm(target, t.Platform, fmt.Sprintf("t%d:handover:%s", t.ID, e.ID), "转交工单 #"+number,
 				render(d.template("handed_over_dm"), "number", number, "from", o.Name, "group", group, "resident", residentLabel(t), "question", t.Question)); ok {
 				out = append(out, m)
@@ -201,13 +192,14 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 		}
 		after = func(t *store.Ticket) []bot.Outbound {
 			chat := bot.ChatRef{Platform: bot.Platform(t.Platform), ID: t.ChatID, Type: bot.ChatType(t.ChatType)}
-			group := ""
-			if t.GroupID != nil && d.groupByID[*t.GroupID] != nil {
-				group = d.groupByID[*t.GroupID].Name
+			group := chatName(d, t)
+			var at []string
+			if chat.Type == bot.Group { // in a one-to-one chat there is nobody else to @
+				at = []string{t.ResidentID}
 			}
 			return []bot.Outbound{
-				{Key: fmt.Sprintf("t%d:answer:%s", t.ID, e.ID), Platform: chat.Platform, Chat: &chat, Format: bot.FormatText,
-					Text: render(d.template("answer"), "answer", answer, "officer", title(o), "number", number), AtUsers: []string{t.ResidentID}, ReplyHandle: t.ReplyHandle},
+				{Key: fmt.Sprintf("t%d:answer:%d:%s", t.ID, o.ID, e.ID), Platform: chat.Platform, Chat: &chat, Format: bot.FormatText,
+					Text: render(d.template("answer"), "answer", answer, "officer", title(o), "number", number), AtUsers: at, ReplyHandle: t.ReplyHandle},
 				replyTo(e, "r:"+e.ID, render(d.template("answered_ok"), "number", number, "group", group)),
 			}
 		}

@@ -58,10 +58,7 @@ func (h *Hub) Stats(ctx context.Context, stationCode string, from, to time.Time)
 		if st := d.stations[t.StationID]; st != nil {
 			station = st.Name
 		}
-		group := t.ChatID
-		if t.GroupID != nil && d.groupByID[*t.GroupID] != nil {
-			group = d.groupByID[*t.GroupID].Name
-		}
+		group := chatName(d, &t)
 		for _, a := range []*acc{get(station, group), get(station, "")} {
 			a.s.Questions++
 			if t.Emergency {

@@ -91,10 +91,7 @@ func (h *Hub) escalate(ctx context.Context) func(t *store.Ticket) ([]store.Ticke
 		due := now.Add(time.Duration(st.SLAMinutes) * time.Minute)
 		t.EscalateAt = &due
 		waited := int(now.Sub(t.CreatedAt).Minutes())
-		group := ""
-		if t.GroupID != nil && d.groupByID[*t.GroupID] != nil {
-			group = d.groupByID[*t.GroupID].Name
-		}
+		group := chatName(d, t)
 		var out []bot.Outbound
 		for _, o := range targets {
 			text := render(d.template("escalation_dm"), "number", fmt.Sprint(t.Number), "group", group,

@@ -18,6 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/jingminhub/jingmin/adapters/dingtalk"
 	"github.com/jingminhub/jingmin/adapters/wechat"
 )
 
@@ -37,10 +38,13 @@ type Config struct {
 	// WeChat turns the WeCom adapter on (nil: off); its secrets come from
 	// the environment variables it names.
 	WeChat *wechat.Config `yaml:"wechat"`
-	Stations   []Station  `yaml:"stations"`
-	Officers   []Officer  `yaml:"officers"`
-	Groups     []Group    `yaml:"groups"`
-	Roster     Roster     `yaml:"roster"`
+	// DingTalk turns the stream-mode robot on (nil: off); its app secret
+	// comes from JINGMIN_DINGTALK_APP_SECRET.
+	DingTalk *dingtalk.Config `yaml:"dingtalk"`
+	Stations []Station        `yaml:"stations"`
+	Officers []Officer        `yaml:"officers"`
+	Groups   []Group          `yaml:"groups"`
+	Roster   Roster           `yaml:"roster"`
 	// HolidayFiles are calendar files relative to this file.
 	HolidayFiles []string          `yaml:"holiday_files"`
 	FAQ          []FAQ             `yaml:"faq"`
@@ -60,6 +64,9 @@ type Hub struct {
 	MaxTextRunes       int `yaml:"max_text_runes"`
 	// Workers is how many events are handled at once.
 	Workers int `yaml:"workers"`
+	// ConsultationStation (a station code) takes residents' one-to-one
+	// messages to the bot (Official Account, direct chats) as tickets.
+	ConsultationStation string `yaml:"consultation_station"`
 	// TimerSeconds is how often escalation timers and shift starts are checked.
 	TimerSeconds int `yaml:"timer_seconds"`
 	// DedupHoldSeconds is how long a message being handled stays claimed: if
@@ -309,6 +316,13 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 	if v, ok := lookup(EnvOpsListen); ok && v != "" {
 		c.Ops.Listen = v
 	}
+	if c.DingTalk != nil {
+		// Checked here, not in Validate: the secret is only known now.
+		c.DingTalk.ApplyEnv(lookup)
+		if err := c.DingTalk.Validate(); err != nil {
+			return fmt.Errorf("%s: %w", c.Source, err)
+		}
+	}
 	switch {
 	case c.Bus.Kind != "memory" && c.Bus.Kind != "redis":
 		return fmt.Errorf("%s: bus.kind: %q, want memory or redis", c.Source, c.Bus.Kind)
@@ -362,6 +376,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	officers := map[string]Officer{}
+	if c.Hub.ConsultationStation != "" && !stations[c.Hub.ConsultationStation] {
+		bad("hub.consultation_station", "unknown station %q", c.Hub.ConsultationStation)
+	}
 	for i, o := range c.Officers {
 		f := fmt.Sprintf("officers[%d]", i)
 		if o.Code == "" || o.Name == "" {

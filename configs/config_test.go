@@ -102,3 +102,26 @@ func TestWeChatBlockTurnsTheAdapterOnWithDefaults(t *testing.T) {
 		t.Errorf("bad wechat block: %v, want an error naming the wechat field", err)
 	}
 }
+
+func TestDingTalkBlockNeedsItsSecretFromTheEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "holidays"), 0o755)
+	hol, _ := os.ReadFile("holidays/2026.yaml")
+	os.WriteFile(filepath.Join(dir, "holidays", "2026.yaml"), hol, 0o644)
+	base, _ := os.ReadFile("example.yaml")
+	path := filepath.Join(dir, "station.yaml")
+	os.WriteFile(path, []byte(strings.Replace(string(base), "stations:", "dingtalk: {app_key: dingabc}\n\nstations:", 1)), 0o644)
+	t.Setenv("JINGMIN_DINGTALK_APP_SECRET", "")
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "JINGMIN_DINGTALK_APP_SECRET") {
+		t.Errorf("dingtalk without its secret: %v, want an error naming the variable", err)
+	}
+	t.Setenv("JINGMIN_DINGTALK_APP_SECRET", "s3cret")
+	c, err := Load(path)
+	if err != nil || c.DingTalk == nil || c.DingTalk.AppKey != "dingabc" {
+		t.Fatalf("dingtalk config = %+v, %v", c.DingTalk, err)
+	}
+	os.WriteFile(path, []byte(strings.Replace(string(base), "stations:", "dingtalk: {app_key: dingabc, app_secret: x}\n\nstations:", 1)), 0o644)
+	if _, err := Load(path); err == nil {
+		t.Error("a secret in the YAML was accepted")
+	}
+}

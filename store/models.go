@@ -186,7 +186,8 @@ const (
 	TLAutoAnswered = "faq_answered"
 	TLFiled        = "filed_for_morning"
 	TLPaged        = "paged"
-	TLFollowUp     = "follow_up" // a resident's further message, kept on the ticket
+	TLFollowUp     = "follow_up"   // a resident's further message, kept on the ticket
+	TLUndelivered  = "undelivered" // an answer the platform refused to deliver
 )
 
 // TicketEvent is one line of a ticket's timeline.

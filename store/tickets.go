@@ -153,6 +153,13 @@ func (s *Store) TicketBySource(ctx context.Context, eventID string) (*Ticket, er
 	return one(&t, err, "ticket from event "+eventID)
 }
 
+// TicketByID finds a ticket by its row id.
+func (s *Store) TicketByID(ctx context.Context, id uint) (*Ticket, error) {
+	var t Ticket
+	err := s.read(ctx).Where("id = ?", id).Take(&t).Error
+	return one(&t, err, fmt.Sprintf("ticket %d", id))
+}
+
 // TicketByNumber finds a station's ticket by its number.
 func (s *Store) TicketByNumber(ctx context.Context, stationID uint, number int64) (*Ticket, error) {
 	var t Ticket

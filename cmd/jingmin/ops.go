@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/jingminhub/jingmin/adapters/dingtalk"
 )
 
 // opsHandler serves the process's health: /healthz answers while the process
@@ -16,7 +18,15 @@ import (
 func (h *hub) opsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeStatus(w, http.StatusOK, map[string]string{"status": "ok"})
+		status := map[string]any{"status": "ok"}
+		for _, a := range h.inbound {
+			// A stand-by DingTalk process (another holds the one stream
+			// connection) is healthy: its state is reported, not judged.
+			if d, ok := a.(interface{ Health() dingtalk.Health }); ok {
+				status["dingtalk"] = d.Health()
+			}
+		}
+		writeStatus(w, http.StatusOK, status)
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jingminhub/jingmin/adapters/dingtalk"
 	"github.com/jingminhub/jingmin/adapters/playground"
 	"github.com/jingminhub/jingmin/adapters/wechat"
 	"github.com/jingminhub/jingmin/bot"
@@ -34,13 +35,13 @@ func cmdWorker(ctx context.Context, args []string, stderr io.Writer) error {
 
 func cmdAdapter(ctx context.Context, args []string, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: jingmin adapter playground|wechat [flags]")
+		return fmt.Errorf("usage: jingmin adapter playground|wechat|dingtalk [flags]")
 	}
 	p := bot.Platform(args[0])
 	switch p {
-	case bot.Playground, bot.WeChat:
+	case bot.Playground, bot.WeChat, bot.DingTalk:
 	default:
-		return fmt.Errorf("adapter %q: want playground or wechat", args[0])
+		return fmt.Errorf("adapter %q: want playground, wechat or dingtalk", args[0])
 	}
 	return runRole(ctx, "adapter "+args[0], role{platform: p}, args[1:], stderr)
 }
@@ -203,6 +204,19 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 			return wechat.New(*cfg.WeChat, pub, dedup, log, wopts...)
 		}
 	}
+	if cfg.DingTalk != nil {
+		adapters[bot.DingTalk] = func(pub bot.Publisher, dedup bot.Deduper, log *slog.Logger) (adapter, error) {
+			// DMs DingTalk holds back are retried for a while; the ones it
+			// never takes end here, like any undeliverable message.
+			dopts := []dingtalk.Option{dingtalk.WithUndeliverable(func(ctx context.Context, o *bot.Outbound, cause error) {
+				h.undeliverable(ctx, bot.OutboundTopic(bot.DingTalk), o, cause)
+			})}
+			if rdb != nil {
+				dopts = append(dopts, dingtalk.WithRedis(rdb, cfg.Bus.Prefix))
+			}
+			return dingtalk.New(*cfg.DingTalk, pub, dedup, log, dopts...)
+		}
+	}
 	for p, mk := range opts.adapters {
 		adapters[p] = mk
 	}
@@ -250,7 +264,8 @@ func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, out com
 	return commands.New(ctx, st, out, commands.Options{
 		Location: loc, EmergencyKeywords: cfg.Hub.EmergencyKeywords,
 		QuestionsPerMinute: cfg.Hub.QuestionsPerMinute, MaxTextRunes: cfg.Hub.MaxTextRunes,
-		Now: now, Log: log,
+		ConsultationStation: cfg.Hub.ConsultationStation,
+		Now:                 now, Log: log,
 	})
 }
 
@@ -284,7 +299,15 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	park := func(ctx context.Context, topic string, m bot.Message, cause error) error {
-		return h.store.Park(ctx, topic, m.ID, m.Payload, cause.Error())
+		if err := h.store.Park(ctx, topic, m.ID, m.Payload, cause.Error()); err != nil {
+			return err
+		}
+		if strings.HasPrefix(topic, "outbound.") {
+			if o, err := bot.DecodeOutbound(m.Payload); err == nil {
+				h.tellUndelivered(ctx, o, cause)
+			}
+		}
+		return nil
 	}
 	handler := bot.Chain(h.rules.Handler(),
 		bot.Log(h.log, nil),
@@ -403,6 +426,22 @@ func (h *hub) drain(limit time.Duration) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	h.log.Warn("shutdown before the bus drained; undelivered messages are lost with this process")
+}
+
+// undeliverable keeps a message a platform adapter gave up on, for admins,
+// and lets the rules tell whoever needs to know.
+func (h *hub) undeliverable(ctx context.Context, topic string, o *bot.Outbound, cause error) {
+	payload, _ := bot.EncodeOutbound(o)
+	if err := h.store.Park(ctx, topic, o.Key, payload, cause.Error()); err != nil {
+		h.log.Error("keeping an undeliverable message", "message", o.Key, "err", err)
+	}
+	h.tellUndelivered(ctx, o, cause)
+}
+
+func (h *hub) tellUndelivered(ctx context.Context, o *bot.Outbound, cause error) {
+	if err := h.rules.Undelivered(ctx, o, cause.Error()); err != nil {
+		h.log.Warn("telling the officer of an undelivered answer", "message", o.Key, "err", err)
+	}
 }
 
 // hold is how long a message being handled stays claimed.

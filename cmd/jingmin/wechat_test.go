@@ -283,7 +283,15 @@ func TestWeChatOfficialAccountRepliesInsideAndOutsideThe48HourWindow(t *testing.
 	if len(got) != 1 {
 		t.Fatalf("follower got %d customer-service messages, want 1: %+v", len(got), h.api.Sent())
 	}
-	mustContain(t, "answer to the follower", got[0].Text, "社区警务助手")
+	mustContain(t, "acknowledgement to the follower", got[0].Text, "工单 #1")
+	mustContain(t, "officer app message", lastText(t, h.on("app", "wang.jg")), "#1", "居住证")
+	h.officer("9102", "wang.jg", "#1 带身份证到社区事务受理中心办理")
+	h.settle()
+	got = h.on("oa", "oInside")
+	if len(got) != 2 {
+		t.Fatalf("follower got %d customer-service messages, want the acknowledgement and the answer", len(got))
+	}
+	mustContain(t, "answer to the follower", got[1].Text, "社区事务受理中心", "#1")
 
 	// Outside the 48 hours WeChat refuses the reply: it is recorded as
 	// undeliverable with the reason, never counted as sent.
@@ -298,9 +306,14 @@ func TestWeChatOfficialAccountRepliesInsideAndOutsideThe48HourWindow(t *testing.
 		t.Fatal(err)
 	}
 	if len(parked) != 1 {
-		t.Fatalf("parked %d outbound messages, want the undeliverable reply", len(parked))
+		t.Fatalf("parked %d outbound messages, want the undeliverable acknowledgement", len(parked))
 	}
 	mustContain(t, "recorded reason", parked[0].Cause, "48 hours", "45015")
+
+	// The officer's answer is refused too: the officer is told, not fooled.
+	h.officer("9103", "wang.jg", "#2 结果已经出来了，请来所里领取")
+	h.settle()
+	mustContain(t, "officer told of the undelivered answer", lastText(t, h.on("app", "wang.jg")), "#2", "未能送达")
 }
 
 func TestWeChatEmergencyPagesDutyOfficerAndLeaderOnTheirPhones(t *testing.T) {

@@ -1,0 +1,32 @@
+package commands
+
+import (
+	"context"
+	"strings"
+
+	"github.com/jingminhub/jingmin/bot"
+)
+
+// consult takes a resident's direct message to the bot (an Official Account
+// follower, or someone writing to the bot one-to-one) as a consultation: a
+// ticket of the consultation station, answered in that direct chat. Without
+// a consultation station the resident is told how to reach the police.
+func (h *Hub) consult(ctx context.Context, d *directory, e *bot.Event) error {
+	st := d.stationByCode(h.opts.ConsultationStation)
+	text := bot.Truncate(strings.TrimSpace(e.Text), h.opts.MaxTextRunes)
+	switch {
+	case st == nil:
+		return h.outbox.Send(ctx, replyTo(e, "r:"+e.ID, d.template("resident_help")))
+	case e.Kind != bot.KindText:
+		return h.outbox.Send(ctx, replyTo(e, "unsupported:"+e.ID, d.template("unsupported")))
+	case text == "":
+		return h.outbox.Send(ctx, replyTo(e, "help:"+e.ID, d.template("resident_help")))
+	}
+	emergency := h.isEmergency(text)
+	if !emergency {
+		if handled, err := h.throttle(ctx, d, e, text); handled || err != nil {
+			return err
+		}
+	}
+	return h.ask(ctx, d, e, nil, st, nil, text, emergency)
+}
