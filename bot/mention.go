@@ -26,14 +26,28 @@ func ExtractMentions(text string) (string, []string) {
 			}
 			if j > i+1 {
 				names = append(names, string(rs[i+1:j]))
-				i = j // skip the separator too
+				i = j // skip the separator too, unless it ends the line
+				if j < len(rs) && rs[j] == '\n' {
+					i = j - 1
+				}
 				out.WriteRune(' ')
 				continue
 			}
 		}
 		out.WriteRune(r)
 	}
-	return strings.Join(strings.FieldsFunc(out.String(), func(r rune) bool { return r == '\u2005' || unicode.IsSpace(r) }), " "), names
+	return tidy(out.String()), names
+}
+
+// tidy folds runs of spaces (U+2005 included) within each line and trims
+// blank lines at either end, but keeps the line breaks a resident typed:
+// an address on one line and the question on the next stay apart.
+func tidy(s string) string {
+	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = strings.Join(strings.FieldsFunc(l, func(r rune) bool { return r == '\u2005' || unicode.IsSpace(r) }), " ")
+	}
+	return strings.Trim(strings.Join(lines, "\n"), "\n")
 }
 
 // isNameRune tells "a@b.com" (an address, not a mention) from "你好@王警官".

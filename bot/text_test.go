@@ -20,6 +20,8 @@ func TestExtractMentions(t *testing.T) {
 		{"＠王警官 全角", "全角", []string{"王警官"}},
 		{"@", "@", nil},
 		{"  只有文字  ", "只有文字", nil},
+		{"@社区警务助手 地址：幸福路1号\n问题：楼道  堆物\n", "地址：幸福路1号\n问题：楼道 堆物", []string{"社区警务助手"}},
+		{"请@王警官\n看看", "请\n看看", []string{"王警官"}},
 	}
 	for _, tc := range tests {
 		text, names := ExtractMentions(tc.in)
