@@ -5,16 +5,12 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"fmt"
-	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/jingminhub/jingmin/store"
+	"github.com/jingminhub/jingmin/store/storetest"
 )
 
 // defaultMySQLDSN is the MariaDB server the tests use unless
@@ -63,71 +59,9 @@ func sqliteBackend(t *testing.T) backend {
 	}
 }
 
-// mariadbServer is the configured server, parsed once.
-var mariadbServer = sync.OnceValues(func() (*mysql.Config, error) {
-	dsn := os.Getenv("JINGMIN_TEST_MYSQL_DSN")
-	if dsn == "" {
-		dsn = defaultMySQLDSN
-	}
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("parse JINGMIN_TEST_MYSQL_DSN: %w", err)
-	}
-	cfg.DBName = ""
-	return cfg, nil
-})
-
-// mariadbAdmin is one pool on the server (no database selected) that
-// creates and drops the per-test databases; it is probed once, so an
-// absent server costs one connection attempt, not one per test.
-var mariadbAdmin = sync.OnceValues(func() (*sql.DB, error) {
-	cfg, err := mariadbServer()
-	if err != nil {
-		return nil, err
-	}
-	db, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return db, nil
-})
-
 func mariadbBackend(t *testing.T) backend {
 	t.Helper()
-	cfg, err := mariadbServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := mariadbAdmin()
-	if err != nil {
-		msg := fmt.Sprintf("MariaDB not available at %s: %v — set JINGMIN_REQUIRE_SERVICES=1 to make this a failure", cfg.Addr, err)
-		if os.Getenv("JINGMIN_REQUIRE_SERVICES") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	name := "jm_" + randomHex(t, 8)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4"); err != nil {
-		t.Fatalf("create database %s on %s: %v", name, cfg.Addr, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	db := cfg.Clone()
-	db.DBName = name
-	dsn := db.FormatDSN()
+	dsn := storetest.MySQL(t)
 	return backend{
 		name:      "mariadb",
 		opts:      store.Options{Driver: store.MySQL, DSN: dsn},

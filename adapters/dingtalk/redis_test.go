@@ -11,19 +11,20 @@ import (
 
 	"github.com/jingminhub/jingmin/adapters/dingtalk/dingtalktest"
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/bot/bustest"
 )
 
 // process is one adapter process of the app: its own Redis connection,
 // bus and adapter, sharing the stand-in and the key prefix with the others.
 func process(t *testing.T, srv *dingtalktest.Server, prefix string, run bool, opts ...Option) (*rig, *redis.Client) {
 	t.Helper()
-	rdb, _ := redisClient(t) // a connection of its own; the prefix is shared
+	rdb, _ := bustest.Redis(t) // a connection of its own; the prefix is shared
 	opts = append([]Option{WithRedis(rdb, prefix)}, opts...)
 	return newRig(t, rigOpt{srv: srv, noRun: !run, opts: opts}), rdb
 }
 
 func TestRedisSharesTheAccessTokenBetweenProcesses(t *testing.T) {
-	_, prefix := redisClient(t)
+	_, prefix := bustest.Redis(t)
 	srv := dingtalktest.NewServer(t, dingtalktest.Options{})
 	a, _ := process(t, srv, prefix, false)
 	b, _ := process(t, srv, prefix, false)
@@ -47,7 +48,7 @@ func TestRedisSharesTheAccessTokenBetweenProcesses(t *testing.T) {
 }
 
 func TestRedisLeaseKeepsOneStreamAndAStandByTakesOver(t *testing.T) {
-	_, prefix := redisClient(t)
+	_, prefix := bustest.Redis(t)
 	srv := dingtalktest.NewServer(t, dingtalktest.Options{})
 	ttl := WithLeaseTTL(1500 * time.Millisecond)
 	a, rdbA := process(t, srv, prefix, true, ttl)
@@ -105,7 +106,7 @@ func TestDefaultLeaseTimingTakesOverWithinFifteenSeconds(t *testing.T) {
 }
 
 func TestRedisLeaseLostClosesTheStream(t *testing.T) {
-	rdb, prefix := redisClient(t)
+	rdb, prefix := bustest.Redis(t)
 	srv := dingtalktest.NewServer(t, dingtalktest.Options{})
 	a, _ := process(t, srv, prefix, true, WithLeaseTTL(900*time.Millisecond))
 	srv.WaitConnections(t, 1)
@@ -132,7 +133,7 @@ func TestRedisLeaseLostClosesTheStream(t *testing.T) {
 }
 
 func TestRedisRetryQueueIsWorkedOffByAnyProcess(t *testing.T) {
-	_, prefix := redisClient(t)
+	_, prefix := bustest.Redis(t)
 	srv := dingtalktest.NewServer(t, dingtalktest.Options{})
 	sched := WithRetrySchedule(100*time.Millisecond, 100*time.Millisecond)
 	sender, _ := process(t, srv, prefix, false, sched) // Send only, no Run
@@ -151,12 +152,12 @@ func TestRedisRetryQueueIsWorkedOffByAnyProcess(t *testing.T) {
 }
 
 func TestRedisRateLimitIsSharedBetweenProcesses(t *testing.T) {
-	_, prefix := redisClient(t)
+	_, prefix := bustest.Redis(t)
 	srv := dingtalktest.NewServer(t, dingtalktest.Options{})
 	qps := func(c *Config) { c.QPS = 5 }
 	var procs []*rig
 	for range 2 {
-		rdb, _ := redisClient(t)
+		rdb, _ := bustest.Redis(t)
 		procs = append(procs, newRig(t, rigOpt{srv: srv, noRun: true, cfg: qps, opts: []Option{WithRedis(rdb, prefix)}}))
 	}
 	start := time.Now()

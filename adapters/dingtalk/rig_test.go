@@ -3,16 +3,11 @@ package dingtalk
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/jingminhub/jingmin/adapters/dingtalk/dingtalktest"
 	"github.com/jingminhub/jingmin/bot"
@@ -144,40 +139,6 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 }
 
 func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
-
-// redisClient connects to the Redis the tests use (JINGMIN_TEST_REDIS_ADDR,
-// default 127.0.0.1:6379) and returns a key prefix of the test's own; without
-// Redis the test skips loudly, or fails when JINGMIN_REQUIRE_SERVICES=1.
-func redisClient(t *testing.T) (*redis.Client, string) {
-	t.Helper()
-	addr := os.Getenv("JINGMIN_TEST_REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		msg := "!!! Redis not available at " + addr + ": " + err.Error() + " — set JINGMIN_REQUIRE_SERVICES=1 to make this a failure"
-		if os.Getenv("JINGMIN_REQUIRE_SERVICES") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	prefix := "jmtest:" + hex.EncodeToString(b) + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		keys, _ := rdb.Keys(ctx, prefix+"*").Result()
-		if len(keys) > 0 {
-			rdb.Del(ctx, keys...)
-		}
-		rdb.Close()
-	})
-	return rdb, prefix
-}
 
 // groupMsg is a resident's @-question in a group, as DingTalk sends it.
 func groupMsg(conv, text string) dingtalktest.Msg {

@@ -3,55 +3,18 @@ package wechat
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/jingminhub/jingmin/adapters/wechat/wecomtest"
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/bot/bustest"
 )
 
-// redisForTest connects to the Redis the tests use (JINGMIN_TEST_REDIS_ADDR,
-// default 127.0.0.1:6379) and returns a key prefix of its own; without a
-// Redis the test skips loudly, or fails when JINGMIN_REQUIRE_SERVICES=1.
-func redisForTest(t *testing.T) (*redis.Client, string) {
-	t.Helper()
-	addr := os.Getenv("JINGMIN_TEST_REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		msg := "!!! Redis not available at " + addr + ": " + err.Error() + " — set JINGMIN_REQUIRE_SERVICES=1 to make this a failure"
-		if os.Getenv("JINGMIN_REQUIRE_SERVICES") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	prefix := "jmtest:wechat:" + hex.EncodeToString(b) + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if keys, _ := rdb.Keys(ctx, prefix+"*").Result(); len(keys) > 0 {
-			rdb.Del(ctx, keys...)
-		}
-		rdb.Close()
-	})
-	return rdb, prefix
-}
-
 func TestRedisNoncesAreSharedAndExpire(t *testing.T) {
-	rdb, prefix := redisForTest(t)
+	rdb, prefix := bustest.Redis(t)
 	ctx := context.Background()
 	a, b := redisNonces{rdb, prefix}, redisNonces{rdb, prefix} // two processes
 	if ok, err := a.Use(ctx, "robot:1:n1", time.Second); !ok || err != nil {
@@ -73,7 +36,7 @@ func TestRedisNoncesAreSharedAndExpire(t *testing.T) {
 }
 
 func TestRedisCacheIsTheSDKCache(t *testing.T) {
-	rdb, prefix := redisForTest(t)
+	rdb, prefix := bustest.Redis(t)
 	c := NewRedisCache(rdb, prefix)
 	if v := c.Get("missing"); v != nil {
 		t.Errorf("Get(missing) = %#v, want untyped nil (the SDK tests v != nil)", v)
@@ -95,7 +58,7 @@ func TestRedisCacheIsTheSDKCache(t *testing.T) {
 // TestAdaptersShareTokensAndNoncesThroughRedis: two adapter processes fetch
 // one access token between them and refuse each other's replays.
 func TestAdaptersShareTokensAndNoncesThroughRedis(t *testing.T) {
-	rdb, prefix := redisForTest(t)
+	rdb, prefix := bustest.Redis(t)
 	f := newFixture(t)
 	process := func() *httptest.Server {
 		cfg := Config{Listen: "127.0.0.1:0", CorpID: testCorp, APIBase: f.api.URL, OAAPIBase: f.api.URL,

@@ -2,62 +2,23 @@ package redisbus_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/jingminhub/jingmin/bot"
 	"github.com/jingminhub/jingmin/bot/bustest"
 	"github.com/jingminhub/jingmin/bot/redisbus"
 )
 
-// client connects to the Redis the tests use (JINGMIN_TEST_REDIS_ADDR, default
-// 127.0.0.1:6379); without one the tests skip loudly, or fail when
-// JINGMIN_REQUIRE_SERVICES=1.
-func client(t *testing.T) (*redis.Client, string) {
-	t.Helper()
-	addr := os.Getenv("JINGMIN_TEST_REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		msg := "!!! Redis not available at " + addr + ": " + err.Error() + " — set JINGMIN_REQUIRE_SERVICES=1 to make this a failure"
-		if os.Getenv("JINGMIN_REQUIRE_SERVICES") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	prefix := "jmtest:" + hex.EncodeToString(b) + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		keys, _ := rdb.Keys(ctx, prefix+"*").Result()
-		if len(keys) > 0 {
-			rdb.Del(ctx, keys...)
-		}
-		rdb.Close()
-	})
-	return rdb, prefix
-}
-
 func TestRedisBusContract(t *testing.T) {
 	bustest.Run(t, func(t *testing.T) bot.Bus {
-		rdb, prefix := client(t)
+		rdb, prefix := bustest.Redis(t)
 		return redisbus.New(rdb, redisbus.Options{Prefix: prefix, ClaimIdle: 500 * time.Millisecond, Block: 200 * time.Millisecond})
 	})
 }
 
 func TestRedisDeduperSharedAcrossProcesses(t *testing.T) {
-	rdb, prefix := client(t)
+	rdb, prefix := bustest.Redis(t)
 	ctx := context.Background()
 	a, b := redisbus.NewDeduper(rdb, prefix), redisbus.NewDeduper(rdb, prefix)
 	if c, err := a.Claim(ctx, "event:1", time.Minute); err != nil || c != bot.ClaimNew {
@@ -89,7 +50,7 @@ func TestRedisDeduperSharedAcrossProcesses(t *testing.T) {
 }
 
 func TestRedisBusPendingCountsLagAndUnacked(t *testing.T) {
-	rdb, prefix := client(t)
+	rdb, prefix := bustest.Redis(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	b := redisbus.New(rdb, redisbus.Options{Prefix: prefix, Block: 100 * time.Millisecond})

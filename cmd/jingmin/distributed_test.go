@@ -2,21 +2,17 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/bot/bustest"
 	"github.com/jingminhub/jingmin/configs"
+	"github.com/jingminhub/jingmin/store/storetest"
 )
 
 // services gives a test its own MariaDB database and Redis key prefix on the
@@ -24,51 +20,9 @@ import (
 // JINGMIN_REQUIRE_SERVICES=1.
 func services(t *testing.T) (mysqlDSN, redisURL, prefix string) {
 	t.Helper()
-	unavailable := func(what string, err error) {
-		msg := fmt.Sprintf("!!! %s not available: %v — set JINGMIN_REQUIRE_SERVICES=1 to make this a failure", what, err)
-		if os.Getenv("JINGMIN_REQUIRE_SERVICES") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	server := os.Getenv("JINGMIN_TEST_MYSQL_DSN")
-	if server == "" {
-		server = "root:@tcp(127.0.0.1:3306)/"
-	}
-	raw := make([]byte, 6)
-	rand.Read(raw)
-	name := "jm_" + hex.EncodeToString(raw)
-	db, err := sql.Open("mysql", server)
-	if err == nil {
-		err = db.Ping()
-	}
-	if err != nil {
-		unavailable("MariaDB at "+server, err)
-	}
-	if _, err := db.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Exec("DROP DATABASE " + name); db.Close() })
-
-	redisURL = os.Getenv("JINGMIN_TEST_REDIS_URL")
-	if redisURL == "" {
-		redisURL = "redis://127.0.0.1:6379/0"
-	}
-	opt, _ := redis.ParseURL(redisURL)
-	rdb := redis.NewClient(opt)
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		rdb.Close()
-		unavailable("Redis at "+redisURL, err)
-	}
-	prefix = "jmtest:" + hex.EncodeToString(raw) + ":"
-	t.Cleanup(func() {
-		keys, _ := rdb.Keys(context.Background(), prefix+"*").Result()
-		if len(keys) > 0 {
-			rdb.Del(context.Background(), keys...)
-		}
-		rdb.Close()
-	})
-	return server + name, redisURL, prefix
+	mysqlDSN = storetest.MySQL(t)
+	_, prefix = bustest.Redis(t)
+	return mysqlDSN, "redis://" + bustest.RedisAddr() + "/0", prefix
 }
 
 // process is one hub process of a distributed deployment, in this test's
