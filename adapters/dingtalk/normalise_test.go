@@ -2,71 +2,43 @@ package dingtalk
 
 import (
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/open-dingtalk/dingtalk-stream-sdk-go/chatbot"
 
+	"github.com/jingminhub/jingmin/adapters/golden"
 	"github.com/jingminhub/jingmin/bot"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 // TestNormaliseGolden: each testdata/*.json robot callback (the frame's data
 // as DingTalk sends it) becomes the event (or the error) in the matching
 // .golden file; the reply handle is shown decoded beside the event.
 func TestNormaliseGolden(t *testing.T) {
-	inputs, _ := filepath.Glob("testdata/*.json")
-	if len(inputs) == 0 {
-		t.Fatal("no golden inputs")
-	}
 	now := time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
-	for _, in := range inputs {
-		t.Run(filepath.Base(in), func(t *testing.T) {
-			raw, err := os.ReadFile(in)
+	golden.Run(t, "testdata/*.json", func(t *testing.T, raw []byte) []byte {
+		var d chatbot.BotCallbackDataModel
+		if err := json.Unmarshal(raw, &d); err != nil {
+			return []byte("error: decode: " + err.Error() + "\n")
+		}
+		e, err := Normalise(&d, now)
+		if err != nil {
+			return golden.Error(err)
+		}
+		out := struct {
+			Event  *bot.Event   `json:"event"`
+			Handle *replyHandle `json:"reply_handle_decoded,omitempty"`
+		}{Event: e}
+		if e.ReplyHandle != "" {
+			h, err := decodeHandle(e.ReplyHandle)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("handle made by Normalise does not decode: %v", err)
 			}
-			var got []byte
-			var d chatbot.BotCallbackDataModel
-			if err := json.Unmarshal(raw, &d); err != nil {
-				got = []byte("error: decode: " + err.Error() + "\n")
-			} else if e, err := Normalise(&d, now); err != nil {
-				got = []byte("error: " + err.Error() + "\n")
-			} else {
-				out := struct {
-					Event  *bot.Event   `json:"event"`
-					Handle *replyHandle `json:"reply_handle_decoded,omitempty"`
-				}{Event: e}
-				if e.ReplyHandle != "" {
-					h, err := decodeHandle(e.ReplyHandle)
-					if err != nil {
-						t.Fatalf("handle made by Normalise does not decode: %v", err)
-					}
-					out.Handle = &h
-				}
-				got, _ = json.MarshalIndent(out, "", "  ")
-				got = append(got, '\n')
-			}
-			golden := strings.TrimSuffix(in, ".json") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create)", err)
-			}
-			if string(got) != string(want) {
-				t.Errorf("normalised %s:\n%s\nwant:\n%s", in, got, want)
-			}
-		})
-	}
+			out.Handle = &h
+		}
+		return golden.JSON(out)
+	})
 }
 
 func TestNormaliseCutsOversizedTextAndNeverPanics(t *testing.T) {

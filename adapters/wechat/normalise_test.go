@@ -1,19 +1,13 @@
 package wechat
 
 import (
-	"encoding/json"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/jingminhub/jingmin/adapters/golden"
 	"github.com/jingminhub/jingmin/bot"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 // goldenNow is the moment the golden events are normalised at.
 var goldenNow = time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
@@ -21,49 +15,24 @@ var goldenNow = time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
 // TestNormaliseGolden: each decrypted callback in testdata (robot *.json,
 // app *.xml) becomes the event, "ignored", or the error in its .golden file.
 func TestNormaliseGolden(t *testing.T) {
-	inputs, _ := filepath.Glob("testdata/*.json")
-	xmls, _ := filepath.Glob("testdata/*.xml")
-	inputs = append(inputs, xmls...)
-	if len(inputs) < 10 {
-		t.Fatalf("only %d golden inputs", len(inputs))
-	}
-	for _, in := range inputs {
-		t.Run(filepath.Base(in), func(t *testing.T) {
-			raw, err := os.ReadFile(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var e *bot.Event
-			if strings.HasSuffix(in, ".xml") {
-				e, err = DecodeApp(raw, "1000002", goldenNow)
-			} else {
-				e, err = DecodeRobot(raw, []string{"太平警务"}, goldenNow)
-			}
-			var got []byte
+	decode := func(dec func(raw []byte) (*bot.Event, error)) func(t *testing.T, raw []byte) []byte {
+		return func(t *testing.T, raw []byte) []byte {
+			e, err := dec(raw)
 			switch {
 			case errors.Is(err, ErrIgnored):
-				got = []byte("ignored\n")
+				return []byte("ignored\n")
 			case err != nil:
-				got = []byte("error: " + err.Error() + "\n")
-			default:
-				got, _ = json.MarshalIndent(e, "", "  ")
-				got = append(got, '\n')
+				return golden.Error(err)
 			}
-			golden := strings.TrimSuffix(in, filepath.Ext(in)) + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create)", err)
-			}
-			if string(got) != string(want) {
-				t.Errorf("normalised %s:\n%s\nwant:\n%s", in, got, want)
-			}
-		})
+			return golden.JSON(e)
+		}
 	}
+	golden.Run(t, "testdata/*.json", decode(func(raw []byte) (*bot.Event, error) {
+		return DecodeRobot(raw, []string{"太平警务"}, goldenNow)
+	}))
+	golden.Run(t, "testdata/*.xml", decode(func(raw []byte) (*bot.Event, error) {
+		return DecodeApp(raw, "1000002", goldenNow)
+	}))
 }
 
 func TestNormaliseOA(t *testing.T) {
