@@ -38,6 +38,23 @@ type Sender interface {
 	Send(ctx context.Context, o *Outbound) error
 }
 
+// ReceiptSender is a Sender that can also say what id the platform gave
+// the message (DingTalk's processQueryKey, a transcript's sequence number),
+// so a broadcast's delivery rows can name the platform's message.
+type ReceiptSender interface {
+	Sender
+	SendReceipt(ctx context.Context, o *Outbound) (messageID string, err error)
+}
+
+// SendReceipt sends o through s and returns the platform's message id when
+// s can tell it, "" otherwise.
+func SendReceipt(ctx context.Context, s Sender, o *Outbound) (string, error) {
+	if r, ok := s.(ReceiptSender); ok {
+		return r.SendReceipt(ctx, o)
+	}
+	return "", s.Send(ctx, o)
+}
+
 // DeliveryProcessor turns bus messages into Sender calls, at most once per
 // idempotency key: a handler that ran twice, or a redelivered bus message,
 // does not post the same reply twice.

@@ -33,6 +33,9 @@ type Options struct {
 	// ConsultationStation (a station code) answers residents who write to
 	// the bot one-to-one; empty: they get directions instead of a ticket.
 	ConsultationStation string
+	// AlertLimits bound a broadcast's text per platform (what one group
+	// message takes there); a platform not listed takes MaxTextRunes.
+	AlertLimits map[bot.Platform]TextLimit
 	// Now is the clock; tests and `roster who` set it.
 	Now func() time.Time
 	Log *slog.Logger
@@ -50,6 +53,8 @@ type Hub struct {
 	// digested caches, per officer id, the shift start whose digest is done
 	// (the database has the truth; this spares a query per tick).
 	digested sync.Map
+	// broadcasts caches, per broadcast id, its row for the sending engine.
+	broadcasts sync.Map
 }
 
 // New builds the hub and loads its directory from the store.

@@ -36,6 +36,12 @@ func (h *Hub) handleDirect(ctx context.Context, e *bot.Event) error {
 		n, _ := strconv.ParseInt(m[1], 10, 64)
 		return h.ticketCommand(ctx, d, e, o, n, strings.TrimSpace(m[2]))
 	}
+	if broadcastWord.MatchString(text) {
+		return h.handleBroadcast(ctx, d, e, o, strings.TrimPrefix(text, "广播"))
+	}
+	if verb, id, ok := parseBroadcastReply(strings.Join(strings.Fields(text), " ")); ok {
+		return h.handleBroadcastReply(ctx, d, e, o, verb, id)
+	}
 	word := strings.ToLower(strings.Join(strings.Fields(text), " "))
 	switch word {
 	case "值班 开", "值班开", "上班", "duty on":

@@ -35,6 +35,7 @@ type Config struct {
 	Bus        Bus        `yaml:"bus"`
 	Playground Playground `yaml:"playground"`
 	Ops        Ops        `yaml:"ops"`
+	Broadcast  Broadcast  `yaml:"broadcast"`
 	// WeChat turns the WeCom adapter on (nil: off); its secrets come from
 	// the environment variables it names.
 	WeChat *wechat.Config `yaml:"wechat"`
@@ -73,6 +74,22 @@ type Hub struct {
 	// its process dies, a redelivery waits this long (default 45, more than a
 	// handler may run).
 	DedupHoldSeconds int `yaml:"dedup_hold_seconds"`
+}
+
+// Broadcast tunes the fraud-alert sending engine.
+type Broadcast struct {
+	// Rates are broadcast messages per second per platform (dingtalk,
+	// wechat, playground) in one process; 0 is no limit. Defaults: DingTalk
+	// 20 (its OpenAPI allows 20 QPS per app and API), WeCom 20 (each group
+	// robot's own 20 per minute is enforced by the adapter), playground 0.
+	Rates map[string]float64 `yaml:"rates"`
+	// Workers send at once per platform (default 4).
+	Workers int `yaml:"workers"`
+	// LeaseSeconds: a delivery claimed by a process that dies is retried
+	// by another after this long (default 60).
+	LeaseSeconds int `yaml:"lease_seconds"`
+	// MaxAttempts before a transient failure counts as final (default 6).
+	MaxAttempts int `yaml:"max_attempts"`
 }
 
 type Database struct {
@@ -266,6 +283,23 @@ func (c *Config) defaults() {
 	if c.Hub.DedupHoldSeconds == 0 {
 		c.Hub.DedupHoldSeconds = 45
 	}
+	if c.Broadcast.Rates == nil {
+		c.Broadcast.Rates = map[string]float64{}
+	}
+	for p, r := range map[string]float64{"dingtalk": 20, "wechat": 20, "playground": 0} {
+		if _, ok := c.Broadcast.Rates[p]; !ok {
+			c.Broadcast.Rates[p] = r
+		}
+	}
+	if c.Broadcast.Workers == 0 {
+		c.Broadcast.Workers = 4
+	}
+	if c.Broadcast.LeaseSeconds == 0 {
+		c.Broadcast.LeaseSeconds = 60
+	}
+	if c.Broadcast.MaxAttempts == 0 {
+		c.Broadcast.MaxAttempts = 6
+	}
 	if c.Database.Driver == "" {
 		c.Database.Driver = "sqlite"
 	}
@@ -339,7 +373,7 @@ var (
 	dateRe  = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 	clockRe = regexp.MustCompile(`^([01]\d|2[0-3]):[0-5]\d$`)
 	dayRe   = regexp.MustCompile(`^(mon|tue|wed|thu|fri|sat|sun|workdays|restdays|daily)$`)
-	roles   = map[string]bool{"officer": true, "auxiliary": true, "duty_officer": true, "leader": true, "admin": true, "duty_account": true}
+	roles   = map[string]bool{"officer": true, "auxiliary": true, "duty_officer": true, "leader": true, "admin": true, "district_admin": true, "duty_account": true}
 	kinds   = map[string]bool{"day": true, "night": true}
 )
 
@@ -357,6 +391,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Hub.QuestionsPerMinute < 0 || c.Hub.MaxTextRunes < 100 || c.Hub.Workers < 1 || c.Hub.TimerSeconds < 1 {
 		bad("hub", "questions_per_minute must be ≥ 0, max_text_runes ≥ 100, workers and timer_seconds ≥ 1")
+	}
+	for p, r := range c.Broadcast.Rates {
+		if !knownPlatform(p) {
+			bad("broadcast.rates", "unknown platform %q (dingtalk, wechat, playground)", p)
+		}
+		if r < 0 {
+			bad("broadcast.rates."+p, "must be ≥ 0 messages per second (0: no limit), got %v", r)
+		}
+	}
+	if c.Broadcast.Workers < 1 || c.Broadcast.LeaseSeconds < 10 || c.Broadcast.MaxAttempts < 1 {
+		bad("broadcast", "workers and max_attempts must be ≥ 1 and lease_seconds ≥ 10")
 	}
 	if len(c.Stations) == 0 {
 		bad("stations", "at least one station is needed")
@@ -396,7 +441,7 @@ func (c *Config) Validate() error {
 		}
 		for _, r := range o.Roles {
 			if !roles[r] {
-				bad(f+".roles", "unknown role %q (officer, auxiliary, duty_officer, leader, admin, duty_account)", r)
+				bad(f+".roles", "unknown role %q (officer, auxiliary, duty_officer, leader, admin, district_admin, duty_account)", r)
 			}
 		}
 		for p := range o.Identities {

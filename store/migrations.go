@@ -25,6 +25,15 @@ func migrations() []*gormigrate.Migration {
 					&Officer{}, &Group{}, &Station{})
 			},
 		},
+		{
+			ID: "2026112801_broadcasts",
+			Migrate: func(tx *gorm.DB) error {
+				return tx.AutoMigrate(&Broadcast{}, &Delivery{})
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Migrator().DropTable(&Delivery{}, &Broadcast{})
+			},
+		},
 	}
 }
 

@@ -48,8 +48,10 @@ const (
 	RoleAuxiliary   = "auxiliary"    // 辅警
 	RoleDutyOfficer = "duty_officer" // 值班民警
 	RoleLeader      = "leader"       // 所领导
-	RoleAdmin       = "admin"        // 管理员
-	RoleDutyAccount = "duty_account" // 值班号
+	RoleAdmin       = "admin"        // 管理员: broadcasts to their own station's groups
+	// RoleDistrictAdmin broadcasts to every station's groups (分局管理员).
+	RoleDistrictAdmin = "district_admin"
+	RoleDutyAccount   = "duty_account" // 值班号
 )
 
 // Officer is a member of station staff, or the station's duty account.
@@ -252,4 +254,75 @@ func JoinList(items []string) string { return strings.Join(items, ",") }
 type Template struct {
 	Key  string `gorm:"primaryKey;size:64"`
 	Text string `gorm:"type:text;not null"`
+}
+
+// Broadcast states. A draft waits for its author's confirmation; sending
+// broadcasts have their deliveries claimed by the engine; done and
+// cancelled ones are finished (retry-failed puts a done one back to sending).
+const (
+	BroadcastDraft     = "draft"
+	BroadcastSending   = "sending"
+	BroadcastDone      = "done"
+	BroadcastCancelled = "cancelled"
+)
+
+// Broadcast is one alert to many groups, and its audit record: who asked,
+// when, the text, the scope and (through its deliveries) the result.
+type Broadcast struct {
+	ID uint `gorm:"primaryKey"`
+	// AuthorID is the officer who asked; nil for the operator's CLI without --by.
+	AuthorID *uint
+	Author   string `gorm:"size:128;not null"`
+	// StationID is the station a station admin's broadcast is confined to;
+	// nil for a district-wide one.
+	StationID *uint
+	Scope     string `gorm:"size:512;not null"`
+	Text      string `gorm:"type:text;not null"`
+	Status    string `gorm:"size:16;not null;index"`
+	Total     int    `gorm:"not null"`
+	// ReportPlatform and ReportUser are where the delivery report goes (the
+	// author's direct chat); empty when nobody is to be told in chat.
+	ReportPlatform string `gorm:"size:16"`
+	ReportUser     string `gorm:"size:128"`
+	// Round counts sending rounds (1, then +1 per retry-failed), so each
+	// round's report has an idempotency key of its own.
+	Round       int `gorm:"not null;default:0"`
+	CreatedAt   time.Time
+	ConfirmedAt *time.Time
+	CancelledAt *time.Time
+	FinishedAt  *time.Time
+	ReportedAt  *time.Time
+	UpdatedAt   time.Time
+}
+
+// Delivery states.
+const (
+	DeliveryPending   = "pending"
+	DeliverySending   = "sending"
+	DeliverySent      = "sent"
+	DeliveryFailed    = "failed"
+	DeliveryCancelled = "cancelled"
+)
+
+// Delivery is one broadcast's message to one group: unique per (broadcast,
+// group), so a group can never be targeted twice by the same alert.
+type Delivery struct {
+	ID          uint   `gorm:"primaryKey"`
+	BroadcastID uint   `gorm:"not null;uniqueIndex:ux_delivery_group;index:ix_delivery_due,priority:2"`
+	GroupID     uint   `gorm:"not null;uniqueIndex:ux_delivery_group"`
+	Platform    string `gorm:"size:16;not null;index:ix_delivery_due,priority:1"`
+	ChatID      string `gorm:"size:128;not null"`
+	Status      string `gorm:"size:16;not null;index:ix_delivery_due,priority:3"`
+	// DueAt is when a pending delivery may be tried (later after a
+	// transient failure); LeaseUntil is when a sending one's claim lapses,
+	// after which another sender takes it over.
+	DueAt      time.Time `gorm:"not null"`
+	LeaseUntil *time.Time
+	// Attempts counts claims; it is also the fence that stops a sender whose
+	// lease lapsed from recording a result over its successor's.
+	Attempts  int    `gorm:"not null;default:0"`
+	MessageID string `gorm:"size:191"`
+	Reason    string `gorm:"type:text"`
+	SentAt    *time.Time
+	UpdatedAt time.Time
 }

@@ -261,17 +261,26 @@ func (a *Adapter) append(key string, l Line) int64 {
 }
 
 // Send delivers an outbound message into a transcript.
-func (a *Adapter) Send(_ context.Context, o *bot.Outbound) error {
+func (a *Adapter) Send(ctx context.Context, o *bot.Outbound) error {
+	_, err := a.SendReceipt(ctx, o)
+	return err
+}
+
+// SendReceipt is Send, returning the line's sequence number as the
+// message id.
+func (a *Adapter) SendReceipt(_ context.Context, o *bot.Outbound) (string, error) {
 	key := chatKey(bot.Direct, o.ToUser)
 	if o.Chat != nil {
 		if o.Chat.Platform != bot.Playground {
-			return bot.Permanent(fmt.Errorf("playground cannot deliver to a %s chat", o.Chat.Platform))
+			return "", bot.Permanent(fmt.Errorf("playground cannot deliver to a %s chat", o.Chat.Platform))
 		}
 		key = chatKey(o.Chat.Type, o.Chat.ID)
 	}
-	a.append(key, Line{From: "bot", FromName: BotName, Bot: true, Text: o.Text, Format: string(o.Format), At: o.AtUsers})
-	return nil
+	seq := a.append(key, Line{From: "bot", FromName: BotName, Bot: true, Text: o.Text, Format: string(o.Format), At: o.AtUsers})
+	return strconv.FormatInt(seq, 10), nil
 }
+
+var _ bot.ReceiptSender = (*Adapter)(nil)
 
 // Lines returns a copy of a transcript (tests and the bench read it).
 func (a *Adapter) Lines(t bot.ChatType, id string) []Line {

@@ -48,6 +48,10 @@ const (
 	maxMarkdownBytes = 4096
 )
 
+// MaxGroupTextBytes is how much text one group message takes, for callers
+// that must refuse rather than see a message cut (broadcast alerts).
+const MaxGroupTextBytes = maxMarkdownBytes
+
 // fit cuts s to at most n bytes on a character boundary, marking the cut.
 func fit(s string, n int) string {
 	if len(s) <= n {

@@ -26,8 +26,14 @@ import (
 )
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "broadcast" {
+		return cmdBenchBroadcast(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "broadcast-sender" {
+		return cmdBenchBroadcastSender(ctx, args[1:], stderr)
+	}
 	if len(args) == 0 || args[0] != "route" {
-		return fmt.Errorf("usage: jingmin bench route [-events N] [-groups N] [-officers N] [-concurrency N]")
+		return fmt.Errorf("usage: jingmin bench route [-events N] [-groups N] [-officers N] [-concurrency N]\n       jingmin bench broadcast [-groups N] [-rate-dingtalk R] [-rate-wechat R]")
 	}
 	fs := flag.NewFlagSet("bench route", flag.ContinueOnError)
 	fs.SetOutput(stderr)

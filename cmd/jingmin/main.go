@@ -7,7 +7,9 @@
 //	jingmin migrate [-status]         apply database migrations
 //	jingmin roster who ...            who would answer a question, and why
 //	jingmin stats ...                 questions, first-response times, SLA breaches
+//	jingmin broadcast send|status|cancel|retry-failed   fraud-alert broadcasts
 //	jingmin bench route ...           throughput and latency of the whole pipeline
+//	jingmin bench broadcast ...       broadcast rate, duplicates and resumption
 package main
 
 import (
@@ -34,7 +36,10 @@ commands:
   migrate      apply database migrations (-status lists them)
   roster who   print who would answer in a group at a time, and why
   stats        per station and group: questions, first-response median/p90, SLA breaches
+  broadcast    send a fraud alert to many groups (send --scope ... --text-file F), or
+               status|cancel|retry-failed B12
   bench route  run a synthetic district through the hub and print the figures as JSON
+  bench broadcast  send an alert to N stand-in groups, straight and with a restart
 
 Every command takes -config FILE (default: the embedded configs/example.yaml).
 Environment: JINGMIN_DATABASE_DRIVER, JINGMIN_DATABASE_DSN, JINGMIN_BUS, JINGMIN_REDIS_URL,
@@ -73,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdRoster(ctx, args[1:], stdout, stderr)
 	case "stats":
 		return cmdStats(ctx, args[1:], stdout, stderr)
+	case "broadcast":
+		return cmdBroadcast(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":

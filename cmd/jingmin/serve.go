@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
 
 	"github.com/jingminhub/jingmin/adapters/dingtalk"
 	"github.com/jingminhub/jingmin/adapters/playground"
@@ -128,6 +129,8 @@ type hub struct {
 	playground *playground.Adapter
 	senders    map[bot.Platform]bot.Sender
 	inbound    []adapter
+	// broadcastPoll: see hubOptions.
+	broadcastPoll time.Duration
 }
 
 // adapter is one platform's connection: Run takes its inbound messages to
@@ -147,6 +150,9 @@ type hubOptions struct {
 	senders  map[bot.Platform]bot.Sender
 	adapters map[bot.Platform]newAdapter
 	role     role // zero: everything, as `jingmin serve`
+	// broadcastPoll is how often idle broadcast lanes and the report loop
+	// look for work; zero: 500ms.
+	broadcastPoll time.Duration
 }
 
 // openHub opens the store (migrating it), makes the directory match the
@@ -179,7 +185,11 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 		st.Close()
 		return nil, err
 	}
-	h := &hub{cfg: cfg, log: log, store: st, bus: b, closeBus: closeBus, dedup: dedup, rules: rules, role: opts.role, senders: map[bot.Platform]bot.Sender{}}
+	h := &hub{cfg: cfg, log: log, store: st, bus: b, closeBus: closeBus, dedup: dedup, rules: rules, role: opts.role, senders: map[bot.Platform]bot.Sender{},
+		broadcastPoll: opts.broadcastPoll}
+	if h.broadcastPoll <= 0 {
+		h.broadcastPoll = 500 * time.Millisecond
+	}
 	if opts.role.all() {
 		// A platform whose adapter does not run here parks its messages with
 		// the reason instead of dropping them.
@@ -265,7 +275,12 @@ func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, out com
 		Location: loc, EmergencyKeywords: cfg.Hub.EmergencyKeywords,
 		QuestionsPerMinute: cfg.Hub.QuestionsPerMinute, MaxTextRunes: cfg.Hub.MaxTextRunes,
 		ConsultationStation: cfg.Hub.ConsultationStation,
-		Now:                 now, Log: log,
+		AlertLimits: map[bot.Platform]commands.TextLimit{
+			bot.WeChat:     {Bytes: wechat.MaxGroupTextBytes},
+			bot.DingTalk:   {Runes: bot.MaxTextRunes},
+			bot.Playground: {Runes: cfg.Hub.MaxTextRunes},
+		},
+		Now: now, Log: log,
 	})
 }
 
@@ -336,6 +351,23 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 		go func() {
 			defer wg.Done()
 			_ = h.rules.RunTimers(work, time.Duration(h.cfg.Hub.TimerSeconds)*time.Second)
+		}()
+	}
+	if h.role.handlers {
+		// Finishing broadcasts and reporting to their authors.
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = h.rules.RunBroadcastReports(work, h.broadcastPoll) }()
+	}
+	if lanes := h.broadcastLanes(); len(lanes) > 0 {
+		// Broadcast sends go from the process that owns each platform's
+		// connection, like every other outbound message.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = h.rules.RunBroadcasts(work, lanes, commands.EngineOptions{
+				Lease: time.Duration(h.cfg.Broadcast.LeaseSeconds) * time.Second, Poll: h.broadcastPoll,
+				MaxAttempts: h.cfg.Broadcast.MaxAttempts, Dedup: h.dedup, Log: h.log,
+			})
 		}()
 	}
 	if _, memory := h.bus.(*bot.MemoryBus); !memory && h.role.handlers {
@@ -413,6 +445,30 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 	}
 	wg.Wait()
 	return err
+}
+
+// broadcastLanes is one sending lane per platform this process delivers
+// to, each with its configured token bucket, yielding to interactive
+// messages waiting on the platform's outbound topic.
+func (h *hub) broadcastLanes() []commands.BroadcastLane {
+	var lanes []commands.BroadcastLane
+	for p, s := range h.senders {
+		var lim *rate.Limiter
+		if r := h.cfg.Broadcast.Rates[string(p)]; r > 0 {
+			lim = rate.NewLimiter(rate.Limit(r), 1)
+		}
+		topic := bot.OutboundTopic(p)
+		busy := func(ctx context.Context) bool {
+			pc, ok := h.bus.(bot.PendingCounter)
+			if !ok {
+				return false
+			}
+			n, err := pc.Pending(ctx, topic, "senders")
+			return err == nil && n > 0
+		}
+		lanes = append(lanes, commands.BroadcastLane{Platform: p, Sender: s, Limiter: lim, Workers: h.cfg.Broadcast.Workers, Busy: busy})
+	}
+	return lanes
 }
 
 // drain waits until everything accepted has been handled and sent: the

@@ -1,0 +1,525 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/store"
+)
+
+// TextLimit is how much text one platform's group message takes; a zero
+// field is no limit of that kind.
+type TextLimit struct {
+	Runes int
+	Bytes int
+}
+
+// Scope is where a broadcast goes, in its canonical form: Kind is all,
+// station, tag or groups; Arg the station code, the tag, or the chat ids
+// (or group names) separated by commas.
+type Scope struct {
+	Kind string
+	Arg  string
+}
+
+func (s Scope) String() string {
+	if s.Kind == "all" {
+		return "all"
+	}
+	return s.Kind + ":" + s.Arg
+}
+
+// ParseScope reads the CLI's form: all, station:CODE, tag:NAME, groups:a,b.
+func ParseScope(s string) (Scope, error) {
+	kind, arg, _ := strings.Cut(strings.TrimSpace(s), ":")
+	arg = strings.TrimSpace(arg)
+	switch kind {
+	case "all":
+		if arg == "" {
+			return Scope{Kind: "all"}, nil
+		}
+	case "station", "tag", "groups":
+		if arg != "" {
+			return Scope{Kind: kind, Arg: arg}, nil
+		}
+	}
+	return Scope{}, fmt.Errorf("unknown scope %q: use all, station:CODE, tag:NAME or groups:CHAT_ID,CHAT_ID", s)
+}
+
+// BroadcastRefusal is a broadcast request the rules turn down; Message
+// says why, in words the requester can act on. Nothing was changed.
+type BroadcastRefusal struct{ Message string }
+
+func (r *BroadcastRefusal) Error() string { return r.Message }
+
+// BroadcastPlan is a created draft and what it will reach.
+type BroadcastPlan struct {
+	Broadcast   *store.Broadcast
+	PerPlatform map[string]int
+}
+
+// Preview is the draft as shown to its author before confirmation.
+func (h *Hub) Preview(p *BroadcastPlan) string {
+	d := h.dir.Load()
+	b := p.Broadcast
+	return render(d.template("broadcast_preview"), "id", fmt.Sprint(b.ID), "scope", scopeLabel(b.Scope),
+		"total", fmt.Sprint(b.Total), "platforms", platformCounts(p.PerPlatform), "text", b.Text)
+}
+
+// PlanBroadcast checks that by may send text to scope, resolves the target
+// groups and stores the draft with one delivery per group. by is nil for
+// the operator's CLI run without --by, which may reach every group; the
+// report then goes nowhere in chat. reportTo is the author's direct chat.
+func (h *Hub) PlanBroadcast(ctx context.Context, by *store.Officer, sc Scope, text string, reportPlatform, reportUser string) (*BroadcastPlan, error) {
+	d := h.dir.Load()
+	refuse := func(tmpl string, kv ...string) error {
+		return &BroadcastRefusal{render(d.template(tmpl), kv...)}
+	}
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return nil, refuse("broadcast_empty")
+	}
+	if !utf8.ValidString(text) {
+		return nil, refuse("broadcast_empty")
+	}
+	var own *store.Station // nil: every station
+	author := "命令行"
+	if by != nil {
+		author = by.Name
+		switch {
+		case by.HasRole(store.RoleDistrictAdmin):
+		case by.HasRole(store.RoleAdmin):
+			own = d.stations[by.StationID]
+		default:
+			return nil, refuse("broadcast_not_admin")
+		}
+	}
+	ownName := ""
+	if own != nil {
+		ownName = own.Name
+	}
+	inScope := func(g *store.Group) bool { return own == nil || g.StationID == own.ID }
+	var targets []store.Group
+	switch sc.Kind {
+	case "all":
+		if own != nil {
+			return nil, refuse("broadcast_own_station", "station", ownName)
+		}
+		for _, g := range d.groupByID {
+			targets = append(targets, *g)
+		}
+	case "station":
+		var st *store.Station
+		for _, s := range d.stations {
+			if s.Code == sc.Arg {
+				st = s
+			}
+		}
+		if st == nil {
+			return nil, refuse("broadcast_unknown_station", "station", sc.Arg)
+		}
+		if own != nil && st.ID != own.ID {
+			return nil, refuse("broadcast_own_station", "station", ownName)
+		}
+		for _, g := range d.groupByID {
+			if g.StationID == st.ID {
+				targets = append(targets, *g)
+			}
+		}
+	case "tag":
+		known := map[string]bool{}
+		for _, g := range d.groupByID {
+			for _, t := range g.TagList() {
+				known[t] = true
+				if t == sc.Arg && inScope(g) {
+					targets = append(targets, *g)
+				}
+			}
+		}
+		if !known[sc.Arg] {
+			tags := make([]string, 0, len(known))
+			for t := range known {
+				tags = append(tags, t)
+			}
+			sort.Strings(tags)
+			return nil, refuse("broadcast_unknown_tag", "tag", sc.Arg, "tags", strings.Join(tags, "、"))
+		}
+	case "groups":
+		var unknown, foreign []string
+		seen := map[uint]bool{}
+		for _, want := range splitNames(sc.Arg) {
+			var found []*store.Group
+			for _, g := range d.groupByID {
+				if g.ChatID == want || g.Name == want {
+					found = append(found, g)
+				}
+			}
+			if len(found) == 0 {
+				unknown = append(unknown, want)
+			}
+			for _, g := range found {
+				switch {
+				case !inScope(g):
+					foreign = append(foreign, want)
+				case !seen[g.ID]:
+					seen[g.ID] = true
+					targets = append(targets, *g)
+				}
+			}
+		}
+		if len(unknown) > 0 {
+			return nil, refuse("broadcast_unknown_groups", "groups", strings.Join(unknown, "、"))
+		}
+		if len(foreign) > 0 {
+			return nil, refuse("broadcast_own_station", "station", ownName)
+		}
+	default:
+		return nil, refuse("broadcast_usage")
+	}
+	if len(targets) == 0 {
+		return nil, refuse("broadcast_no_groups")
+	}
+	sort.Slice(targets, func(i, j int) bool { return targets[i].ID < targets[j].ID })
+	per := map[string]int{}
+	for _, g := range targets {
+		per[g.Platform]++
+	}
+	alert := h.alertText(d, text)
+	for p := range per {
+		lim, ok := h.opts.AlertLimits[bot.Platform(p)]
+		if !ok {
+			lim = TextLimit{Runes: h.opts.MaxTextRunes}
+		}
+		if n := utf8.RuneCountInString(alert); lim.Runes > 0 && n > lim.Runes {
+			return nil, refuse("broadcast_too_long", "platform", platformLabel(p), "limit", fmt.Sprintf("%d 字", lim.Runes), "size", fmt.Sprintf("%d 字", n))
+		}
+		if n := len(alert); lim.Bytes > 0 && n > lim.Bytes {
+			return nil, refuse("broadcast_too_long", "platform", platformLabel(p), "limit", fmt.Sprintf("%d 字节（约 %d 个汉字）", lim.Bytes, lim.Bytes/3), "size", fmt.Sprintf("%d 字节", n))
+		}
+	}
+	b := &store.Broadcast{AuthorID: idOf(by), Author: author, Scope: sc.String(), Text: text,
+		ReportPlatform: reportPlatform, ReportUser: reportUser}
+	if own != nil {
+		b.StationID = &own.ID
+	}
+	if err := h.store.CreateBroadcast(ctx, b, targets); err != nil {
+		return nil, err
+	}
+	h.opts.Log.Info("broadcast drafted", "broadcast", b.ID, "author", b.AuthorID, "scope_kind", sc.Kind, "targets", b.Total)
+	return &BroadcastPlan{Broadcast: b, PerPlatform: per}, nil
+}
+
+// alertText is what every group receives. An @ of everyone is never sent
+// (the platforms would notify every member): "@所有人"/"@all" in the
+// admin's text is kept readable but defused with a zero-width joiner.
+func (h *Hub) alertText(d *directory, text string) string {
+	return render(d.template("broadcast_alert"), "text", atAll.ReplaceAllString(text, "$1\u200d$2"))
+}
+
+var atAll = regexp.MustCompile(`(?i)([@＠])(所有人|全体成员|all|everyone)`)
+
+func splitNames(s string) []string {
+	var out []string
+	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '，' || r == '、' }) {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ConfirmBroadcast starts a draft. Only its author may (nil by: the CLI,
+// which confirms its own drafts).
+func (h *Hub) ConfirmBroadcast(ctx context.Context, by *store.Officer, id uint) (*store.Broadcast, error) {
+	d := h.dir.Load()
+	b, err := h.broadcastFor(ctx, d, by, id, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.store.ConfirmBroadcast(ctx, id, h.now()); err != nil {
+		return nil, h.stateRefusal(ctx, d, id, "确认", err)
+	}
+	h.opts.Log.Info("broadcast confirmed", "broadcast", id, "targets", b.Total)
+	return h.store.BroadcastByID(ctx, id)
+}
+
+// CancelBroadcast stops a draft or a broadcast being sent; its author or a
+// district admin may.
+func (h *Hub) CancelBroadcast(ctx context.Context, by *store.Officer, id uint) (map[string]int, error) {
+	d := h.dir.Load()
+	if _, err := h.broadcastFor(ctx, d, by, id, true); err != nil {
+		return nil, err
+	}
+	if err := h.store.CancelBroadcast(ctx, id, h.now()); err != nil {
+		return nil, h.stateRefusal(ctx, d, id, "取消", err)
+	}
+	h.opts.Log.Info("broadcast cancelled", "broadcast", id)
+	return h.store.DeliveryCounts(ctx, id)
+}
+
+// RetryFailedBroadcast requeues a finished broadcast's failed deliveries.
+func (h *Hub) RetryFailedBroadcast(ctx context.Context, by *store.Officer, id uint) (int64, error) {
+	d := h.dir.Load()
+	if _, err := h.broadcastFor(ctx, d, by, id, true); err != nil {
+		return 0, err
+	}
+	// The wall clock, not the rules' clock: deliveries are due by the
+	// sending engine's time.
+	n, err := h.store.RetryFailed(ctx, id, time.Now())
+	if err != nil {
+		return 0, h.stateRefusal(ctx, d, id, "重发", err)
+	}
+	return n, nil
+}
+
+// broadcastFor loads broadcast id for by, refusing anyone but its author
+// (and, when districtToo, a district admin).
+func (h *Hub) broadcastFor(ctx context.Context, d *directory, by *store.Officer, id uint, districtToo bool) (*store.Broadcast, error) {
+	b, err := h.store.BroadcastByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &BroadcastRefusal{render(d.template("broadcast_not_found"), "id", fmt.Sprint(id))}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if by == nil {
+		return b, nil
+	}
+	author := b.AuthorID != nil && *b.AuthorID == by.ID
+	if !author && !(districtToo && by.HasRole(store.RoleDistrictAdmin)) {
+		return nil, &BroadcastRefusal{render(d.template("broadcast_not_author"), "id", fmt.Sprint(id))}
+	}
+	return b, nil
+}
+
+// stateRefusal turns the store's "not in that state" into words.
+func (h *Hub) stateRefusal(ctx context.Context, d *directory, id uint, action string, err error) error {
+	if !errors.Is(err, store.ErrBroadcastState) {
+		return err
+	}
+	b, lerr := h.store.BroadcastByID(ctx, id)
+	if lerr != nil {
+		return errors.Join(err, lerr)
+	}
+	return &BroadcastRefusal{render(d.template("broadcast_state"), "id", fmt.Sprint(id), "state", stateLabel(b.Status), "action", action)}
+}
+
+// BroadcastReport is the delivery report of a broadcast as it stands.
+func (h *Hub) BroadcastReport(ctx context.Context, id uint) (string, error) {
+	d := h.dir.Load()
+	b, err := h.store.BroadcastByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", &BroadcastRefusal{render(d.template("broadcast_not_found"), "id", fmt.Sprint(id))}
+	}
+	if err != nil {
+		return "", err
+	}
+	counts, err := h.store.DeliveryCounts(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	reasons := ""
+	if counts[store.DeliveryFailed] > 0 {
+		rs, err := h.store.FailureReasons(ctx, id, 3)
+		if err != nil {
+			return "", err
+		}
+		parts := make([]string, 0, len(rs))
+		for _, r := range rs {
+			parts = append(parts, fmt.Sprintf("%s %d 个", bot.Truncate(bot.Mask(r.Reason), 80), r.N))
+		}
+		reasons = "（原因：" + strings.Join(parts, "；") + "）"
+	}
+	tmpl := "broadcast_report"
+	if b.Status != store.BroadcastDone {
+		tmpl = "broadcast_progress"
+	}
+	return render(d.template(tmpl), "id", fmt.Sprint(id), "sent", fmt.Sprint(counts[store.DeliverySent]),
+		"total", fmt.Sprint(b.Total), "failed", fmt.Sprint(counts[store.DeliveryFailed]), "reasons", reasons,
+		"state", stateLabel(b.Status), "waiting", fmt.Sprint(counts[store.DeliveryPending]+counts[store.DeliverySending]),
+		"cancelled", fmt.Sprint(counts[store.DeliveryCancelled])), nil
+}
+
+// broadcastCommand is "广播 ..." in an officer's direct chat.
+var (
+	broadcastWord  = regexp.MustCompile(`^广播(?:\s+|$)`)
+	broadcastReply = regexp.MustCompile(`^(确认|取消|状态|重发)\s*[Bb](\d{1,9})$`)
+)
+
+// handleBroadcast takes "广播 范围 内容" and answers with the draft's
+// preview, or the reason it was refused.
+func (h *Hub) handleBroadcast(ctx context.Context, d *directory, e *bot.Event, o *store.Officer, rest string) error {
+	reply := func(msg string) error { return h.outbox.Send(ctx, replyTo(e, "r:"+e.ID, msg)) }
+	if !o.HasRole(store.RoleAdmin) && !o.HasRole(store.RoleDistrictAdmin) {
+		return reply(d.template("broadcast_not_admin"))
+	}
+	word, after, _ := strings.Cut(strings.TrimSpace(rest), " ")
+	after = strings.TrimSpace(after)
+	var sc Scope
+	switch word {
+	case "全部":
+		sc = Scope{Kind: "all"}
+	case "本所":
+		sc = Scope{Kind: "station", Arg: d.stations[o.StationID].Code}
+	case "标签", "群":
+		arg, text, _ := strings.Cut(after, " ")
+		if strings.TrimSpace(arg) == "" {
+			return reply(d.template("broadcast_usage"))
+		}
+		sc = Scope{Kind: map[string]string{"标签": "tag", "群": "groups"}[word], Arg: arg}
+		after = strings.TrimSpace(text)
+	default:
+		return reply(d.template("broadcast_usage"))
+	}
+	plan, err := h.PlanBroadcast(ctx, o, sc, after, string(e.Platform), e.Sender.ID)
+	var refusal *BroadcastRefusal
+	if errors.As(err, &refusal) {
+		return reply(refusal.Message)
+	}
+	if err != nil {
+		return err
+	}
+	m := replyTo(e, "r:"+e.ID, h.Preview(plan))
+	m.Format, m.Title = bot.FormatMarkdown, "预警广播草稿 B"+fmt.Sprint(plan.Broadcast.ID)
+	return h.outbox.Send(ctx, m)
+}
+
+// handleBroadcastReply is "确认 B12", "取消 B12", "状态 B12" or "重发 B12".
+func (h *Hub) handleBroadcastReply(ctx context.Context, d *directory, e *bot.Event, o *store.Officer, verb string, id uint) error {
+	reply := func(msg string) error { return h.outbox.Send(ctx, replyTo(e, "r:"+e.ID, msg)) }
+	var (
+		msg string
+		err error
+	)
+	switch verb {
+	case "确认":
+		var b *store.Broadcast
+		if b, err = h.ConfirmBroadcast(ctx, o, id); err == nil {
+			msg = render(d.template("broadcast_started"), "id", fmt.Sprint(id), "total", fmt.Sprint(b.Total))
+		}
+	case "取消":
+		var counts map[string]int
+		if counts, err = h.CancelBroadcast(ctx, o, id); err == nil {
+			msg = render(d.template("broadcast_cancelled"), "id", fmt.Sprint(id), "sent", fmt.Sprint(counts[store.DeliverySent]),
+				"cancelled", fmt.Sprint(counts[store.DeliveryCancelled]))
+		}
+	case "状态":
+		if _, err = h.broadcastFor(ctx, d, o, id, true); err == nil {
+			msg, err = h.BroadcastReport(ctx, id)
+		}
+	case "重发":
+		var n int64
+		if n, err = h.RetryFailedBroadcast(ctx, o, id); err == nil {
+			msg = render(d.template("broadcast_retrying"), "id", fmt.Sprint(id), "count", fmt.Sprint(n))
+		}
+	}
+	var refusal *BroadcastRefusal
+	if errors.As(err, &refusal) {
+		return reply(refusal.Message)
+	}
+	if err != nil {
+		return err
+	}
+	return reply(msg)
+}
+
+// parseBroadcastReply recognises "确认 B12" and its siblings.
+func parseBroadcastReply(text string) (verb string, id uint, ok bool) {
+	m := broadcastReply.FindStringSubmatch(text)
+	if m == nil {
+		return "", 0, false
+	}
+	n, err := strconv.ParseUint(m[2], 10, 32)
+	if err != nil {
+		return "", 0, false
+	}
+	return m[1], uint(n), true
+}
+
+func scopeLabel(scope string) string {
+	kind, arg, _ := strings.Cut(scope, ":")
+	switch kind {
+	case "all":
+		return "全部群"
+	case "station":
+		return "派出所 " + arg
+	case "tag":
+		return "标签“" + arg + "”"
+	case "groups":
+		return "指定群 " + arg
+	}
+	return scope
+}
+
+func platformLabel(p string) string {
+	switch bot.Platform(p) {
+	case bot.DingTalk:
+		return "钉钉"
+	case bot.WeChat:
+		return "企业微信"
+	case bot.Playground:
+		return "演示平台"
+	}
+	return p
+}
+
+func platformCounts(per map[string]int) string {
+	ps := make([]string, 0, len(per))
+	for p := range per {
+		ps = append(ps, p)
+	}
+	sort.Strings(ps)
+	parts := make([]string, 0, len(ps))
+	for _, p := range ps {
+		parts = append(parts, fmt.Sprintf("%s %d 个", platformLabel(p), per[p]))
+	}
+	return strings.Join(parts, "，")
+}
+
+func stateLabel(status string) string {
+	switch status {
+	case store.BroadcastDraft:
+		return "还是草稿"
+	case store.BroadcastSending:
+		return "正在发送"
+	case store.BroadcastDone:
+		return "已发送完毕"
+	case store.BroadcastCancelled:
+		return "已取消"
+	}
+	return status
+}
+
+// Officer finds an officer by code, with the platform account a direct
+// message to them goes to (empty when they have none).
+func (h *Hub) Officer(code string) (o *store.Officer, platform, userID string, err error) {
+	d := h.dir.Load()
+	for _, off := range d.officers {
+		if off.Code == code {
+			p, u, _ := d.address(off, "")
+			return off, p, u, nil
+		}
+	}
+	return nil, "", "", fmt.Errorf("no officer with code %q in the directory: %w", code, store.ErrNotFound)
+}
+
+// BroadcastProgress is where a broadcast stands, for progress displays.
+func (h *Hub) BroadcastProgress(ctx context.Context, id uint) (*store.Broadcast, map[string]int, error) {
+	b, err := h.store.BroadcastByID(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	counts, err := h.store.DeliveryCounts(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, counts, nil
+}
