@@ -148,3 +148,45 @@ func cmdStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	return tw.Flush()
 }
+
+// cmdParked lists what could not be handled or delivered (poison events,
+// messages a platform refused for good), newest first, for an admin to act on.
+func cmdParked(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("parked", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "config file (default: the embedded example)")
+	topic := fs.String("topic", "", "only this bus topic (events, outbound.dingtalk, ...)")
+	limit := fs.Int("limit", 50, "at most this many")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	h, err := openRules(ctx, *configPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	rows, err := h.store.Parked(ctx, *topic)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "时间\t主题\t消息\t原因")
+	for i, r := range rows {
+		if i == *limit {
+			break
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.At.Format(time.DateTime), r.Topic, r.MessageID, bot.Mask(r.Cause))
+	}
+	fmt.Fprintf(tw, "（共 %d 条）\n", len(rows))
+	chats, err := h.store.UnknownChats(ctx)
+	if err != nil {
+		return err
+	}
+	if len(chats) > 0 {
+		fmt.Fprintln(tw, "\n未登记的群\t平台\t群 ID\t消息数")
+		for _, c := range chats {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", bot.Mask(c.Name), c.Platform, c.ChatID, c.Messages)
+		}
+	}
+	return tw.Flush()
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jingminhub/jingmin/bot"
 	"github.com/jingminhub/jingmin/commands"
 )
 
@@ -145,5 +146,28 @@ func TestBenchRouteLosesAndDuplicatesNothing(t *testing.T) {
 	}
 	if res["lost"] != 0.0 || res["duplicates_leaked"] != 0.0 || res["tickets"].(float64) == 0 {
 		t.Errorf("bench: lost %v, duplicates_leaked %v, tickets %v", res["lost"], res["duplicates_leaked"], res["tickets"])
+	}
+}
+
+func TestParkedListsWhatAdminsMustActOn(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "hub.db")
+	h := startHubOn(t, nil, at("2026-11-23 10:00"), db)
+	// A group on a platform this deployment has no adapter for: the reply is
+	// parked with the reason, and a group nobody registered is listed.
+	if err := h.bus.Publish(context.Background(), bot.OutboundTopic(bot.DingTalk), bot.Message{ID: "k1", Payload: []byte(`{"key":"k1","platform":"dingtalk","chat":{"platform":"dingtalk","id":"cid1","type":"group"},"format":"text","text":"你好"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	h.say("not-registered", "res-1", "13812345678", "@社区警务助手 你好")
+	h.settle()
+	h.Stop()
+	t.Setenv("JINGMIN_DATABASE_DSN", db)
+	out, err := runCLI(t, "parked")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"outbound.dingtalk", "k1", "no dingtalk adapter", "not-registered", "（共 1 条）"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("parked output lacks %q:\n%s", w, out)
+		}
 	}
 }

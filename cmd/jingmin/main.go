@@ -36,6 +36,7 @@ commands:
   migrate      apply database migrations (-status lists them)
   roster who   print who would answer in a group at a time, and why
   stats        per station and group: questions, first-response median/p90, SLA breaches
+  parked       what could not be handled or delivered, and groups nobody registered
   broadcast    send a fraud alert to many groups (send --scope ... --text-file F), or
                status|cancel|retry-failed B12
   bench route  run a synthetic district through the hub and print the figures as JSON
@@ -78,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdRoster(ctx, args[1:], stdout, stderr)
 	case "stats":
 		return cmdStats(ctx, args[1:], stdout, stderr)
+	case "parked":
+		return cmdParked(ctx, args[1:], stdout, stderr)
 	case "broadcast":
 		return cmdBroadcast(ctx, args[1:], stdout, stderr)
 	case "bench":
