@@ -218,7 +218,9 @@ func (h *Hub) ask(ctx context.Context, d *directory, e *bot.Event, g *store.Grou
 		return fmt.Errorf("file ticket for %s: %w", e.ID, err)
 	}
 	h.remember(e, t)
-	if !created {
+	if created {
+		h.opts.Observer.Routed(r.Reason, emergency)
+	} else {
 		// The same platform message came again after the ticket was filed:
 		// resend from the stored ticket; the keys stop anything already sent.
 		faq = nil

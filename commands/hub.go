@@ -39,7 +39,24 @@ type Options struct {
 	// Now is the clock; tests and `roster who` set it.
 	Now func() time.Time
 	Log *slog.Logger
+	// Observer hears what the rules did, for metrics; nil: nobody.
+	Observer Observer
 }
+
+// Observer counts what the rules do. The hub's metrics implement it; the
+// rules call it after the fact, never depending on it.
+type Observer interface {
+	// Routed: a new ticket went to reason (own_officer, mentioned, on_duty,
+	// duty_account), emergency or not.
+	Routed(reason string, emergency bool)
+	// Escalated: an unanswered ticket moved up; level 1 is the SLA breach.
+	Escalated(level int)
+}
+
+type noObserver struct{}
+
+func (noObserver) Routed(string, bool) {}
+func (noObserver) Escalated(int)       {}
 
 // Hub holds the rules and what they need.
 type Hub struct {
@@ -74,6 +91,9 @@ func New(ctx context.Context, st *store.Store, out Outbox, opts Options) (*Hub, 
 	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
+	}
+	if opts.Observer == nil {
+		opts.Observer = noObserver{}
 	}
 	h := &Hub{store: st, outbox: out, opts: opts, recent: map[string]residentActivity{}}
 	if err := h.Reload(ctx); err != nil {

@@ -103,6 +103,7 @@ func (h *Hub) escalate(ctx context.Context) func(t *store.Ticket) ([]store.Ticke
 		if err := h.outbox.Send(ctx, out...); err != nil {
 			return nil, err
 		}
+		h.opts.Observer.Escalated(t.Level)
 		return []store.TicketEvent{{Kind: store.TLEscalated, ActorID: t.AssigneeID, Detail: fmt.Sprintf("第%d次升级 %s", t.Level, detail), At: now}}, nil
 	}
 }

@@ -14,7 +14,8 @@ import (
 
 // opsHandler serves the process's health: /healthz answers while the process
 // runs, /readyz only while the store and the bus both answer, so an
-// orchestrator sends work only to a process that can keep it.
+// orchestrator sends work only to a process that can keep it; /metrics is
+// Prometheus's.
 func (h *hub) opsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -28,6 +29,7 @@ func (h *hub) opsHandler() http.Handler {
 		}
 		writeStatus(w, http.StatusOK, status)
 	})
+	mux.Handle("GET /metrics", h.metrics.handler())
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()

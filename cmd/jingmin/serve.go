@@ -129,6 +129,7 @@ type hub struct {
 	playground *playground.Adapter
 	senders    map[bot.Platform]bot.Sender
 	inbound    []adapter
+	metrics    *metrics
 	// broadcastPoll: see hubOptions.
 	broadcastPoll time.Duration
 }
@@ -179,14 +180,14 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 		st.Close()
 		return nil, err
 	}
-	rules, err := newRules(ctx, cfg, st, bot.BusOutbox{Publisher: b}, log, opts.now)
-	if err != nil {
+	h := &hub{cfg: cfg, log: log, store: st, bus: b, closeBus: closeBus, dedup: dedup, role: opts.role, senders: map[bot.Platform]bot.Sender{},
+		broadcastPoll: opts.broadcastPoll}
+	h.metrics = newMetrics(h)
+	if h.rules, err = newRules(ctx, cfg, st, bot.BusOutbox{Publisher: b}, log, opts.now, h.metrics); err != nil {
 		closeBus()
 		st.Close()
 		return nil, err
 	}
-	h := &hub{cfg: cfg, log: log, store: st, bus: b, closeBus: closeBus, dedup: dedup, rules: rules, role: opts.role, senders: map[bot.Platform]bot.Sender{},
-		broadcastPoll: opts.broadcastPoll}
 	if h.broadcastPoll <= 0 {
 		h.broadcastPoll = 500 * time.Millisecond
 	}
@@ -266,7 +267,7 @@ func openBus(ctx context.Context, cfg *configs.Config) (bot.Bus, bot.Deduper, *r
 	return b, redisbus.NewDeduper(rdb, cfg.Bus.Prefix), rdb, func() { b.Close(); rdb.Close() }, nil
 }
 
-func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, out commands.Outbox, log *slog.Logger, now func() time.Time) (*commands.Hub, error) {
+func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, out commands.Outbox, log *slog.Logger, now func() time.Time, obs commands.Observer) (*commands.Hub, error) {
 	loc, err := time.LoadLocation(cfg.Hub.Timezone)
 	if err != nil {
 		return nil, fmt.Errorf("%s: hub.timezone: %w", cfg.Source, err)
@@ -280,7 +281,7 @@ func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, out com
 			bot.DingTalk:   {Runes: bot.MaxTextRunes},
 			bot.Playground: {Runes: cfg.Hub.MaxTextRunes},
 		},
-		Now: now, Log: log,
+		Now: now, Log: log, Observer: obs,
 	})
 }
 
@@ -325,7 +326,7 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 		return nil
 	}
 	handler := bot.Chain(h.rules.Handler(),
-		bot.Log(h.log, nil),
+		bot.Log(h.log, h.metrics.observeEvent),
 		bot.Dedup(h.dedup, h.hold(), bot.DefaultKeep),
 		bot.Recover(h.log))
 	var runners []*bot.Runner
@@ -338,7 +339,7 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 	for p, s := range h.senders {
 		runners = append(runners, &bot.Runner{
 			Subscriber: h.bus, Topic: bot.OutboundTopic(p), Group: "senders", Workers: 2,
-			Process: bot.DeliveryProcessor(s, h.dedup), Park: park, Log: h.log,
+			Process: bot.DeliveryProcessor(h.metrics.counted(p, s), h.dedup), Park: park, Log: h.log,
 		})
 	}
 	var wg sync.WaitGroup

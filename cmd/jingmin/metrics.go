@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/commands"
+)
+
+// metrics is one process's Prometheus registry: its own, not the global
+// one, so tests and several hubs in one process never collide.
+type metrics struct {
+	reg         *prometheus.Registry
+	events      *prometheus.CounterVec
+	eventTime   *prometheus.HistogramVec
+	routed      *prometheus.CounterVec
+	escalations *prometheus.CounterVec
+	outbound    *prometheus.CounterVec
+}
+
+var _ commands.Observer = (*metrics)(nil)
+
+func newMetrics(h *hub) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jingmin_events_total", Help: "Inbound events handled, by platform and outcome (ok, failed, busy).",
+		}, []string{"platform", "outcome"}),
+		eventTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "jingmin_event_handle_seconds", Help: "Time to handle one event.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"platform"}),
+		routed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jingmin_tickets_routed_total", Help: "New tickets by who took them (own_officer, mentioned, on_duty, duty_account) and emergency.",
+		}, []string{"reason", "emergency"}),
+		escalations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jingmin_escalations_total", Help: "Escalation steps by level; level 1 is an SLA breach.",
+		}, []string{"level"}),
+		outbound: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jingmin_outbound_total", Help: "Outbound messages by platform and outcome (sent, failed: retried, refused: permanent).",
+		}, []string{"platform", "outcome"}),
+	}
+	m.reg.MustRegister(m.events, m.eventTime, m.routed, m.escalations, m.outbound,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if pc, ok := h.bus.(bot.PendingCounter); ok {
+		lag := prometheus.NewDesc("jingmin_bus_pending", "Messages a consumer group has not acked yet (bus lag).", []string{"topic", "group"}, nil)
+		m.reg.MustRegister(collectorFunc{desc: lag, collect: func(ch chan<- prometheus.Metric) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			topics := map[string]string{bot.TopicEvents: "handlers"}
+			for p := range h.senders {
+				topics[bot.OutboundTopic(p)] = "senders"
+			}
+			for topic, group := range topics {
+				if n, err := pc.Pending(ctx, topic, group); err == nil {
+					ch <- prometheus.MustNewConstMetric(lag, prometheus.GaugeValue, float64(n), topic, group)
+				}
+			}
+		}})
+	}
+	return m
+}
+
+// observeEvent is the bot.Log middleware's observer.
+func (m *metrics) observeEvent(e *bot.Event, took time.Duration, err error) {
+	outcome := "ok"
+	switch {
+	case errors.Is(err, bot.ErrBusy):
+		outcome = "busy"
+	case err != nil:
+		outcome = "failed"
+	}
+	m.events.WithLabelValues(string(e.Platform), outcome).Inc()
+	m.eventTime.WithLabelValues(string(e.Platform)).Observe(took.Seconds())
+}
+
+func (m *metrics) Routed(reason string, emergency bool) {
+	m.routed.WithLabelValues(reason, strconv.FormatBool(emergency)).Inc()
+}
+
+func (m *metrics) Escalated(level int) {
+	m.escalations.WithLabelValues(strconv.Itoa(min(level, 4))).Inc()
+}
+
+// counted wraps a platform's sender to count what it delivers.
+func (m *metrics) counted(p bot.Platform, s bot.Sender) bot.Sender {
+	return countingSender{s: s, sent: m.outbound.WithLabelValues(string(p), "sent"),
+		failed: m.outbound.WithLabelValues(string(p), "failed"), refused: m.outbound.WithLabelValues(string(p), "refused")}
+}
+
+type countingSender struct {
+	s                     bot.Sender
+	sent, failed, refused prometheus.Counter
+}
+
+func (c countingSender) Send(ctx context.Context, o *bot.Outbound) error {
+	err := c.s.Send(ctx, o)
+	switch {
+	case err == nil:
+		c.sent.Inc()
+	case bot.IsPermanent(err):
+		c.refused.Inc()
+	default:
+		c.failed.Inc()
+	}
+	return err
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// collectorFunc is a collector computed at scrape time.
+type collectorFunc struct {
+	desc    *prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c collectorFunc) Collect(ch chan<- prometheus.Metric)  { c.collect(ch) }
