@@ -106,8 +106,22 @@ func Once(ctx context.Context, d Deduper, key string, hold, keep time.Duration, 
 		}
 		return err
 	}
-	if err := d.Done(ctx, key, keep); err != nil {
-		return fmt.Errorf("dedup done %s: %w", key, err)
+	// f's effect happened (a message is out): failing to record it would
+	// get f run again, so keep trying through a short outage (Redis
+	// restarting) before giving up.
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := d.Done(ctx, key, keep)
+		if err == nil {
+			return nil
+		}
+		if attempt == 8 || ctx.Err() != nil {
+			return fmt.Errorf("dedup done %s: %w", key, err)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
+		wait = min(wait*2, 2*time.Second)
 	}
-	return nil
 }

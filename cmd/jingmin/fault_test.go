@@ -17,6 +17,7 @@ import (
 
 	"github.com/jingminhub/jingmin/adapters/playground"
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/bot/bustest"
 )
 
 var (
@@ -64,8 +65,13 @@ type deployment struct {
 	env      []string
 }
 
-func newDeployment(t *testing.T) *deployment {
-	dsn, redisURL, prefix := services(t)
+// newDeployment uses the tests' Redis, or redisURL when it is not empty (a
+// server the test starts, stops and restarts itself).
+func newDeployment(t *testing.T, redisURL string) *deployment {
+	dsn, sharedRedis, prefix := services(t)
+	if redisURL == "" {
+		redisURL = sharedRedis
+	}
 	dir := t.TempDir()
 	example, err := os.ReadFile("../../configs/example.yaml")
 	if err != nil {
@@ -143,24 +149,71 @@ func TestKillingAWorkerMidFlowLosesAndDoublesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
-	d := newDeployment(t)
-	listen := freeAddr(t)
-	d.env = append(d.env, "JINGMIN_PLAYGROUND_LISTEN="+listen)
-	d.start("adapter", "playground")
+	d := newDeployment(t, "")
+	base := d.frontDoor()
 	victim := d.start("worker")
 	d.start("worker")
-	base := "http://" + listen
-
-	groups := []string{"hexie", "hexie-shops", "yangguang", "xincun-elders"}
 	const n = 1000
-	var wg sync.WaitGroup
-	next := make(chan int)
+	d.ask(base, n, func(i int) {
+		if i == n/2 {
+			victim.Process.Kill() // SIGKILL: no goodbye, whatever it held is left in flight
+		}
+	})
+	d.expectEach(base, n, "with a worker killed")
+}
+
+// TestRedisRestartMidFlowLosesNothing: the bus itself goes away and comes
+// back while questions flow. While it is down the adapter refuses messages
+// (the platform sends them again) instead of acknowledging what it could not
+// keep; afterwards every question has its one ticket, reply and DM.
+func TestRedisRestartMidFlowLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	redisd := startRedis(t)
+	d := newDeployment(t, redisd.url)
+	base := d.frontDoor()
+	d.start("worker")
+	const n = 400
+	var outage sync.WaitGroup
+	refused := d.ask(base, n, func(i int) {
+		if i == n/2 {
+			outage.Add(1)
+			go func() { defer outage.Done(); redisd.restart() }() // questions keep coming meanwhile
+		}
+	})
+	outage.Wait()
+	if refused == 0 {
+		t.Error("no message was refused while Redis was down: the outage did not happen, or something was acknowledged that was not kept")
+	}
+	d.expectEach(base, n, "with Redis restarted")
+}
+
+// frontDoor starts the playground adapter process and returns its URL.
+func (d *deployment) frontDoor() string {
+	listen := freeAddr(d.t)
+	d.env = append(d.env, "JINGMIN_PLAYGROUND_LISTEN="+listen)
+	d.start("adapter", "playground")
+	return "http://" + listen
+}
+
+var faultGroups = []string{"hexie", "hexie-shops", "yangguang", "xincun-elders"}
+
+// ask posts n questions from 8 residents at a time, each resent until the
+// adapter takes it, as a platform does; during runs before question i. It
+// returns how many posts were refused on the way.
+func (d *deployment) ask(base string, n int, during func(i int)) (refused int64) {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		next = make(chan int)
+	)
 	for w := 0; w < 8; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				body := fmt.Sprintf(`{"chat_id":%q,"chat_type":"group","sender_id":"res-%d","sender_name":"居民","text":"@社区警务助手 第%d个问题"}`, groups[i%len(groups)], i, i)
+				body := fmt.Sprintf(`{"chat_id":%q,"chat_type":"group","sender_id":"res-%d","sender_name":"居民","text":"@社区警务助手 第%d个问题","message_id":"q-%d"}`, faultGroups[i%len(faultGroups)], i, i, i)
 				for {
 					resp, err := http.Post(base+"/api/messages", "application/json", strings.NewReader(body))
 					if err == nil {
@@ -169,20 +222,27 @@ func TestKillingAWorkerMidFlowLosesAndDoublesNothing(t *testing.T) {
 							break
 						}
 					}
+					mu.Lock()
+					refused++
+					mu.Unlock()
 					time.Sleep(50 * time.Millisecond) // not taken: the platform would send it again
 				}
 			}
 		}()
 	}
 	for i := 0; i < n; i++ {
-		if i == n/2 {
-			victim.Process.Kill() // SIGKILL: no goodbye, whatever it held is left in flight
-		}
+		during(i)
 		next <- i
 	}
 	close(next)
 	wg.Wait()
+	return refused
+}
 
+// expectEach waits for n tickets, n acknowledgements in the groups and n
+// officer DMs, then checks no late duplicate shows up.
+func (d *deployment) expectEach(base string, n int, what string) {
+	t := d.t
 	db, err := sql.Open("mysql", envValue(d.env, "JINGMIN_DATABASE_DSN"))
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +251,7 @@ func TestKillingAWorkerMidFlowLosesAndDoublesNothing(t *testing.T) {
 	staff := []string{"wang", "li", "chen", "zhang", "zhao", "taiping-duty"}
 	count := func() (tickets, acks, dms int) {
 		db.QueryRow("SELECT COUNT(*) FROM tickets").Scan(&tickets)
-		for _, g := range groups {
+		for _, g := range faultGroups {
 			for _, l := range transcript(t, base, bot.Group, g) {
 				if l.Bot {
 					acks++
@@ -216,8 +276,63 @@ func TestKillingAWorkerMidFlowLosesAndDoublesNothing(t *testing.T) {
 	time.Sleep(3 * time.Second) // a late duplicate would show now
 	tickets, acks, dms = count()
 	if tickets != n || acks != n || dms != n {
-		t.Errorf("%d questions with a worker killed: %d tickets, %d acknowledgements, %d officer DMs; want %d of each", n, tickets, acks, dms, n)
+		t.Errorf("%d questions %s: %d tickets, %d acknowledgements, %d officer DMs; want %d of each", n, what, tickets, acks, dms, n)
 	}
+}
+
+// redisServer is a redis-server of the test's own, so it can be restarted
+// without disturbing other tests; it keeps an append-only file, as a
+// production Redis carrying the bus must.
+type redisServer struct {
+	t        *testing.T
+	url, dir string
+	port     string
+	cmd      *exec.Cmd
+}
+
+func startRedis(t *testing.T) *redisServer {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		bustest.Unavailable(t, "redis-server", err)
+	}
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	r := &redisServer{t: t, url: "redis://" + addr + "/0", dir: t.TempDir(), port: port}
+	r.run()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *redisServer) run() {
+	r.t.Helper()
+	r.cmd = exec.Command("redis-server", "--bind", "127.0.0.1", "--port", r.port, "--save", "",
+		"--appendonly", "yes", "--appendfsync", "always", "--dir", r.dir)
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+r.port); err == nil {
+			c.Close()
+			return
+		}
+	}
+	r.t.Fatal("redis-server did not start")
+}
+
+func (r *redisServer) stop() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		r.cmd.Process.Signal(syscall.SIGTERM)
+		r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+// restart stops the server, leaves it down for a moment, and starts it
+// again on the same port and files.
+func (r *redisServer) restart() {
+	r.stop()
+	time.Sleep(4 * time.Second) // longer than the client's own retries
+	r.run()
 }
 
 func envValue(env []string, name string) string {
