@@ -35,6 +35,7 @@ type Config struct {
 	Bus        Bus        `yaml:"bus"`
 	Playground Playground `yaml:"playground"`
 	Ops        Ops        `yaml:"ops"`
+	Admin      Admin      `yaml:"admin"`
 	Broadcast  Broadcast  `yaml:"broadcast"`
 	// WeChat turns the WeCom adapter on (nil: off); its secrets come from
 	// the environment variables it names.
@@ -113,6 +114,13 @@ type Bus struct {
 // Ops is where a process serves /healthz and /readyz.
 type Ops struct {
 	Listen string `yaml:"listen"`
+}
+
+// Admin is the token-authenticated HTTP admin API (broadcasts), off unless
+// Listen is set; the token comes from JINGMIN_ADMIN_TOKEN only.
+type Admin struct {
+	Listen string `yaml:"listen"`
+	Token  string `yaml:"-"`
 }
 
 type Playground struct {
@@ -329,6 +337,8 @@ const (
 	EnvBus            = "JINGMIN_BUS"
 	EnvRedisURL       = "JINGMIN_REDIS_URL"
 	EnvOpsListen      = "JINGMIN_OPS_LISTEN"
+	EnvAdminListen    = "JINGMIN_ADMIN_LISTEN"
+	EnvAdminToken     = "JINGMIN_ADMIN_TOKEN"
 )
 
 func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
@@ -349,6 +359,15 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 	}
 	if v, ok := lookup(EnvOpsListen); ok && v != "" {
 		c.Ops.Listen = v
+	}
+	if v, ok := lookup(EnvAdminListen); ok && v != "" {
+		c.Admin.Listen = v
+	}
+	if v, ok := lookup(EnvAdminToken); ok {
+		c.Admin.Token = v
+	}
+	if c.Admin.Listen != "" && len(c.Admin.Token) < 16 {
+		return fmt.Errorf("%s: admin.listen is set: the admin API needs %s of at least 16 characters", c.Source, EnvAdminToken)
 	}
 	if c.DingTalk != nil {
 		// Checked here, not in Validate: the secret is only known now.

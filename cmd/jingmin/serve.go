@@ -83,6 +83,14 @@ func runRole(ctx context.Context, name string, r role, args []string, stderr io.
 		}
 		log.Info("playground ready", "url", "http://"+ln.Addr().String()+"/")
 	}
+	if cfg.Admin.Listen != "" {
+		adminLn, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			return fmt.Errorf("admin API: listen on %s: %w", cfg.Admin.Listen, err)
+		}
+		h.admin = adminLn
+		log.Info("admin API ready", "url", "http://"+adminLn.Addr().String()+"/api/admin/")
+	}
 	if cfg.Ops.Listen != "" {
 		opsLn, err := net.Listen("tcp", cfg.Ops.Listen)
 		if err != nil {
@@ -125,6 +133,7 @@ type hub struct {
 	dedup      bot.Deduper
 	role       role
 	ops        net.Listener // health endpoints, when configured
+	admin      net.Listener // the admin API, when configured
 	rules      *commands.Hub
 	playground *playground.Adapter
 	senders    map[bot.Platform]bot.Sender
@@ -391,6 +400,12 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 			}
 		}()
 	}
+	if h.admin != nil {
+		admin := &http.Server{Handler: adminAPI{h: h, token: h.cfg.Admin.Token}.handler(), ReadHeaderTimeout: 5 * time.Second}
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = admin.Serve(h.admin) }()
+		defer admin.Close()
+	}
 	if h.ops != nil {
 		ops := &http.Server{Handler: h.opsHandler(), ReadHeaderTimeout: 5 * time.Second}
 		wg.Add(1)
@@ -443,6 +458,9 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 	stopWork()
 	if h.ops != nil {
 		h.ops.Close()
+	}
+	if h.admin != nil {
+		h.admin.Close()
 	}
 	wg.Wait()
 	return err
