@@ -8,19 +8,28 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
 
 	"github.com/jingminhub/jingmin/bot"
 	"github.com/jingminhub/jingmin/store"
 )
 
+// Limiter paces one platform's broadcast sends: golang.org/x/time/rate's
+// Limiter within a process, a Redis limiter when several processes send
+// for the same platform.
+type Limiter interface {
+	Wait(ctx context.Context) error
+}
+
 // BroadcastLane is one platform's share of the sending engine: the sender
-// that delivers to the platform, the token bucket broadcast sends take from
+// that delivers to the platform, the limiter broadcast sends take from
 // (nil: unlimited), and a way to see interactive traffic waiting.
 type BroadcastLane struct {
 	Platform bot.Platform
 	Sender   bot.Sender
-	Limiter  *rate.Limiter
+	// Limiter paces the lane's sends (nil: no limit); Rate is its rate in
+	// messages a second, which sizes the batches a worker claims.
+	Limiter Limiter
+	Rate    float64
 	// Workers send at once on this platform (a platform call takes a round
 	// trip; one worker alone could not use a 20/s budget). Default 4.
 	Workers int
@@ -100,9 +109,9 @@ func (h *Hub) RunBroadcasts(ctx context.Context, lanes []BroadcastLane, opts Eng
 // come well within the lease.
 func batchSize(l BroadcastLane, lease time.Duration) int {
 	n := 16
-	if l.Limiter != nil && l.Limiter.Limit() != rate.Inf {
+	if l.Limiter != nil && l.Rate > 0 {
 		workers := max(l.Workers, 1)
-		fit := int(float64(l.Limiter.Limit()) * lease.Seconds() / 4 / float64(workers))
+		fit := int(l.Rate * lease.Seconds() / 4 / float64(workers))
 		n = min(n, max(fit, 1))
 	}
 	return n

@@ -73,3 +73,27 @@ func TestRedisBusPendingCountsLagAndUnacked(t *testing.T) {
 		t.Errorf("pending after acking all = %d, want 0", n)
 	}
 }
+
+func TestSharedLimiterHoldsTwoProcessesToOneRate(t *testing.T) {
+	rdb, prefix := bustest.Redis(t)
+	ctx := context.Background()
+	a, b := redisbus.NewLimiter(rdb, prefix+"rate:dingtalk", 20), redisbus.NewLimiter(rdb, prefix+"rate:dingtalk", 20)
+	start := time.Now()
+	done := make(chan struct{})
+	for _, l := range []*redisbus.Limiter{a, b} {
+		go func() {
+			for i := 0; i < 20; i++ {
+				if err := l.Wait(ctx); err != nil {
+					t.Error(err)
+				}
+			}
+			done <- struct{}{}
+		}()
+	}
+	<-done
+	<-done
+	// 40 events at 20/s together: about two seconds, not one.
+	if took := time.Since(start); took < 1500*time.Millisecond {
+		t.Errorf("two processes sent 40 in %s at a shared 20/s", took)
+	}
+}

@@ -139,6 +139,7 @@ type hub struct {
 	senders    map[bot.Platform]bot.Sender
 	inbound    []adapter
 	metrics    *metrics
+	rdb        *redis.Client // the bus's Redis, nil on the in-memory bus
 	// broadcastPoll: see hubOptions.
 	broadcastPoll time.Duration
 }
@@ -192,6 +193,7 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 	h := &hub{cfg: cfg, log: log, store: st, bus: b, closeBus: closeBus, dedup: dedup, role: opts.role, senders: map[bot.Platform]bot.Sender{},
 		broadcastPoll: opts.broadcastPoll}
 	h.metrics = newMetrics(h)
+	h.rdb = rdb
 	if h.rules, err = newRules(ctx, cfg, st, bot.BusOutbox{Publisher: b}, log, opts.now, h.metrics); err != nil {
 		closeBus()
 		st.Close()
@@ -472,8 +474,13 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 func (h *hub) broadcastLanes() []commands.BroadcastLane {
 	var lanes []commands.BroadcastLane
 	for p, s := range h.senders {
-		var lim *rate.Limiter
-		if r := h.cfg.Broadcast.Rates[string(p)]; r > 0 {
+		var lim commands.Limiter
+		r := h.cfg.Broadcast.Rates[string(p)]
+		switch {
+		case r > 0 && h.rdb != nil:
+			// Every process serving the platform shares the one limit.
+			lim = redisbus.NewLimiter(h.rdb, h.cfg.Bus.Prefix+"broadcast-rate:"+string(p), r)
+		case r > 0:
 			lim = rate.NewLimiter(rate.Limit(r), 1)
 		}
 		topic := bot.OutboundTopic(p)
@@ -485,7 +492,7 @@ func (h *hub) broadcastLanes() []commands.BroadcastLane {
 			n, err := pc.Pending(ctx, topic, "senders")
 			return err == nil && n > 0
 		}
-		lanes = append(lanes, commands.BroadcastLane{Platform: p, Sender: s, Limiter: lim, Workers: h.cfg.Broadcast.Workers, Busy: busy})
+		lanes = append(lanes, commands.BroadcastLane{Platform: p, Sender: s, Limiter: lim, Rate: float64(r), Workers: h.cfg.Broadcast.Workers, Busy: busy})
 	}
 	return lanes
 }
