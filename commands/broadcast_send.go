@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/jingminhub/jingmin/bot"
 	"github.com/jingminhub/jingmin/store"
 )

@@ -39,6 +39,9 @@ func (h *Hub) handleDirect(ctx context.Context, e *bot.Event) error {
 	if broadcastWord.MatchString(text) {
 		return h.handleBroadcast(ctx, d, e, o, strings.TrimPrefix(text, "广播"))
 	}
+	if m := editDraftCommand.FindStringSubmatch(text); m != nil {
+		return h.editDraft(ctx, d, e, o, m)
+	}
 	if verb, id, ok := parseBroadcastReply(strings.Join(strings.Fields(text), " ")); ok {
 		return h.handleBroadcastReply(ctx, d, e, o, verb, id)
 	}
@@ -182,6 +185,8 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 		after = func(t *store.Ticket) []bot.Outbound {
 			return []bot.Outbound{replyTo(e, "r:"+e.ID, render(d.template("closed_ok"), "number", number))}
 		}
+	case rest == "预警" || lower == "alert":
+		return h.forwardAlert(ctx, d, e, o, t)
 	case rest == "":
 		return reply("empty_answer")
 	default:

@@ -188,8 +188,9 @@ const (
 	TLAutoAnswered = "faq_answered"
 	TLFiled        = "filed_for_morning"
 	TLPaged        = "paged"
-	TLFollowUp     = "follow_up"   // a resident's further message, kept on the ticket
-	TLUndelivered  = "undelivered" // an answer the platform refused to deliver
+	TLFollowUp     = "follow_up"     // a resident's further message, kept on the ticket
+	TLUndelivered  = "undelivered"   // an answer the platform refused to deliver
+	TLAlertDrafted = "alert_drafted" // the question was forwarded as a fraud alert
 )
 
 // TicketEvent is one line of a ticket's timeline.
