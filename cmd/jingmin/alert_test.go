@@ -1,10 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/configs"
 )
 
 // TestOfficerForwardsAScamAsAlertAdminEditsAndConfirms plays the story of
@@ -57,4 +59,42 @@ func countIn(h *testHub, group, text string) int {
 		}
 	}
 	return n
+}
+
+// TestResidentIsAnsweredWhileABigBroadcastRuns: the alert to hundreds of
+// groups goes out at the platform's rate, and a resident's question asked
+// meanwhile is acknowledged before the broadcast is done, not after it.
+func TestResidentIsAnsweredWhileABigBroadcastRuns(t *testing.T) {
+	cfg, err := configs.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 300; i++ {
+		cfg.Groups = append(cfg.Groups, configs.Group{Platform: "playground", ChatID: fmt.Sprintf("g%03d", i), Name: fmt.Sprintf("第%d小区群", i), Station: "taiping"})
+	}
+	cfg.Broadcast.Rates["playground"] = 100 // about three seconds for the whole station
+	h := startHub(t, cfg, at("2026-11-23 10:00"), fastBroadcasts)
+	h.dmAndSettle("zhao", "广播 本所 【反诈预警】近期有冒充快递员理赔的诈骗电话")
+	h.dm("zhao", "确认 B1")
+	waitFor(t, "the broadcast under way", func() bool { return countIn(h, "g000", "冒充快递员")+countIn(h, "g150", "冒充快递员") > 0 })
+	h.say("hexie", "res-9", "孙先生", "@社区警务助手 楼下停车位被占了")
+	waitFor(t, "the acknowledgement", func() bool {
+		for _, l := range h.botLines(bot.Group, "hexie") {
+			if strings.Contains(l.Text, "已登记为工单") {
+				return true
+			}
+		}
+		return false
+	})
+	b, counts, err := h.rules.BroadcastProgress(t.Context(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Status == "done" || counts["sent"] >= b.Total {
+		t.Errorf("the resident was answered only after the broadcast finished (%v)", counts)
+	}
+	waitFor(t, "the broadcast to finish", func() bool {
+		b, _, _ := h.rules.BroadcastProgress(t.Context(), 1)
+		return b.Status == "done"
+	})
 }
