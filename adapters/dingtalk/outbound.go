@@ -23,34 +23,45 @@ const maxBatchUsers = 20
 // unknown staff id, a message for another platform) are bot.Permanent, so the
 // hub parks them with the reason for an admin; others are retried by the hub.
 func (a *Adapter) Send(ctx context.Context, o *bot.Outbound) error {
-	if err := a.send(ctx, o); err != nil {
-		if isPermanent(err) {
-			return bot.Permanent(err)
-		}
-		return err
-	}
-	return nil
+	_, err := a.SendReceipt(ctx, o)
+	return err
 }
 
-func (a *Adapter) send(ctx context.Context, o *bot.Outbound) error {
+var _ bot.ReceiptSender = (*Adapter)(nil)
+
+// SendReceipt is Send that also returns DingTalk's processQueryKey for a
+// message sent through the OpenAPI ("" through a session webhook, which
+// gives none), so a broadcast's delivery rows name DingTalk's message.
+func (a *Adapter) SendReceipt(ctx context.Context, o *bot.Outbound) (string, error) {
+	id, err := a.send(ctx, o)
+	if err != nil {
+		if isPermanent(err) {
+			return "", bot.Permanent(err)
+		}
+		return "", err
+	}
+	return id, nil
+}
+
+func (a *Adapter) send(ctx context.Context, o *bot.Outbound) (string, error) {
 	if o == nil {
-		return permanent(errors.New("dingtalk: nil outbound message"))
+		return "", permanent(errors.New("dingtalk: nil outbound message"))
 	}
 	if err := o.Validate(); err != nil {
-		return permanent(fmt.Errorf("dingtalk: %w", err))
+		return "", permanent(fmt.Errorf("dingtalk: %w", err))
 	}
 	if o.Platform != bot.DingTalk || (o.Chat != nil && o.Chat.Platform != "" && o.Chat.Platform != bot.DingTalk) {
-		return permanent(fmt.Errorf("dingtalk: outbound %s is for %s, not dingtalk", o.Key, o.Platform))
+		return "", permanent(fmt.Errorf("dingtalk: outbound %s is for %s, not dingtalk", o.Key, o.Platform))
 	}
 	m := renderMessage(o)
 	if o.ToUser != "" {
-		return a.sendDirect(ctx, o, o.ToUser, m)
+		return "", a.sendDirect(ctx, o, o.ToUser, m)
 	}
 	h, herr := decodeHandle(o.ReplyHandle)
 	if o.ReplyHandle != "" && herr == nil && h.usable(a.now()) {
 		err := a.sendWebhook(ctx, h, o, m)
 		if err == nil {
-			return nil
+			return "", nil
 		}
 		a.log.Warn("dingtalk session webhook failed; sending through the OpenAPI instead", "key", o.Key, "err", err)
 	} else if o.ReplyHandle != "" && herr != nil {
@@ -60,9 +71,9 @@ func (a *Adapter) send(ctx context.Context, o *bot.Outbound) error {
 	case bot.Group:
 		return a.sendGroup(ctx, o, h, m)
 	case bot.Direct:
-		return a.sendDirect(ctx, o, o.Chat.ID, m)
+		return "", a.sendDirect(ctx, o, o.Chat.ID, m)
 	}
-	return permanent(fmt.Errorf("dingtalk: outbound %s has chat type %q", o.Key, o.Chat.Type))
+	return "", permanent(fmt.Errorf("dingtalk: outbound %s has chat type %q", o.Key, o.Chat.Type))
 }
 
 // message is an outbound text as DingTalk renders it.
@@ -167,7 +178,7 @@ func (a *Adapter) sendWebhook(ctx context.Context, h replyHandle, o *bot.Outboun
 
 // sendGroup posts to a group through the OpenAPI. It cannot @ anyone, so
 // the resident being answered is named in the text instead.
-func (a *Adapter) sendGroup(ctx context.Context, o *bot.Outbound, h replyHandle, m message) error {
+func (a *Adapter) sendGroup(ctx context.Context, o *bot.Outbound, h replyHandle, m message) (string, error) {
 	text := m.text
 	if h.Nick != "" && slices.Contains(o.AtUsers, h.User) && !strings.Contains(text, "@"+h.Nick) {
 		text = "@" + h.Nick + " " + text
@@ -182,9 +193,9 @@ func (a *Adapter) sendGroup(ctx context.Context, o *bot.Outbound, h replyHandle,
 		ProcessQueryKey string `json:"processQueryKey"`
 	}
 	if err := a.call(ctx, pathGroupSend, body, &out); err != nil {
-		return fmt.Errorf("dingtalk group message %s: %w", o.Key, err)
+		return "", fmt.Errorf("dingtalk group message %s: %w", o.Key, err)
 	}
-	return nil
+	return out.ProcessQueryKey, nil
 }
 
 // batchResult is what oToMessages/batchSend says about the users it was given.

@@ -324,3 +324,18 @@ func TestRateLimitSpacesCallsToOneAPI(t *testing.T) {
 		t.Errorf("15 calls at 5 QPS took %s", took)
 	}
 }
+
+func TestProactiveGroupSendReportsDingTalksMessageKey(t *testing.T) {
+	r := newRig(t, rigOpt{})
+	chat := bot.ChatRef{Platform: bot.DingTalk, ID: "cidHexie==", Type: bot.Group}
+	id, err := r.a.SendReceipt(context.Background(), &bot.Outbound{Key: "bc1:g1", Platform: bot.DingTalk, Chat: &chat, Format: bot.FormatText, Text: "【反诈预警】勿信冒充客服"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(id, "pqk-") {
+		t.Errorf("message id = %q, want DingTalk's processQueryKey", id)
+	}
+	if got := r.srv.Group("cidHexie=="); len(got) != 1 || got[0].Via == "webhook" {
+		t.Errorf("group sees %+v, want one OpenAPI message", got)
+	}
+}
