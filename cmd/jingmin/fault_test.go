@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -342,4 +343,60 @@ func envValue(env []string, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestWorkerWaitsForRedisInsteadOfExiting: a worker started before Redis
+// says why it is not ready and keeps trying; once Redis answers it gets
+// ready and handles questions.
+func TestWorkerWaitsForRedisInsteadOfExiting(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		bustest.Unavailable(t, "redis-server", err)
+	}
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	d := newDeployment(t, "redis://"+addr+"/0")
+	ops := freeAddr(t)
+	cmd := exec.Command(d.bin, "worker", "-config", d.cfg, "-ops", ops)
+	cmd.Env = d.env
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	var body string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get("http://" + ops + "/readyz")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(b), addr) {
+			body = string(b)
+			break
+		}
+	}
+	if body == "" {
+		t.Fatal("the worker did not report, on /readyz, which Redis it is waiting for")
+	}
+	r := &redisServer{t: t, url: "redis://" + addr + "/0", dir: t.TempDir(), port: port}
+	r.run()
+	t.Cleanup(r.stop)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		resp, err := http.Get("http://" + ops + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the worker did not become ready after Redis came up")
+		}
+	}
+	if cmd.ProcessState != nil {
+		t.Fatal("the worker exited")
+	}
 }

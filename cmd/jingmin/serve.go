@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -71,11 +72,50 @@ func runRole(ctx context.Context, name string, r role, args []string, stderr io.
 		return fmt.Errorf("%s: bus.kind is memory, which one process cannot share with another: set bus.kind: redis and %s, or run `jingmin serve`", name, configs.EnvRedisURL)
 	}
 	log := newLogger(stderr).With("role", name)
-	h, err := openHub(ctx, cfg, log, hubOptions{role: r})
-	if err != nil {
-		return err
+	// Health endpoints come up first: while the store or the bus cannot be
+	// reached the process says so (/readyz 503 with the reason) and keeps
+	// trying, instead of exiting into a restart loop.
+	var ready atomic.Value // http.Handler once the hub is open
+	var lastErr atomic.Value
+	lastErr.Store("starting")
+	if cfg.Ops.Listen != "" {
+		opsLn, err := net.Listen("tcp", cfg.Ops.Listen)
+		if err != nil {
+			return fmt.Errorf("ops: listen on %s: %w", cfg.Ops.Listen, err)
+		}
+		ops := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if h, ok := ready.Load().(http.Handler); ok {
+				h.ServeHTTP(w, r)
+				return
+			}
+			if r.URL.Path == "/healthz" {
+				writeStatus(w, http.StatusOK, map[string]string{"status": "starting"})
+				return
+			}
+			writeStatus(w, http.StatusServiceUnavailable, map[string]string{"status": "starting", "error": lastErr.Load().(string)})
+		})}
+		go func() { _ = ops.Serve(opsLn) }()
+		defer ops.Close()
+		log.Info("health endpoints ready", "url", "http://"+opsLn.Addr().String()+"/readyz")
+	}
+	var h *hub
+	for wait := time.Second; ; wait = min(wait*2, 30*time.Second) {
+		if h, err = openHub(ctx, cfg, log, hubOptions{role: r}); err == nil {
+			break
+		}
+		if !errors.Is(err, errUnavailable) {
+			return err
+		}
+		lastErr.Store(err.Error())
+		log.Error("cannot start yet; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
 	}
 	defer h.Close()
+	ready.Store(h.opsHandler())
 	var ln net.Listener
 	if h.playground != nil {
 		if ln, err = net.Listen("tcp", cfg.Playground.Listen); err != nil {
@@ -91,16 +131,12 @@ func runRole(ctx context.Context, name string, r role, args []string, stderr io.
 		h.admin = adminLn
 		log.Info("admin API ready", "url", "http://"+adminLn.Addr().String()+"/api/admin/")
 	}
-	if cfg.Ops.Listen != "" {
-		opsLn, err := net.Listen("tcp", cfg.Ops.Listen)
-		if err != nil {
-			return fmt.Errorf("ops: listen on %s: %w", cfg.Ops.Listen, err)
-		}
-		h.ops = opsLn
-		log.Info("health endpoints ready", "url", "http://"+opsLn.Addr().String()+"/readyz")
-	}
 	return h.Run(ctx, ln)
 }
+
+// errUnavailable marks a start-up failure that waiting can cure: the
+// database or Redis not answering (yet).
+var errUnavailable = errors.New("a service the hub needs is not answering")
 
 // role says which parts of the hub a process runs. The embedded default
 // runs all of them; distributed, workers run the handlers and timers and an
@@ -132,7 +168,6 @@ type hub struct {
 	closeBus   func() // closes the bus and, distributed, its Redis client
 	dedup      bot.Deduper
 	role       role
-	ops        net.Listener // health endpoints, when configured
 	admin      net.Listener // the admin API, when configured
 	rules      *commands.Hub
 	playground *playground.Adapter
@@ -171,7 +206,7 @@ type hubOptions struct {
 func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hubOptions) (*hub, error) {
 	st, err := store.Open(ctx, store.Options{Driver: cfg.Database.Driver, DSN: cfg.Database.DSN})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errUnavailable, err)
 	}
 	seed := opts.seed
 	if seed == nil {
@@ -272,7 +307,7 @@ func openBus(ctx context.Context, cfg *configs.Config) (bot.Bus, bot.Deduper, *r
 	rdb := redis.NewClient(opt)
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
-		return nil, nil, nil, nil, fmt.Errorf("bus: Redis at %s does not answer: %w", opt.Addr, err)
+		return nil, nil, nil, nil, fmt.Errorf("%w: bus: Redis at %s does not answer: %w", errUnavailable, opt.Addr, err)
 	}
 	b := redisbus.New(rdb, redisbus.Options{Prefix: cfg.Bus.Prefix, ClaimIdle: time.Duration(cfg.Bus.ClaimIdleSeconds) * time.Second})
 	return b, redisbus.NewDeduper(rdb, cfg.Bus.Prefix), rdb, func() { b.Close(); rdb.Close() }, nil
@@ -408,12 +443,6 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 		go func() { defer wg.Done(); _ = admin.Serve(h.admin) }()
 		defer admin.Close()
 	}
-	if h.ops != nil {
-		ops := &http.Server{Handler: h.opsHandler(), ReadHeaderTimeout: 5 * time.Second}
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = ops.Serve(h.ops) }()
-		defer ops.Close()
-	}
 
 	// Inbound adapters stop first at shutdown: nothing new comes in while
 	// the bus drains.
@@ -458,9 +487,6 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 		h.drain(10 * time.Second)
 	}
 	stopWork()
-	if h.ops != nil {
-		h.ops.Close()
-	}
 	if h.admin != nil {
 		h.admin.Close()
 	}
