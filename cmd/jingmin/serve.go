@@ -206,7 +206,10 @@ type hubOptions struct {
 func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hubOptions) (*hub, error) {
 	st, err := store.Open(ctx, store.Options{Driver: cfg.Database.Driver, DSN: cfg.Database.DSN})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errUnavailable, err)
+		if cfg.Database.Driver == store.MySQL { // a server that may come up; a SQLite file will not
+			return nil, fmt.Errorf("%w: %w", errUnavailable, err)
+		}
+		return nil, err
 	}
 	seed := opts.seed
 	if seed == nil {
