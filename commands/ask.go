@@ -188,11 +188,11 @@ func (h *Hub) ask(ctx context.Context, d *directory, e *bot.Event, g *store.Grou
 		Status: store.StatusOpen, Emergency: emergency, AfterHours: r.AfterHours(), AssigneeID: idOf(r.Officer),
 		CreatedAt: now,
 	}
-	timeline := []store.TicketEvent{
-		{Kind: store.TLAsked, At: now},
-		{Kind: store.TLAssigned, ActorID: idOf(r.Officer), Detail: r.Reason + "：" + officerName(r.Officer), At: now},
-		{Kind: store.TLAcknowledged, At: now},
-	}
+	// Asked, assigned, acknowledged and DM sent happen now, together: the
+	// ticket's Routing records them (store.Timeline shows them); only what
+	// varies gets a timeline row of its own.
+	t.Routing = r.Reason + "：" + officerName(r.Officer)
+	var timeline []store.TicketEvent
 	due := now.Add(sla)
 	switch {
 	case faq != nil:
@@ -206,9 +206,6 @@ func (h *Hub) ask(ctx context.Context, d *directory, e *bot.Event, g *store.Grou
 		timeline = append(timeline, store.TicketEvent{Kind: store.TLFiled, At: now})
 	default:
 		t.EscalateAt = &due
-	}
-	if !t.AutoAnswered {
-		timeline = append(timeline, store.TicketEvent{Kind: store.TLNotified, ActorID: idOf(r.Officer), At: now})
 	}
 	if emergency {
 		timeline = append(timeline, store.TicketEvent{Kind: store.TLPaged, At: now})

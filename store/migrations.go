@@ -34,6 +34,26 @@ func migrations() []*gormigrate.Migration {
 				return tx.Migrator().DropTable(&Delivery{}, &Broadcast{})
 			},
 		},
+		{
+			// Who took a ticket and why is kept on the ticket itself, so the
+			// first lines of its timeline need no rows of their own.
+			ID: "2026112901_ticket_routing",
+			Migrate: func(tx *gorm.DB) error {
+				type Ticket struct {
+					Routing string `gorm:"size:191"`
+				}
+				if tx.Migrator().HasColumn(&Ticket{}, "Routing") { // created with the table by the first migration
+					return nil
+				}
+				return tx.Migrator().AddColumn(&Ticket{}, "Routing")
+			},
+			Rollback: func(tx *gorm.DB) error {
+				type Ticket struct {
+					Routing string `gorm:"size:191"`
+				}
+				return tx.Migrator().DropColumn(&Ticket{}, "Routing")
+			},
+		},
 	}
 }
 

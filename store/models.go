@@ -161,6 +161,10 @@ type Ticket struct {
 	AutoAnswered bool
 	// AssigneeID is who must answer now; Level counts escalations so far.
 	AssigneeID *uint `gorm:"index:ix_ticket_assignee,priority:1"`
+	// Routing says who first took the ticket and why ("own_officer：王建国").
+	// A ticket filed with it has its first timeline lines (asked, assigned,
+	// acknowledged, DM sent) derived from the row instead of stored.
+	Routing string `gorm:"size:191"`
 	Level      int   `gorm:"not null;default:0"`
 	// EscalateAt is the ticket's escalation timer; nil once answered. Fence
 	// changes every time the timer fires or is reset, so a worker holding a

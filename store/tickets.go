@@ -97,11 +97,11 @@ func (s *Store) insertTicket(tx *gorm.DB, t *Ticket) error {
 	t.Number = last.Int64 + 1
 	res, err := pool.ExecContext(ctx, "INSERT INTO tickets (station_id, number, source_event_id, group_id, platform, chat_id, chat_type, "+
 		"resident_id, resident_name, question, reply_handle, status, emergency, after_hours, auto_answered, "+
-		"assignee_id, level, escalate_at, fence, created_at, first_response_at, answered_by, closed_at, updated_at) "+
-		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"assignee_id, routing, level, escalate_at, fence, created_at, first_response_at, answered_by, closed_at, updated_at) "+
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		t.StationID, t.Number, t.SourceEventID, t.GroupID, t.Platform, t.ChatID, t.ChatType,
 		t.ResidentID, t.ResidentName, t.Question, t.ReplyHandle, t.Status, t.Emergency, t.AfterHours, t.AutoAnswered,
-		t.AssigneeID, t.Level, t.EscalateAt, t.Fence, t.CreatedAt, t.FirstResponseAt, t.AnsweredBy, t.ClosedAt, t.UpdatedAt)
+		t.AssigneeID, t.Routing, t.Level, t.EscalateAt, t.Fence, t.CreatedAt, t.FirstResponseAt, t.AnsweredBy, t.ClosedAt, t.UpdatedAt)
 	if err != nil {
 		// The insert is the body's first write: when it fails, nothing was written.
 		return untouchedError{fmt.Errorf("insert ticket: %w", err)}
@@ -403,11 +403,25 @@ func (s *Store) OpenTicketsOfStation(ctx context.Context, stationID uint) ([]Tic
 
 // Timeline lists a ticket's entries in order.
 func (s *Store) Timeline(ctx context.Context, ticketID uint) ([]TicketEvent, error) {
-	var out []TicketEvent
-	if err := s.read(ctx).Where("ticket_id = ?", ticketID).Order("id").Find(&out).Error; err != nil {
+	var stored []TicketEvent
+	if err := s.read(ctx).Where("ticket_id = ?", ticketID).Order("id").Find(&stored).Error; err != nil {
 		return nil, fmt.Errorf("load timeline of ticket %d: %w", ticketID, err)
 	}
-	return out, nil
+	t, err := s.TicketByID(ctx, ticketID)
+	if err != nil || t.Routing == "" {
+		return stored, nil
+	}
+	// Filed with its routing: the first lines are what filing did, at once.
+	at := t.CreatedAt
+	out := []TicketEvent{
+		{TicketID: t.ID, Kind: TLAsked, At: at},
+		{TicketID: t.ID, Kind: TLAssigned, Detail: t.Routing, At: at},
+		{TicketID: t.ID, Kind: TLAcknowledged, At: at},
+	}
+	if !t.AutoAnswered {
+		out = append(out, TicketEvent{TicketID: t.ID, Kind: TLNotified, At: at})
+	}
+	return append(out, stored...), nil
 }
 
 // TicketsCreated lists tickets created in [from, to), optionally of one station.
