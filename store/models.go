@@ -165,7 +165,7 @@ type Ticket struct {
 	// A ticket filed with it has its first timeline lines (asked, assigned,
 	// acknowledged, DM sent) derived from the row instead of stored.
 	Routing string `gorm:"size:191"`
-	Level      int   `gorm:"not null;default:0"`
+	Level   int    `gorm:"not null;default:0"`
 	// EscalateAt is the ticket's escalation timer; nil once answered. Fence
 	// changes every time the timer fires or is reset, so a worker holding a
 	// stale view cannot fire the same step twice.
