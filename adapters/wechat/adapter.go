@@ -354,9 +354,53 @@ func querySigned(r *http.Request, sigParam string) signedQuery {
 	return signedQuery{q.Get(sigParam), q.Get("timestamp"), q.Get("nonce"), q.Get("echostr")}
 }
 
-// serveRobot is the intelligent robot's callback URL.
+// serveRobot is the intelligent robot's callback URL: JSON {"encrypt"} and
+// our own decryption (the SDK's refuses the robot's empty receive id).
 func (a *Adapter) serveRobot(w http.ResponseWriter, r *http.Request) {
-	const ep = "robot"
+	a.serveEncrypted(w, r, "robot", a.sec.RobotToken,
+		func(body []byte) (string, error) {
+			var env struct {
+				Encrypt string `json:"encrypt"`
+			}
+			err := json.Unmarshal(body, &env)
+			return env.Encrypt, err
+		}, `body is not {"encrypt": ...}`,
+		func(cipherText string) ([]byte, error) {
+			plain, rid, err := decrypt(a.robotKey, cipherText)
+			if err == nil && rid != a.cfg.Robot.ReceiveID {
+				err = fmt.Errorf("%w: receive id %q, want %q", errCiphertext, clip(rid, 40), a.cfg.Robot.ReceiveID)
+			}
+			return plain, err
+		},
+		func(plain []byte) (*bot.Event, error) { return DecodeRobot(plain, a.cfg.Robot.Names, a.now()) })
+}
+
+// serveApp is the self-built app's callback URL: XML <Encrypt>, whose
+// receive id is the corp id, so the SDK's decryption fits.
+func (a *Adapter) serveApp(w http.ResponseWriter, r *http.Request) {
+	a.serveEncrypted(w, r, "app", a.sec.AppToken,
+		func(body []byte) (string, error) {
+			var env struct {
+				Encrypt string `xml:"Encrypt"`
+			}
+			err := xml.Unmarshal(body, &env)
+			return env.Encrypt, err
+		}, "body is not <xml><Encrypt>...</Encrypt></xml>",
+		func(cipherText string) ([]byte, error) {
+			_, plain, err := util.DecryptMsg(a.cfg.CorpID, cipherText, a.sec.AppAESKey)
+			return plain, err
+		},
+		func(plain []byte) (*bot.Event, error) { return DecodeApp(plain, a.cfg.App.AgentID, a.now()) })
+}
+
+// serveEncrypted is what the robot and app callback URLs share: a GET
+// verifies the URL (decrypt echostr and answer it), a POST carries an
+// encrypted message; both are checked for signature, freshness and replay
+// before anything is decrypted, and a message is published before WeCom
+// gets its answer.
+func (a *Adapter) serveEncrypted(w http.ResponseWriter, r *http.Request, ep, token string,
+	envelope func(body []byte) (string, error), badEnvelope string,
+	open func(cipherText string) ([]byte, error), decode func(plain []byte) (*bot.Event, error)) {
 	q := querySigned(r, "msg_signature")
 	var cipherText string
 	switch r.Method {
@@ -367,14 +411,12 @@ func (a *Adapter) serveRobot(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		var env struct {
-			Encrypt string `json:"encrypt"`
-		}
-		if err := json.Unmarshal(body, &env); err != nil || env.Encrypt == "" {
-			a.reject(w, ep, http.StatusBadRequest, `body is not {"encrypt": ...}`, err)
+		enc, err := envelope(body)
+		if err != nil || enc == "" {
+			a.reject(w, ep, http.StatusBadRequest, badEnvelope, err)
 			return
 		}
-		cipherText = env.Encrypt
+		cipherText = enc
 	default:
 		a.reject(w, ep, http.StatusMethodNotAllowed, "use GET or POST", nil)
 		return
@@ -383,7 +425,7 @@ func (a *Adapter) serveRobot(w http.ResponseWriter, r *http.Request) {
 		a.reject(w, ep, http.StatusUnauthorized, "msg_signature, timestamp, nonce and the ciphertext are required", nil)
 		return
 	}
-	if !signatureOK(q.signature, a.sec.RobotToken, q.timestamp, q.nonce, cipherText) {
+	if !signatureOK(q.signature, token, q.timestamp, q.nonce, cipherText) {
 		a.rejectCheck(w, ep, errSignature)
 		return
 	}
@@ -392,10 +434,7 @@ func (a *Adapter) serveRobot(w http.ResponseWriter, r *http.Request) {
 		a.rejectCheck(w, ep, err)
 		return
 	}
-	plain, rid, err := decrypt(a.robotKey, cipherText)
-	if err == nil && rid != a.cfg.Robot.ReceiveID {
-		err = fmt.Errorf("%w: receive id %q, want %q", errCiphertext, clip(rid, 40), a.cfg.Robot.ReceiveID)
-	}
+	plain, err := open(cipherText)
 	if err != nil {
 		release()
 		a.reject(w, ep, http.StatusBadRequest, "bad ciphertext", err)
@@ -406,7 +445,7 @@ func (a *Adapter) serveRobot(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(plain)
 		return
 	}
-	e, err := DecodeRobot(plain, a.cfg.Robot.Names, a.now())
+	e, err := decode(plain)
 	a.take(w, r, ep, e, err, release)
 }
 
@@ -427,60 +466,6 @@ func DecodeApp(plain []byte, agentID string, now time.Time) (*bot.Event, error) 
 		return nil, fmt.Errorf("app message is not XML: %w", err)
 	}
 	return NormaliseApp(&m, agentID, now)
-}
-
-// serveApp is the self-built app's callback URL.
-func (a *Adapter) serveApp(w http.ResponseWriter, r *http.Request) {
-	const ep = "app"
-	q := querySigned(r, "msg_signature")
-	var cipherText string
-	switch r.Method {
-	case http.MethodGet:
-		cipherText = q.echostr
-	case http.MethodPost:
-		body, ok := a.readBody(w, r, ep)
-		if !ok {
-			return
-		}
-		var env struct {
-			Encrypt string `xml:"Encrypt"`
-		}
-		if err := xml.Unmarshal(body, &env); err != nil || env.Encrypt == "" {
-			a.reject(w, ep, http.StatusBadRequest, "body is not <xml><Encrypt>...</Encrypt></xml>", err)
-			return
-		}
-		cipherText = env.Encrypt
-	default:
-		a.reject(w, ep, http.StatusMethodNotAllowed, "use GET or POST", nil)
-		return
-	}
-	if q.signature == "" || cipherText == "" {
-		a.reject(w, ep, http.StatusUnauthorized, "msg_signature, timestamp, nonce and the ciphertext are required", nil)
-		return
-	}
-	if !signatureOK(q.signature, a.sec.AppToken, q.timestamp, q.nonce, cipherText) {
-		a.rejectCheck(w, ep, errSignature)
-		return
-	}
-	release, err := a.guard.check(r.Context(), ep, q.timestamp, q.nonce)
-	if err != nil {
-		a.rejectCheck(w, ep, err)
-		return
-	}
-	// The app's receive id is the corp id: the SDK's decryption fits.
-	_, plain, err := util.DecryptMsg(a.cfg.CorpID, cipherText, a.sec.AppAESKey)
-	if err != nil {
-		release()
-		a.reject(w, ep, http.StatusBadRequest, "bad ciphertext", err)
-		return
-	}
-	if r.Method == http.MethodGet {
-		release()
-		_, _ = w.Write(plain)
-		return
-	}
-	e, err := DecodeApp(plain, a.cfg.App.AgentID, a.now())
-	a.take(w, r, ep, e, err, release)
 }
 
 // serveOA is the Official Account's server URL. The SDK's server parses,
