@@ -125,10 +125,7 @@ func (r *Runner) one(ctx context.Context, d *Delivery) error {
 const maxBackoff = 15 * time.Second
 
 func (r *Runner) retryLater(ctx context.Context, d *Delivery, settle context.Context, wait time.Duration) error {
-	select {
-	case <-time.After(wait):
-	case <-ctx.Done():
-	}
+	_ = Sleep(ctx, wait) // cut short at shutdown: the message goes back either way
 	return d.Nack(settle)
 }
 
@@ -158,4 +155,17 @@ func PublishEvent(ctx context.Context, p Publisher, e *Event) error {
 		return fmt.Errorf("publish event %s: %w", e.ID, err)
 	}
 	return nil
+}
+
+// Sleep waits d, or less if ctx ends first (then it returns ctx's error):
+// the pause every backoff and poll loop needs without outliving its owner.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -206,7 +206,7 @@ func (a *Adapter) awaitTurn(ctx context.Context) (*lease, error) {
 			standing = true
 			a.log.Info("dingtalk stream held by another process; standing by", "holder", leaseHolder(ctx, a.opts.rdb, a.leaseKey()))
 		}
-		if err := sleep(ctx, poll); err != nil {
+		if err := bot.Sleep(ctx, poll); err != nil {
 			return nil, err
 		}
 	}
@@ -277,7 +277,7 @@ func (a *Adapter) connect(ctx context.Context, cli *client.StreamClient) bool {
 			return false
 		}
 		a.log.Warn("dingtalk stream: cannot connect; trying again", "err", bot.Mask(bot.Truncate(err.Error(), 200)), "retry_in", wait)
-		if sleep(ctx, wait) != nil {
+		if bot.Sleep(ctx, wait) != nil {
 			return false
 		}
 		wait = min(wait*2, time.Minute)

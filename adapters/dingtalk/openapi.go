@@ -151,7 +151,7 @@ func (a *Adapter) call(ctx context.Context, path string, body, out any) error {
 			}
 			wait := backoff(a.opts.backoff, try)
 			a.log.Warn("dingtalk throttled the app; backing off", "api", path, "status", status, "try", try, "wait", wait)
-			if err := sleep(ctx, wait); err != nil {
+			if err := bot.Sleep(ctx, wait); err != nil {
 				return fmt.Errorf("%s: throttled, and gave up waiting: %w", path, err)
 			}
 			continue
@@ -168,17 +168,6 @@ func (a *Adapter) call(ctx context.Context, path string, body, out any) error {
 func backoff(base time.Duration, try int) time.Duration {
 	d := min(base<<(try-1), 5*time.Second)
 	return d + time.Duration(rand.Int64N(int64(d)/4+1))
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // pathOf is the path of an OpenAPI URL, and only "session webhook" for a
@@ -240,7 +229,7 @@ func (l *limiter) Wait(ctx context.Context, api string) error {
 			return nil // Redis down: the local bucket bounds this process
 		}
 		wait := time.Until(time.Unix(sec+1, 0)) + time.Duration(rand.Int64N(int64(50*time.Millisecond)))
-		if err := sleep(ctx, wait); err != nil {
+		if err := bot.Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}

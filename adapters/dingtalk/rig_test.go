@@ -1,7 +1,6 @@
 package dingtalk
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/jingminhub/jingmin/adapters/dingtalk/dingtalktest"
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/bot/bottest"
 )
 
 // rig is one adapter on an in-memory bus, talking to a stand-in DingTalk
@@ -20,7 +20,7 @@ type rig struct {
 	srv  *dingtalktest.Server
 	bus  *bot.MemoryBus
 	a    *Adapter
-	logs *syncBuffer
+	logs *bottest.LogBuffer
 	sub  <-chan *bot.Delivery
 	stop func()
 }
@@ -42,7 +42,7 @@ func newRig(t *testing.T, ro rigOpt) *rig {
 	}
 	bus := bot.NewMemoryBus(0)
 	t.Cleanup(func() { bus.Close() })
-	logs := &syncBuffer{}
+	logs := &bottest.LogBuffer{}
 	log := slog.New(bot.NewMaskingHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	cfg := Config{AppKey: srv.AppKey(), AppSecret: srv.AppSecret(), OpenAPIHost: srv.URL}
 	if ro.cfg != nil {
@@ -126,19 +126,6 @@ func (r *rig) cleanLogs(secrets ...string) {
 		}
 	}
 }
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
 
 // groupMsg is a resident's @-question in a group, as DingTalk sends it.
 func groupMsg(conv, text string) dingtalktest.Msg {

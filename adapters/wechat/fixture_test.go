@@ -9,37 +9,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jingminhub/jingmin/adapters/wechat/wecomtest"
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/bot/bottest"
 )
 
 // Tests here move the SDK's package globals (util.SetURIModifier,
 // util.DefaultHTTPClient) through New: none of them may run in parallel.
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time)     { c.mu.Lock(); c.t = t; c.mu.Unlock() }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
 
 // Test secrets. The robot uses WeCom's sample EncodingAESKey.
 var (
@@ -65,8 +44,8 @@ type fixture struct {
 	bus   *bot.MemoryBus
 	dedup *bot.MemoryDeduper
 	api   *wecomtest.Server
-	clock *clock
-	logs  *syncBuffer
+	clock *bottest.Clock
+	logs  *bottest.LogBuffer
 	srv   *httptest.Server
 	env   map[string]string
 }
@@ -92,8 +71,8 @@ func newFixture(t *testing.T, mutate ...func(*Config, map[string]string)) *fixtu
 	for _, m := range mutate {
 		m(&cfg, env)
 	}
-	f := &fixture{t: t, bus: bot.NewMemoryBus(0), dedup: bot.NewMemoryDeduper(), api: api, logs: &syncBuffer{}, env: env,
-		clock: &clock{t: time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)}}
+	f := &fixture{t: t, bus: bot.NewMemoryBus(0), dedup: bot.NewMemoryDeduper(), api: api, logs: &bottest.LogBuffer{}, env: env,
+		clock: bottest.NewClock(time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC))}
 	t.Cleanup(func() { f.bus.Close() })
 	log := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := New(cfg, f.bus, f.dedup, log, WithClock(f.clock.Now), WithBackoff(5*time.Millisecond),

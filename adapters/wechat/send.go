@@ -189,7 +189,7 @@ func (a *Adapter) sendWebhook(ctx context.Context, key string, o *bot.Outbound, 
 			return nil
 		case info.ErrCode == codeFrequency && attempt < maxFrequencyRetries:
 			a.log.Warn("webhook robot over its frequency limit; backing off", "chat", o.Chat.ID, "wait", wait)
-			if err := sleep(ctx, wait); err != nil {
+			if err := bot.Sleep(ctx, wait); err != nil {
 				return fmt.Errorf("group %s webhook frequency limit (45009): %w", o.Chat.ID, err)
 			}
 			wait *= 2
@@ -248,7 +248,7 @@ func (a *Adapter) sendApp(ctx context.Context, to string, o *bot.Outbound, text 
 			return nil
 		case errors.As(err, &ce) && ce.ErrCode == codeFrequency && attempt < maxFrequencyRetries:
 			a.log.Warn("app messages over the frequency limit; backing off", "wait", wait)
-			if err := sleep(ctx, wait); err != nil {
+			if err := bot.Sleep(ctx, wait); err != nil {
 				return fmt.Errorf("app message to %s: frequency limit (45009): %w", to, err)
 			}
 			wait *= 2
@@ -305,7 +305,7 @@ func (a *Adapter) sendOA(ctx context.Context, openID, text string) error {
 			return bot.Permanent(errors.New("official account reply quota for this resident's 48-hour window is used up (errcode 45047); reach the resident another way"))
 		case codeFrequency:
 			if attempt < maxFrequencyRetries {
-				if err := sleep(ctx, wait); err != nil {
+				if err := bot.Sleep(ctx, wait); err != nil {
 					return fmt.Errorf("official account reply: frequency limit (45009): %w", err)
 				}
 				wait *= 2
@@ -340,17 +340,6 @@ func plainText(o *bot.Outbound, text string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // secretParams are query parameters that carry credentials; the SDK puts

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/bot/bottest"
 	"github.com/jingminhub/jingmin/bot/bustest"
 	"github.com/jingminhub/jingmin/configs"
 	"github.com/jingminhub/jingmin/store/storetest"
@@ -33,7 +34,7 @@ type process struct {
 	stop func()
 }
 
-func startProcess(t *testing.T, cfg configs.Config, r role, clock *testClock) *process {
+func startProcess(t *testing.T, cfg configs.Config, r role, clock *bottest.Clock) *process {
 	t.Helper()
 	log := slog.New(bot.NewMaskingHandler(slog.NewJSONHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -82,7 +83,7 @@ func TestDistributedWorkersShareTheFlowAndSurviveOneStopping(t *testing.T) {
 	base.Bus.Kind, base.Bus.RedisURL, base.Bus.Prefix, base.Bus.ClaimIdleSeconds = "redis", redisURL, prefix, 1
 	base.Hub.QuestionsPerMinute = 0
 	base.Hub.TimerSeconds = 3600
-	clock := &testClock{t: at("2026-11-23 10:00")}
+	clock := bottest.NewClock(at("2026-11-23 10:00"))
 
 	front := startProcess(t, *base, role{platform: bot.Playground}, clock)
 	w1 := startProcess(t, *base, role{handlers: true}, clock)

@@ -17,19 +17,9 @@ import (
 
 	"github.com/jingminhub/jingmin/adapters/playground"
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/bot/bottest"
 	"github.com/jingminhub/jingmin/configs"
 )
-
-// testClock is a settable clock for the rules, so a test can be "at 22:00 on
-// a Sunday" whatever the wall clock says.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Set(t time.Time)     { c.mu.Lock(); c.t = t; c.mu.Unlock() }
-func (c *testClock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 var shanghai = func() *time.Location { l, _ := time.LoadLocation("Asia/Shanghai"); return l }()
 
@@ -47,8 +37,8 @@ func at(s string) time.Time {
 type testHub struct {
 	*hub
 	URL   string
-	Clock *testClock
-	Logs  *syncBuffer
+	Clock *bottest.Clock
+	Logs  *bottest.LogBuffer
 	// Stop shuts the hub down as SIGTERM would; cleanup calls it anyway.
 	Stop func()
 	t    *testing.T
@@ -74,8 +64,8 @@ func startHubOn(t *testing.T, cfg *configs.Config, start time.Time, dbPath strin
 	cfg.Database.DSN = dbPath
 	cfg.Playground.Enabled = true
 	cfg.Hub.TimerSeconds = 3600 // tests call Tick themselves
-	clock := &testClock{t: start}
-	logs := &syncBuffer{}
+	clock := bottest.NewClock(start)
+	logs := &bottest.LogBuffer{}
 	log := slog.New(bot.NewMaskingHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ctx, cancel := context.WithCancel(context.Background())
 	ho := hubOptions{now: clock.Now}
@@ -106,18 +96,6 @@ func startHubOn(t *testing.T, cfg *configs.Config, start time.Time, dbPath strin
 	t.Cleanup(stop)
 	return &testHub{hub: h, URL: "http://" + ln.Addr().String(), Clock: clock, Logs: logs, t: t, Stop: stop}
 }
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
 
 // post sends a message through the playground API and returns the HTTP status.
 func (h *testHub) post(p playground.Post) int {

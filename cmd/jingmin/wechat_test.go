@@ -19,6 +19,7 @@ import (
 	"github.com/jingminhub/jingmin/adapters/wechat"
 	"github.com/jingminhub/jingmin/adapters/wechat/wecomtest"
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/bot/bottest"
 	"github.com/jingminhub/jingmin/configs"
 )
 
@@ -41,8 +42,8 @@ type wxHub struct {
 	*testHub
 	api   *wecomtest.Server
 	wx    *wechat.Adapter
-	base  string     // the adapter's callback server
-	clock *testClock // the adapter's clock (replay window, response_url expiry)
+	base  string         // the adapter's callback server
+	clock *bottest.Clock // the adapter's clock (replay window, response_url expiry)
 }
 
 // startWeChatHub runs the example config plus one WeChat group (officer
@@ -75,7 +76,7 @@ func startWeChatHub(t *testing.T, start time.Time) *wxHub {
 		wechat.EnvOASecret: api.OASecret, wechat.EnvOAToken: wxOATok,
 		wechat.EnvWebhookKeys: wxGroup + "=" + wxHookKey,
 	}
-	clock := &testClock{t: start}
+	clock := bottest.NewClock(start)
 	var wx *wechat.Adapter
 	h := startHub(t, cfg, start, func(o *hubOptions) {
 		o.adapters = map[bot.Platform]newAdapter{bot.WeChat: func(pub bot.Publisher, dedup bot.Deduper, log *slog.Logger) (adapter, error) {
