@@ -342,29 +342,17 @@ const (
 )
 
 func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
-	if v, ok := lookup(EnvDatabaseDriver); ok && v != "" {
-		c.Database.Driver = v
-	}
-	if v, ok := lookup(EnvDatabaseDSN); ok && v != "" {
-		c.Database.DSN = v
-	}
-	if v, ok := lookup(EnvPlaygroundAddr); ok && v != "" {
-		c.Playground.Listen = v
-	}
-	if v, ok := lookup(EnvBus); ok && v != "" {
-		c.Bus.Kind = v
-	}
-	if v, ok := lookup(EnvRedisURL); ok && v != "" {
-		c.Bus.RedisURL = v
-	}
-	if v, ok := lookup(EnvOpsListen); ok && v != "" {
-		c.Ops.Listen = v
-	}
-	if v, ok := lookup(EnvAdminListen); ok && v != "" {
-		c.Admin.Listen = v
-	}
-	if v, ok := lookup(EnvAdminToken); ok {
-		c.Admin.Token = v
+	for _, env := range []struct {
+		name string
+		into *string
+	}{
+		{EnvDatabaseDriver, &c.Database.Driver}, {EnvDatabaseDSN, &c.Database.DSN},
+		{EnvPlaygroundAddr, &c.Playground.Listen}, {EnvBus, &c.Bus.Kind}, {EnvRedisURL, &c.Bus.RedisURL},
+		{EnvOpsListen, &c.Ops.Listen}, {EnvAdminListen, &c.Admin.Listen}, {EnvAdminToken, &c.Admin.Token},
+	} {
+		if v, ok := lookup(env.name); ok && v != "" {
+			*env.into = v
+		}
 	}
 	if c.Admin.Listen != "" && len(c.Admin.Token) < 16 {
 		return fmt.Errorf("%s: admin.listen is set: the admin API needs %s of at least 16 characters", c.Source, EnvAdminToken)
