@@ -231,3 +231,113 @@ func TestConcurrentClaimsShareDeliveries(t *testing.T) {
 		}
 	})
 }
+
+// BroadcastProgress counts the deliveries of broadcasts under way and of
+// those finished or cancelled since the given time, and nothing else.
+func TestBroadcastProgressCountsBroadcastsUnderWay(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := testContext(t)
+		groups := broadcastGroups(t, s, 4) // two dingtalk, two wechat
+		now := time.Now()
+		long := now.Add(-2 * time.Hour)
+		claim := func(platform string, n int) []store.Delivery {
+			t.Helper()
+			d, err := s.ClaimDeliveries(ctx, platform, time.Now(), time.Minute, n)
+			if err != nil || len(d) != n {
+				t.Fatalf("claim %d on %s = %d, %v", n, platform, len(d), err)
+			}
+			return d
+		}
+		mark := func(d store.Delivery, sent bool) {
+			t.Helper()
+			var ok bool
+			var err error
+			if sent {
+				ok, err = s.MarkDeliverySent(ctx, d.ID, d.Attempts, "", now)
+			} else {
+				ok, err = s.MarkDeliveryFailed(ctx, d.ID, d.Attempts, "群已解散", now)
+			}
+			if !ok || err != nil {
+				t.Fatalf("mark delivery %d = %v, %v", d.ID, ok, err)
+			}
+		}
+		finish := func(at time.Time) {
+			t.Helper()
+			if n, err := s.FinishBroadcasts(ctx, at); n != 1 || err != nil {
+				t.Fatalf("finish = %d, %v", n, err)
+			}
+		}
+
+		newBroadcast(t, s, groups) // a draft: nothing under way
+
+		old := newBroadcast(t, s, groups) // finished long ago
+		s.ConfirmBroadcast(ctx, old.ID, long)
+		for _, d := range append(claim("dingtalk", 2), claim("wechat", 2)...) {
+			mark(d, true)
+		}
+		finish(long)
+
+		recent := newBroadcast(t, s, groups) // finished just now
+		s.ConfirmBroadcast(ctx, recent.ID, now)
+		dt := claim("dingtalk", 2)
+		mark(dt[0], true)
+		mark(dt[1], false)
+		for _, d := range claim("wechat", 2) {
+			mark(d, false)
+		}
+		finish(now)
+
+		running := newBroadcast(t, s, groups) // being sent
+		s.ConfirmBroadcast(ctx, running.ID, now)
+		mark(claim("dingtalk", 1)[0], true)
+		claim("dingtalk", 1) // held by a sender
+		w := claim("wechat", 1)[0]
+		if ok, err := s.RetryDeliveryAt(ctx, w.ID, w.Attempts, "限流", now.Add(time.Minute)); !ok || err != nil {
+			t.Fatalf("retry later = %v, %v", ok, err)
+		}
+
+		cancelled := newBroadcast(t, s, groups)
+		if err := s.CancelBroadcast(ctx, cancelled.ID, now); err != nil {
+			t.Fatal(err)
+		}
+		oldCancelled := newBroadcast(t, s, groups)
+		if err := s.CancelBroadcast(ctx, oldCancelled.ID, long); err != nil {
+			t.Fatal(err)
+		}
+
+		got, err := s.BroadcastProgress(ctx, now.Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		type key struct {
+			id                  uint
+			broadcast, delivery string
+		}
+		want := map[key]int{
+			{recent.ID, store.BroadcastDone, store.DeliverySent}:              1,
+			{recent.ID, store.BroadcastDone, store.DeliveryFailed}:            3,
+			{running.ID, store.BroadcastSending, store.DeliverySent}:          1,
+			{running.ID, store.BroadcastSending, store.DeliverySending}:       1,
+			{running.ID, store.BroadcastSending, store.DeliveryPending}:       2,
+			{cancelled.ID, store.BroadcastCancelled, store.DeliveryCancelled}: 4,
+		}
+		seen := map[key]int{}
+		for _, c := range got {
+			k := key{c.BroadcastID, c.Broadcast, c.Delivery}
+			if _, dup := seen[k]; dup {
+				t.Errorf("%+v counted twice", k)
+			}
+			seen[k] = c.N
+		}
+		for k, n := range want {
+			if seen[k] != n {
+				t.Errorf("B%d (%s) %s = %d, want %d", k.id, k.broadcast, k.delivery, seen[k], n)
+			}
+		}
+		for k, n := range seen {
+			if _, ok := want[k]; !ok {
+				t.Errorf("unexpected count B%d (%s) %s = %d", k.id, k.broadcast, k.delivery, n)
+			}
+		}
+	})
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/jingminhub/jingmin/bot"
 	"github.com/jingminhub/jingmin/commands"
+	"github.com/jingminhub/jingmin/store"
 )
 
 // metrics is one process's Prometheus registry: its own, not the global
@@ -51,7 +53,7 @@ func newMetrics(h *hub) *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if pc, ok := h.bus.(bot.PendingCounter); ok {
 		lag := prometheus.NewDesc("jingmin_bus_pending", "Messages a consumer group has not acked yet (bus lag).", []string{"topic", "group"}, nil)
-		m.reg.MustRegister(collectorFunc{desc: lag, collect: func(ch chan<- prometheus.Metric) {
+		m.reg.MustRegister(collectorFunc{descs: []*prometheus.Desc{lag}, collect: func(ch chan<- prometheus.Metric) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 			topics := map[string]string{bot.TopicEvents: "handlers"}
@@ -65,7 +67,57 @@ func newMetrics(h *hub) *metrics {
 			}
 		}})
 	}
+	if h.role.handlers {
+		// The numbers come from the database, the same in every worker:
+		// aggregate with max, not sum.
+		m.reg.MustRegister(broadcastProgress(h))
+	}
 	return m
+}
+
+// broadcastWindow is how long a finished or cancelled broadcast stays on
+// /metrics, so its final numbers are scraped before it goes.
+const broadcastWindow = 15 * time.Minute
+
+// broadcastProgress reports, at each scrape, the deliveries of every
+// broadcast being sent (and of those finished or cancelled within
+// broadcastWindow) per delivery state, from one grouped query. A scrape
+// while the database is down reports no broadcasts; /readyz says why.
+func broadcastProgress(h *hub) prometheus.Collector {
+	deliveries := prometheus.NewDesc("jingmin_broadcast_deliveries",
+		"Deliveries of each broadcast being sent or finished in the last 15 minutes, by delivery state (pending, sending, sent, failed, cancelled).",
+		[]string{"broadcast", "state"}, nil)
+	sending := prometheus.NewDesc("jingmin_broadcasts_sending", "Broadcasts being sent now.", nil, nil)
+	states := []string{store.DeliveryPending, store.DeliverySending, store.DeliverySent, store.DeliveryFailed, store.DeliveryCancelled}
+	return collectorFunc{descs: []*prometheus.Desc{deliveries, sending}, collect: func(ch chan<- prometheus.Metric) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		counts, err := h.store.BroadcastProgress(ctx, h.now().Add(-broadcastWindow))
+		if err != nil {
+			h.log.Debug("broadcast progress not scraped", "err", err)
+			return
+		}
+		perState := map[uint]map[string]int{}
+		var ids []uint
+		nSending := 0
+		for _, c := range counts {
+			if perState[c.BroadcastID] == nil {
+				perState[c.BroadcastID] = map[string]int{}
+				ids = append(ids, c.BroadcastID)
+				if c.Broadcast == store.BroadcastSending {
+					nSending++
+				}
+			}
+			perState[c.BroadcastID][c.Delivery] += c.N
+		}
+		for _, id := range ids {
+			label := fmt.Sprintf("B%d", id)
+			for _, st := range states {
+				ch <- prometheus.MustNewConstMetric(deliveries, prometheus.GaugeValue, float64(perState[id][st]), label, st)
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(sending, prometheus.GaugeValue, float64(nSending))
+	}}
 }
 
 // observeEvent is the bot.Log middleware's observer.
@@ -119,9 +171,13 @@ func (m *metrics) handler() http.Handler {
 
 // collectorFunc is a collector computed at scrape time.
 type collectorFunc struct {
-	desc    *prometheus.Desc
+	descs   []*prometheus.Desc
 	collect func(chan<- prometheus.Metric)
 }
 
-func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
 func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }

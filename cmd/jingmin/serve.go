@@ -174,7 +174,8 @@ type hub struct {
 	senders    map[bot.Platform]bot.Sender
 	inbound    []adapter
 	metrics    *metrics
-	rdb        *redis.Client // the bus's Redis, nil on the in-memory bus
+	rdb        *redis.Client    // the bus's Redis, nil on the in-memory bus
+	now        func() time.Time // the rules' clock
 	// broadcastPoll: see hubOptions.
 	broadcastPoll time.Duration
 }
@@ -229,7 +230,10 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 		return nil, err
 	}
 	h := &hub{cfg: cfg, log: log, store: st, bus: b, closeBus: closeBus, dedup: dedup, role: opts.role, senders: map[bot.Platform]bot.Sender{},
-		broadcastPoll: opts.broadcastPoll}
+		broadcastPoll: opts.broadcastPoll, now: opts.now}
+	if h.now == nil {
+		h.now = time.Now
+	}
 	h.metrics = newMetrics(h)
 	h.rdb = rdb
 	if h.rules, err = newRules(ctx, cfg, st, bot.BusOutbox{Publisher: b}, log, opts.now, h.metrics); err != nil {
