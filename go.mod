@@ -25,6 +25,7 @@ require (
 	github.com/silenceper/wechat/v2 v2.1.14
 	github.com/sirupsen/logrus v1.9.0
 	golang.org/x/time v0.16.0
+	modernc.org/sqlite v1.23.1
 )
 
 require (
@@ -58,5 +59,4 @@ require (
 	google.golang.org/protobuf v1.34.2 // indirect
 	modernc.org/mathutil v1.5.0 // indirect
 	modernc.org/memory v1.5.0 // indirect
-	modernc.org/sqlite v1.23.1 // indirect
 )

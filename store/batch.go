@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -20,12 +21,18 @@ import (
 // MySQL does this itself (binlog group commit) across its many connections.
 type batcher struct {
 	db   *gorm.DB
+	pool *sql.DB // db's pool: one connection, the writer
 	reqs chan *txReq
 	stop chan struct{}
 	once sync.Once // Store.Close may be called more than once
 	wg   sync.WaitGroup
 	// commits and txs count group commits and the transactions in them.
 	commits, txs atomic.Int64
+	// hot holds the statements compiled on the writer connection, and cur
+	// the transaction bodies are running in. Both belong to the loop's
+	// goroutine, where every body runs.
+	hot *compiled
+	cur *sql.Tx
 }
 
 type txReq struct {
@@ -39,11 +46,15 @@ const maxBatch = 64
 
 var errStoreClosed = errors.New("store closed")
 
-func newBatcher(db *gorm.DB) *batcher {
-	b := &batcher{db: db, reqs: make(chan *txReq), stop: make(chan struct{})}
+func newBatcher(db *gorm.DB) (*batcher, error) {
+	pool, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	b := &batcher{db: db, pool: pool, reqs: make(chan *txReq), stop: make(chan struct{})}
 	b.wg.Add(1)
 	go b.loop()
-	return b
+	return b, nil
 }
 
 func (b *batcher) do(ctx context.Context, f func(tx *gorm.DB) error) error {
@@ -67,6 +78,11 @@ func (b *batcher) close() {
 
 func (b *batcher) loop() {
 	defer b.wg.Done()
+	defer func() {
+		if b.hot != nil {
+			b.hot.close()
+		}
+	}()
 	for {
 		var batch []*txReq
 		select {
@@ -98,7 +114,7 @@ func (b *batcher) run(batch []*txReq) {
 		// back and each body runs again in a transaction of its own.
 		failed := errors.New("a transaction in the group failed")
 		results := make([]error, len(batch))
-		err := b.db.Transaction(func(tx *gorm.DB) error {
+		err := b.transaction(context.Background(), func(tx *gorm.DB) error {
 			for i, r := range batch {
 				if r.ctx.Err() != nil {
 					return failed
@@ -127,8 +143,103 @@ func (b *batcher) run(batch []*txReq) {
 			r.err <- err
 			continue
 		}
-		r.err <- guarded(func() error { return b.db.WithContext(r.ctx).Transaction(r.f) })
+		r.err <- guarded(func() error { return b.transaction(r.ctx, r.f) })
 	}
+}
+
+// transaction runs f in one transaction on the writer connection, with the
+// statements compiled on that connection at hand (see Store.compiledFor).
+func (b *batcher) transaction(ctx context.Context, f func(tx *gorm.DB) error) (err error) {
+	conn, err := b.pool.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("writer connection: %w", err)
+	}
+	defer conn.Close()
+	b.compileOn(conn)
+	sqlTx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	committed := false
+	defer func() {
+		b.cur = nil
+		if !committed {
+			_ = sqlTx.Rollback()
+		}
+	}()
+	// What gorm's own Begin does: a session whose connection is the transaction.
+	tx := b.db.Session(&gorm.Session{Context: ctx, NewDB: true})
+	tx.Statement.ConnPool = sqlTx
+	b.cur = sqlTx
+	if err := f(tx); err != nil {
+		return err
+	}
+	b.cur = nil
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	committed = true
+	return nil
+}
+
+// compileOn makes sure b.hot holds statements of conn's handle: the pool
+// keeps its one connection for the store's life, but should it ever open
+// another, the statements of the old one are dropped.
+func (b *batcher) compileOn(conn *sql.Conn) {
+	db, err := connHandle(conn)
+	switch {
+	case err != nil:
+		db = 0
+	case b.hot != nil && b.hot.db == db:
+		return
+	}
+	if b.hot != nil {
+		b.hot.close()
+		b.hot = nil
+	}
+	if db != 0 {
+		b.hot = newCompiled(db)
+	}
+}
+
+// compiledFor returns the writer's compiled statements when tx is the
+// transaction the batcher is running bodies in, and nil otherwise (MySQL,
+// or any other transaction), where statements go through the driver.
+func (s *Store) compiledFor(tx *gorm.DB) *compiled {
+	if s.batch == nil || s.batch.hot == nil || s.batch.cur == nil {
+		return nil
+	}
+	if t, ok := tx.Statement.ConnPool.(*sql.Tx); ok && t == s.batch.cur {
+		return s.batch.hot
+	}
+	return nil
+}
+
+// exec runs a write statement in tx and reports the rows it changed.
+func (s *Store) exec(tx *gorm.DB, query string, args ...any) (int64, error) {
+	if c := s.compiledFor(tx); c != nil {
+		return c.run(query, args)
+	}
+	res, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// queryInts runs a statement in tx that returns one row of integers (an
+// INSERT ... RETURNING), or sql.ErrNoRows.
+func (s *Store) queryInts(tx *gorm.DB, query string, args []any, dest ...*int64) error {
+	if c := s.compiledFor(tx); c != nil {
+		_, err := c.run(query, args, dest...)
+		return err
+	}
+	row := tx.Statement.ConnPool.QueryRowContext(tx.Statement.Context, query, args...)
+	ptrs := make([]any, len(dest))
+	for i, d := range dest {
+		ptrs[i] = d
+	}
+	return row.Scan(ptrs...)
 }
 
 // untouchedError marks a transaction body's error as raised before the body

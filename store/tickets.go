@@ -23,7 +23,7 @@ func (s *Store) CreateTicket(ctx context.Context, t *Ticket, timeline []TicketEv
 		if err := s.insertTicket(tx, t); err != nil {
 			return err
 		}
-		return insertTimeline(tx, t.ID, timeline)
+		return s.insertTimeline(tx, t.ID, timeline)
 	})
 	if err == nil {
 		return t, true, nil
@@ -80,41 +80,32 @@ func (s *Store) insertTicket(tx *gorm.DB, t *Ticket) error {
 	t.UpdatedAt = now
 	// Written out by hand, straight to the connection: the ORM's reflective
 	// insert with RETURNING costs three times as much on the path every
-	// question takes. Store tests on both databases read every column back.
-	pool, ctx := tx.Statement.ConnPool, tx.Statement.Context
-	var (
-		last    sql.NullInt64
-		station bool
-	)
-	err := pool.QueryRowContext(ctx, "SELECT (SELECT number FROM tickets WHERE station_id = ? ORDER BY number DESC LIMIT 1), "+
-		"EXISTS (SELECT 1 FROM stations WHERE id = ?)", t.StationID, t.StationID).Scan(&last, &station)
-	switch {
-	case err != nil:
-		return untouchedError{fmt.Errorf("number ticket: %w", err)}
-	case !station:
-		return untouchedError{fmt.Errorf("number ticket: station %d does not exist", t.StationID)}
-	}
-	t.Number = last.Int64 + 1
-	res, err := pool.ExecContext(ctx, "INSERT INTO tickets (station_id, number, source_event_id, group_id, platform, chat_id, chat_type, "+
+	// question takes, and the driver prepares every statement afresh, so
+	// numbering, the station check and the insert are one statement. A
+	// station that does not exist selects no row, inserts nothing and
+	// returns nothing. Store tests on both databases read every column back.
+	var id, number int64
+	err := s.queryInts(tx, "INSERT INTO tickets (station_id, number, source_event_id, group_id, platform, chat_id, chat_type, "+
 		"resident_id, resident_name, question, reply_handle, status, emergency, after_hours, auto_answered, "+
 		"assignee_id, routing, level, escalate_at, fence, created_at, first_response_at, answered_by, closed_at, updated_at) "+
-		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		t.StationID, t.Number, t.SourceEventID, t.GroupID, t.Platform, t.ChatID, t.ChatType,
-		t.ResidentID, t.ResidentName, t.Question, t.ReplyHandle, t.Status, t.Emergency, t.AfterHours, t.AutoAnswered,
-		t.AssigneeID, t.Routing, t.Level, t.EscalateAt, t.Fence, t.CreatedAt, t.FirstResponseAt, t.AnsweredBy, t.ClosedAt, t.UpdatedAt)
-	if err != nil {
+		"SELECT id, COALESCE((SELECT number FROM tickets WHERE station_id = stations.id ORDER BY number DESC LIMIT 1), 0) + 1, "+
+		"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM stations WHERE id = ? RETURNING id, number",
+		[]any{t.SourceEventID, t.GroupID, t.Platform, t.ChatID, t.ChatType,
+			t.ResidentID, t.ResidentName, t.Question, t.ReplyHandle, t.Status, t.Emergency, t.AfterHours, t.AutoAnswered,
+			t.AssigneeID, t.Routing, t.Level, t.EscalateAt, t.Fence, t.CreatedAt, t.FirstResponseAt, t.AnsweredBy, t.ClosedAt, t.UpdatedAt,
+			t.StationID}, &id, &number)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return untouchedError{fmt.Errorf("number ticket: station %d does not exist", t.StationID)}
+	case err != nil:
 		// The insert is the body's first write: when it fails, nothing was written.
 		return untouchedError{fmt.Errorf("insert ticket: %w", err)}
 	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return fmt.Errorf("insert ticket: %w", err)
-	}
-	t.ID = uint(id)
+	t.ID, t.Number = uint(id), number
 	return nil
 }
 
-func insertTimeline(tx *gorm.DB, ticketID uint, timeline []TicketEvent) error {
+func (s *Store) insertTimeline(tx *gorm.DB, ticketID uint, timeline []TicketEvent) error {
 	if len(timeline) == 0 {
 		return nil
 	}
@@ -140,7 +131,7 @@ func insertTimeline(tx *gorm.DB, ticketID uint, timeline []TicketEvent) error {
 		q.WriteString("(?, ?, ?, ?, ?)")
 		args = append(args, e.TicketID, e.Kind, e.ActorID, e.Detail, e.At)
 	}
-	if _, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, q.String(), args...); err != nil {
+	if _, err := s.exec(tx, q.String(), args...); err != nil {
 		return fmt.Errorf("insert timeline of ticket %d: %w", ticketID, err)
 	}
 	return nil
@@ -224,7 +215,7 @@ func (s *Store) TransitionFrom(ctx context.Context, read *Ticket, decide func(t 
 		t.Fence = fence + 1
 		raced := false
 		err = s.tx(ctx, func(tx *gorm.DB) error {
-			saved, err := saveTransition(tx, &t, fence)
+			saved, err := s.saveTransition(tx, &t, fence)
 			if err != nil {
 				return untouchedError{err}
 			}
@@ -232,7 +223,7 @@ func (s *Store) TransitionFrom(ctx context.Context, read *Ticket, decide func(t 
 				raced = true
 				return untouchedError{ErrStale}
 			}
-			return insertTimeline(tx, t.ID, timeline)
+			return s.insertTimeline(tx, t.ID, timeline)
 		})
 		switch {
 		case raced && attempt < attempts:
@@ -247,17 +238,13 @@ func (s *Store) TransitionFrom(ctx context.Context, read *Ticket, decide func(t 
 // saveTransition writes the fields a transition may change (the question,
 // its chat and its number never change after filing) if the ticket is still
 // at fence; saved is false when somebody else moved it on first.
-func saveTransition(tx *gorm.DB, t *Ticket, fence int64) (saved bool, err error) {
+func (s *Store) saveTransition(tx *gorm.DB, t *Ticket, fence int64) (saved bool, err error) {
 	t.UpdatedAt = tx.NowFunc()
-	res, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context,
+	n, err := s.exec(tx,
 		"UPDATE tickets SET status = ?, assignee_id = ?, level = ?, escalate_at = ?, fence = ?, first_response_at = ?, "+
 			"answered_by = ?, closed_at = ?, auto_answered = ?, updated_at = ? WHERE id = ? AND fence = ?",
 		t.Status, t.AssigneeID, t.Level, t.EscalateAt, t.Fence, t.FirstResponseAt,
 		t.AnsweredBy, t.ClosedAt, t.AutoAnswered, t.UpdatedAt, t.ID, fence)
-	if err != nil {
-		return false, fmt.Errorf("save ticket %d: %w", t.ID, err)
-	}
-	n, err := res.RowsAffected()
 	if err != nil {
 		return false, fmt.Errorf("save ticket %d: %w", t.ID, err)
 	}
@@ -267,7 +254,7 @@ func saveTransition(tx *gorm.DB, t *Ticket, fence int64) (saved bool, err error)
 // AppendTimeline adds entries to a ticket without changing it (a follow-up
 // message from a throttled resident, a page sent).
 func (s *Store) AppendTimeline(ctx context.Context, id uint, timeline ...TicketEvent) error {
-	return s.tx(ctx, func(tx *gorm.DB) error { return insertTimeline(tx, id, timeline) })
+	return s.tx(ctx, func(tx *gorm.DB) error { return s.insertTimeline(tx, id, timeline) })
 }
 
 // lock adds FOR UPDATE where the database has it; SQLite's single writer
@@ -339,10 +326,10 @@ func (s *Store) fireDueSkipLocked(ctx context.Context, now time.Time, limit int,
 			}
 			t.utc()
 			t.Fence = fence + 1
-			if _, err := saveTransition(tx, &t, fence); err != nil {
+			if _, err := s.saveTransition(tx, &t, fence); err != nil {
 				return err
 			}
-			return insertTimeline(tx, t.ID, timeline)
+			return s.insertTimeline(tx, t.ID, timeline)
 		})
 		if err != nil {
 			return fired, fmt.Errorf("fire due timer: %w", err)
@@ -372,10 +359,10 @@ func (s *Store) fireLocked(ctx context.Context, id uint, fire func(t *Ticket) ([
 		}
 		t.utc()
 		t.Fence = fence + 1
-		if _, err := saveTransition(tx, &t, fence); err != nil {
+		if _, err := s.saveTransition(tx, &t, fence); err != nil {
 			return err
 		}
-		return insertTimeline(tx, t.ID, timeline)
+		return s.insertTimeline(tx, t.ID, timeline)
 	})
 }
 

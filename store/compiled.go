@@ -1,0 +1,211 @@
+package store
+
+import (
+	"database/sql"
+	"database/sql/driver"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"modernc.org/libc"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// compiled keeps the SQLite writer's hot statements compiled between
+// transactions. The driver compiles every statement on every call (its
+// Prepare only remembers the text), and on the path every question takes
+// compiling the ticket insert costs as much as running it. SQLite itself
+// lets a compiled statement run any number of times on its connection, so
+// the writer compiles each of its few statement texts once and runs them
+// through SQLite's C interface on the connection's handle; the driver
+// still does everything else on that connection (transactions, the ORM,
+// reads), and statements outside the writer's transactions go through it
+// as before.
+//
+// A compiled statement belongs to one connection handle, and only the
+// batcher's goroutine uses it, inside a transaction on that connection.
+type compiled struct {
+	tls   *libc.TLS
+	db    uintptr // the driver's sqlite3* of the writer connection
+	stmts map[string]uintptr
+}
+
+// maxCompiled bounds the statements kept: the writer's texts are a handful
+// (a timeline insert has one text per number of rows), so anything beyond
+// is compiled, run and finalised as the driver would.
+const maxCompiled = 64
+
+// sqliteTimeFormat is how the driver writes a time.Time (its default write
+// format): compiled statements must store times exactly as the driver does,
+// since SQLite compares them as text.
+const sqliteTimeFormat = "2006-01-02 15:04:05.999999999-07:00"
+
+// sqliteTransient tells SQLite to copy a bound value before bind returns.
+const sqliteTransient = ^uintptr(0)
+
+var errNoHandle = errors.New("the SQLite driver does not expose its connection handle")
+
+// connHandle finds the sqlite3* behind one driver connection. The driver
+// keeps it in an unexported field; if a driver version stops doing so, the
+// writer simply goes on without compiled statements.
+func connHandle(conn *sql.Conn) (uintptr, error) {
+	var db uintptr
+	err := conn.Raw(func(dc any) error {
+		v := reflect.ValueOf(dc)
+		if v.Kind() == reflect.Pointer {
+			v = v.Elem()
+		}
+		if v.Kind() != reflect.Struct {
+			return errNoHandle
+		}
+		f := v.FieldByName("db")
+		if !f.IsValid() || f.Kind() != reflect.Uintptr || f.Uint() == 0 {
+			return errNoHandle
+		}
+		db = uintptr(f.Uint())
+		return nil
+	})
+	return db, err
+}
+
+func newCompiled(db uintptr) *compiled {
+	return &compiled{tls: libc.NewTLS(), db: db, stmts: map[string]uintptr{}}
+}
+
+// close finalises every statement; the connection can then close.
+func (c *compiled) close() {
+	for q, st := range c.stmts {
+		sqlite3.Xsqlite3_finalize(c.tls, st)
+		delete(c.stmts, q)
+	}
+	c.tls.Close()
+}
+
+func (c *compiled) err(rc int32) error {
+	msg := libc.GoString(sqlite3.Xsqlite3_errmsg(c.tls, c.db))
+	return fmt.Errorf("sqlite: %s (%d)", msg, sqlite3.Xsqlite3_extended_errcode(c.tls, c.db))
+}
+
+// prepare compiles query on the writer's handle.
+func (c *compiled) prepare(query string) (uintptr, error) {
+	z, err := libc.CString(query)
+	if err != nil {
+		return 0, err
+	}
+	defer libc.Xfree(c.tls, z)
+	pp := libc.Xmalloc(c.tls, 8)
+	if pp == 0 {
+		return 0, errors.New("sqlite: out of memory")
+	}
+	defer libc.Xfree(c.tls, pp)
+	if rc := sqlite3.Xsqlite3_prepare_v2(c.tls, c.db, z, -1, pp, 0); rc != sqlite3.SQLITE_OK {
+		return 0, fmt.Errorf("compile %q: %w", query, c.err(rc))
+	}
+	st := uintptr(binary.NativeEndian.Uint64(libc.GoBytes(pp, 8)))
+	if st == 0 {
+		return 0, fmt.Errorf("compile %q: no statement in it", query)
+	}
+	return st, nil
+}
+
+// run executes query with args. A statement that returns a row (RETURNING)
+// has that row's integer columns read into dest, and returns sql.ErrNoRows
+// when it returned none. It reports how many rows the statement changed.
+func (c *compiled) run(query string, args []any, dest ...*int64) (changed int64, err error) {
+	st, ok := c.stmts[query]
+	if !ok {
+		if st, err = c.prepare(query); err != nil {
+			return 0, err
+		}
+		if len(c.stmts) < maxCompiled {
+			c.stmts[query] = st
+		} else {
+			defer sqlite3.Xsqlite3_finalize(c.tls, st)
+		}
+	}
+	defer func() {
+		sqlite3.Xsqlite3_reset(c.tls, st)
+		sqlite3.Xsqlite3_clear_bindings(c.tls, st)
+	}()
+	if n := int(sqlite3.Xsqlite3_bind_parameter_count(c.tls, st)); n != len(args) {
+		return 0, fmt.Errorf("sqlite: %d arguments for %d parameters", len(args), n)
+	}
+	for i, a := range args {
+		if err := c.bind(st, int32(i+1), a); err != nil {
+			return 0, fmt.Errorf("bind argument %d: %w", i+1, err)
+		}
+	}
+	rows := 0
+	for {
+		switch rc := sqlite3.Xsqlite3_step(c.tls, st); rc {
+		case sqlite3.SQLITE_ROW:
+			if rows == 0 {
+				for i, d := range dest {
+					*d = sqlite3.Xsqlite3_column_int64(c.tls, st, int32(i))
+				}
+			}
+			rows++
+		case sqlite3.SQLITE_DONE:
+			if len(dest) > 0 && rows == 0 {
+				return 0, sql.ErrNoRows
+			}
+			return int64(sqlite3.Xsqlite3_changes(c.tls, c.db)), nil
+		default:
+			return 0, c.err(rc)
+		}
+	}
+}
+
+// bind binds one argument the way database/sql and the driver would:
+// pointers and Valuers are resolved, bools are 0 or 1, times are text.
+func (c *compiled) bind(st uintptr, i int32, a any) error {
+	v, err := driver.DefaultParameterConverter.ConvertValue(a)
+	if err != nil {
+		return err
+	}
+	var rc int32
+	switch x := v.(type) {
+	case nil:
+		rc = sqlite3.Xsqlite3_bind_null(c.tls, st, i)
+	case int64:
+		rc = sqlite3.Xsqlite3_bind_int64(c.tls, st, i, x)
+	case float64:
+		rc = sqlite3.Xsqlite3_bind_double(c.tls, st, i, x)
+	case bool:
+		var n int64
+		if x {
+			n = 1
+		}
+		rc = sqlite3.Xsqlite3_bind_int64(c.tls, st, i, n)
+	case string:
+		rc, err = c.bindText(st, i, x, false)
+	case []byte:
+		rc, err = c.bindText(st, i, string(x), true)
+	case time.Time:
+		rc, err = c.bindText(st, i, x.Format(sqliteTimeFormat), false)
+	default:
+		return fmt.Errorf("sqlite: cannot bind %T", v)
+	}
+	if err != nil {
+		return err
+	}
+	if rc != sqlite3.SQLITE_OK {
+		return c.err(rc)
+	}
+	return nil
+}
+
+// bindText copies s into SQLite's memory as text (or a blob).
+func (c *compiled) bindText(st uintptr, i int32, s string, blob bool) (int32, error) {
+	p, err := libc.CString(s)
+	if err != nil {
+		return 0, err
+	}
+	defer libc.Xfree(c.tls, p)
+	if blob {
+		return sqlite3.Xsqlite3_bind_blob(c.tls, st, i, p, int32(len(s)), sqliteTransient), nil
+	}
+	return sqlite3.Xsqlite3_bind_text(c.tls, st, i, p, int32(len(s)), sqliteTransient), nil
+}
