@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/jingminhub/jingmin/store"
 )
@@ -25,6 +26,11 @@ type directory struct {
 	holidays   map[string]string // date → holiday | workday
 	faqs       []store.FAQ
 	templates  map[string]string
+
+	// rosterDays memoises shiftsOn; the one part that fills in after
+	// the directory is built.
+	rosterMu   sync.RWMutex
+	rosterDays map[dayKey][]span
 }
 
 func newDirectory(d *store.Directory) *directory {
@@ -42,6 +48,7 @@ func newDirectory(d *store.Directory) *directory {
 		holidays:   map[string]string{},
 		faqs:       d.FAQs,
 		templates:  map[string]string{},
+		rosterDays: map[dayKey][]span{},
 	}
 	for i := range d.Stations {
 		dir.stations[d.Stations[i].ID] = &d.Stations[i]

@@ -35,10 +35,45 @@ func (d *directory) isWorkday(day time.Time) bool {
 	return wd != time.Saturday && wd != time.Sunday
 }
 
+// dayKey is one officer's calendar day in one zone.
+type dayKey struct {
+	officer uint
+	y       int
+	m       time.Month
+	d       int
+	loc     *time.Location
+}
+
+// maxRosterDays bounds the memo of rostered days: a directory lives until
+// the next change (a duty switch, a sync), and a few hundred officers over
+// the next two weeks stay far below it.
+const maxRosterDays = 50000
+
 // shiftsOn lists an officer's rostered spans starting on the calendar day of
-// day (in loc), overrides applied.
+// day (in loc), overrides applied. Every question asks it of every officer
+// of the station for today and yesterday (and of the next two weeks after
+// hours), and the answer cannot change while the directory lives, so each
+// day is worked out once. The slice is shared: callers only read it.
 func (d *directory) shiftsOn(o *store.Officer, day time.Time, loc *time.Location) []span {
 	y, m, dd := day.In(loc).Date()
+	k := dayKey{o.ID, y, m, dd, loc}
+	d.rosterMu.RLock()
+	out, ok := d.rosterDays[k]
+	d.rosterMu.RUnlock()
+	if ok {
+		return out
+	}
+	out = d.rosterDay(o, y, m, dd, loc)
+	d.rosterMu.Lock()
+	if len(d.rosterDays) < maxRosterDays {
+		d.rosterDays[k] = out
+	}
+	d.rosterMu.Unlock()
+	return out
+}
+
+// rosterDay works out shiftsOn.
+func (d *directory) rosterDay(o *store.Officer, y int, m time.Month, dd int, loc *time.Location) []span {
 	midnight := time.Date(y, m, dd, 0, 0, 0, 0, loc)
 	date := midnight.Format("2006-01-02")
 	at := func(clock string) time.Time {

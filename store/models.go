@@ -3,6 +3,7 @@ package store
 import (
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Station is a police station (派出所): it owns groups, officers, a roster, an
@@ -76,9 +77,19 @@ type Officer struct {
 }
 
 // HasRole reports whether o holds role.
-func (o Officer) HasRole(role string) bool {
-	for _, r := range splitList(o.Roles) {
-		if r == role {
+func (o *Officer) HasRole(role string) bool {
+	// Routing asks this of every officer of a station for every question:
+	// walk the list instead of splitting it.
+	for rest := o.Roles; rest != ""; {
+		i := strings.IndexAny(rest, ",，")
+		item := rest
+		if i < 0 {
+			rest = ""
+		} else {
+			_, w := utf8.DecodeRuneInString(rest[i:])
+			item, rest = rest[:i], rest[i+w:]
+		}
+		if strings.TrimSpace(item) == role {
 			return true
 		}
 	}

@@ -139,23 +139,72 @@ func (s *Store) insertTimeline(tx *gorm.DB, ticketID uint, timeline []TicketEven
 
 // TicketBySource finds the ticket a bus event created.
 func (s *Store) TicketBySource(ctx context.Context, eventID string) (*Ticket, error) {
-	var t Ticket
-	err := s.read(ctx).Where("source_event_id = ?", eventID).Take(&t).Error
-	return one(&t, err, "ticket from event "+eventID)
+	return s.ticketWhere(ctx, "ticket from event "+eventID, "source_event_id = ?", eventID)
 }
 
 // TicketByID finds a ticket by its row id.
 func (s *Store) TicketByID(ctx context.Context, id uint) (*Ticket, error) {
-	var t Ticket
-	err := s.read(ctx).Where("id = ?", id).Take(&t).Error
-	return one(&t, err, fmt.Sprintf("ticket %d", id))
+	return s.ticketWhere(ctx, fmt.Sprintf("ticket %d", id), "id = ?", id)
 }
 
 // TicketByNumber finds a station's ticket by its number.
 func (s *Store) TicketByNumber(ctx context.Context, stationID uint, number int64) (*Ticket, error) {
-	var t Ticket
-	err := s.read(ctx).Where("station_id = ? AND number = ?", stationID, number).Take(&t).Error
-	return one(&t, err, fmt.Sprintf("ticket #%d", number))
+	return s.ticketWhere(ctx, fmt.Sprintf("ticket #%d", number), "station_id = ? AND number = ?", stationID, number)
+}
+
+// ticketColumns are every column of a ticket, in ticketWhere's scan order.
+const ticketColumns = "id, station_id, number, source_event_id, group_id, platform, chat_id, chat_type, resident_id, resident_name, " +
+	"question, reply_handle, status, emergency, after_hours, auto_answered, assignee_id, routing, level, escalate_at, fence, " +
+	"created_at, first_response_at, answered_by, closed_at, updated_at"
+
+// ticketWhere reads the one ticket matching where. Written out by hand: an
+// officer's every command starts with this lookup, and the ORM's reflective
+// scan cost as much as the query. Store tests on both databases read every
+// column back through it.
+func (s *Store) ticketWhere(ctx context.Context, what, where string, args ...any) (*Ticket, error) {
+	pool, err := s.r.DB()
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", what, err)
+	}
+	var (
+		t                                   Ticket
+		group, assignee, answeredBy         sql.NullInt64
+		residentName, replyHandle, routing  sql.NullString
+		escalateAt, firstResponse, closedAt sql.NullTime
+		emergency, afterHours, auto         sql.NullBool
+		createdAt, updatedAt                sql.NullTime
+	)
+	err = pool.QueryRowContext(ctx, "SELECT "+ticketColumns+" FROM tickets WHERE "+where+" LIMIT 1", args...).Scan(
+		&t.ID, &t.StationID, &t.Number, &t.SourceEventID, &group, &t.Platform, &t.ChatID, &t.ChatType, &t.ResidentID, &residentName,
+		&t.Question, &replyHandle, &t.Status, &emergency, &afterHours, &auto, &assignee, &routing, &t.Level, &escalateAt, &t.Fence,
+		&createdAt, &firstResponse, &answeredBy, &closedAt, &updatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", what, err)
+	}
+	t.GroupID, t.AssigneeID, t.AnsweredBy = nullID(group), nullID(assignee), nullID(answeredBy)
+	t.ResidentName, t.ReplyHandle, t.Routing = residentName.String, replyHandle.String, routing.String
+	t.Emergency, t.AfterHours, t.AutoAnswered = emergency.Bool, afterHours.Bool, auto.Bool
+	t.EscalateAt, t.FirstResponseAt, t.ClosedAt = nullTime(escalateAt), nullTime(firstResponse), nullTime(closedAt)
+	t.CreatedAt, t.UpdatedAt = createdAt.Time, updatedAt.Time
+	return &t, nil
+}
+
+func nullID(v sql.NullInt64) *uint {
+	if !v.Valid {
+		return nil
+	}
+	id := uint(v.Int64)
+	return &id
+}
+
+func nullTime(v sql.NullTime) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	return &v.Time
 }
 
 // TicketsByNumber finds every station's ticket with this number, for an
@@ -202,9 +251,12 @@ func (s *Store) TransitionFrom(ctx context.Context, read *Ticket, decide func(t 
 		var t Ticket
 		if attempt == 1 && read.SourceEventID != "" {
 			t = *read
-		} else if err := s.read(ctx).Where("id = ?", id).Take(&t).Error; err != nil {
-			_, err = one(&t, err, fmt.Sprintf("ticket %d", id))
-			return nil, err
+		} else {
+			got, err := s.TicketByID(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			t = *got
 		}
 		fence := t.Fence
 		timeline, err := decide(&t)
