@@ -88,11 +88,12 @@ func (d *MemoryDeduper) Release(_ context.Context, key string) error {
 
 // Once runs f for key unless it already ran: ErrBusy while another run holds
 // the key, nil (and no run) once one succeeded. A failed run gives the key
-// back so a retry can run f again.
+// back so a retry can run f again. The deduper's own failures (Redis down)
+// are Unavailable: they say nothing about what f was to do.
 func Once(ctx context.Context, d Deduper, key string, hold, keep time.Duration, f func() error) error {
 	claim, err := d.Claim(ctx, key, hold)
 	if err != nil {
-		return fmt.Errorf("dedup claim %s: %w", key, err)
+		return Unavailable(fmt.Errorf("dedup claim %s: %w", key, err))
 	}
 	switch claim {
 	case ClaimDone:
@@ -102,7 +103,7 @@ func Once(ctx context.Context, d Deduper, key string, hold, keep time.Duration, 
 	}
 	if err := f(); err != nil {
 		if rerr := d.Release(ctx, key); rerr != nil {
-			return errors.Join(err, fmt.Errorf("dedup release %s: %w", key, rerr))
+			return errors.Join(err, Unavailable(fmt.Errorf("dedup release %s: %w", key, rerr)))
 		}
 		return err
 	}
@@ -116,7 +117,7 @@ func Once(ctx context.Context, d Deduper, key string, hold, keep time.Duration, 
 			return nil
 		}
 		if attempt == 8 || ctx.Err() != nil {
-			return fmt.Errorf("dedup done %s: %w", key, err)
+			return Unavailable(fmt.Errorf("dedup done %s: %w", key, err))
 		}
 		select {
 		case <-time.After(wait):

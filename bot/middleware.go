@@ -2,10 +2,14 @@ package bot
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime/debug"
+	"syscall"
 	"time"
 )
 
@@ -54,6 +58,34 @@ func Log(log *slog.Logger, observe Observer) Middleware {
 			return err
 		})
 	}
+}
+
+// Dependencies marks as Unavailable a handler's failure that down says
+// comes from a dependency being unreachable (the database or Redis down or
+// restarting) rather than from the event, so the runner waits for the
+// dependency instead of counting the failure against the event. Handlers
+// talk to nothing but the store and the bus, so a network failure in one is
+// theirs; adapters' platform calls are not judged here.
+func Dependencies(down func(error) bool) Middleware {
+	return func(next Handler) Handler {
+		return HandlerFunc(func(ctx context.Context, e *Event) error {
+			err := next.Handle(ctx, e)
+			if err != nil && !IsUnavailable(err) && !IsPermanent(err) && !errors.Is(err, ErrBusy) && down(err) {
+				return Unavailable(err)
+			}
+			return err
+		})
+	}
+}
+
+// Unreachable reports whether err says a server could not be reached, or
+// the connection to it broke or timed out: a network error, a pooled
+// database connection gone bad. It knows no driver's own errors; callers
+// add those.
+func Unreachable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // Dedup lets each event id through once: a platform redelivering a message it

@@ -25,6 +25,32 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// unavailableError marks a failure of something the processing depends on,
+// not of the message: see Unavailable.
+type unavailableError struct{ err error }
+
+func (u unavailableError) Error() string { return u.err.Error() }
+func (u unavailableError) Unwrap() error { return u.err }
+
+// Unavailable wraps err, a failure to reach something the processing
+// depends on (the database or Redis down or restarting), which says nothing
+// about the message itself. The runner retries such a message with backoff
+// for as long as the outage lasts, and such failures do not count toward
+// MaxAttempts: an outage never parks good messages as poison.
+func Unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return unavailableError{err}
+}
+
+// IsUnavailable reports whether err (or one it wraps or joins) was marked
+// Unavailable.
+func IsUnavailable(err error) bool {
+	var u unavailableError
+	return errors.As(err, &u)
+}
+
 // ParkFunc receives a message that failed MaxAttempts times or permanently, so
 // it can be stored for an admin to see; after it returns the message is acked
 // and stops blocking its topic.
@@ -33,15 +59,55 @@ type ParkFunc func(ctx context.Context, topic string, m Message, cause error) er
 // Runner consumes one topic for one consumer group with Workers concurrent
 // subscriptions, the loop between a Subscriber and the code that processes.
 type Runner struct {
-	Subscriber  Subscriber
-	Topic       string
-	Group       string
-	Workers     int
-	Process     func(ctx context.Context, m Message) error
-	MaxAttempts int           // default 8 (about half a minute of retrying)
-	Timeout     time.Duration // per message, default 30s
-	Park        ParkFunc
-	Log         *slog.Logger
+	Subscriber Subscriber
+	Topic      string
+	Group      string
+	Workers    int
+	Process    func(ctx context.Context, m Message) error
+	// MaxAttempts is how many failures a message gets before it is parked
+	// (default 8, about half a minute of retrying). Failures that say
+	// nothing about the message do not count: ErrBusy (another consumer
+	// has it) and Unavailable ones (a dependency is down).
+	MaxAttempts int
+	// Backoff is the wait before a failed message is tried again; it
+	// doubles with every attempt, up to 15 s. Default 200ms.
+	Backoff time.Duration
+	Timeout time.Duration // per message, default 30s
+	Park    ParkFunc
+	Log     *slog.Logger
+
+	excusedMu sync.Mutex
+	// excused counts, per message id, the failures of a message that do
+	// not count toward MaxAttempts. A message nacked here comes back here
+	// (the Redis bus retries it in the same subscription), so the count is
+	// exact unless this process stops meanwhile; then its successor
+	// counts afresh from the bus's attempt number, erring towards parking
+	// sooner, as before.
+	excused map[string]int
+}
+
+// maxExcused bounds the excused map: past it, it starts again empty.
+const maxExcused = 100_000
+
+// excuse records a failure of message id that does not count (when it
+// does not, a no-op) and returns how many of its failures do not count.
+func (r *Runner) excuse(id string, failed bool) int {
+	r.excusedMu.Lock()
+	defer r.excusedMu.Unlock()
+	if failed {
+		if r.excused == nil || len(r.excused) >= maxExcused {
+			r.excused = map[string]int{}
+		}
+		r.excused[id]++
+	}
+	return r.excused[id]
+}
+
+// forget drops what excuse recorded of a settled message.
+func (r *Runner) forget(id string) {
+	r.excusedMu.Lock()
+	delete(r.excused, id)
+	r.excusedMu.Unlock()
 }
 
 // Run blocks until ctx ends. A message being processed when ctx ends is
@@ -93,13 +159,19 @@ func (r *Runner) one(ctx context.Context, d *Delivery) error {
 	cancel()
 	settle := context.WithoutCancel(ctx)
 	if err == nil {
+		r.forget(d.ID)
 		return d.Ack(settle)
 	}
 	var perm permanentError
+	permanent := errors.As(err, &perm)
 	// A busy event is being handled by another consumer (or was, by one that
 	// died holding it): wait for that, however long, rather than park it.
 	busy := errors.Is(err, ErrBusy)
-	if errors.As(err, &perm) || (!busy && d.Attempt >= maxAttempts) {
+	// An unavailable dependency (the database or Redis down) is waited
+	// for, however long, too: the message is not at fault.
+	unavailable := !permanent && !busy && IsUnavailable(err)
+	excused := r.excuse(d.ID, busy || unavailable)
+	if permanent || (!busy && !unavailable && d.Attempt-excused >= maxAttempts) {
 		if r.Park != nil {
 			if perr := r.Park(settle, r.Topic, d.Message, err); perr != nil {
 				// Nowhere to keep it either (the store is down): keep it on
@@ -109,14 +181,19 @@ func (r *Runner) one(ctx context.Context, d *Delivery) error {
 			}
 		}
 		log.Error("message parked", "topic", r.Topic, "message", d.ID, "attempts", d.Attempt, "err", err)
+		r.forget(d.ID)
 		return d.Ack(settle)
 	}
 	// Back off before handing the message back, exponentially, so a failing
 	// dependency (a database restarting) is not hammered and has time to
 	// come back before the message is given up on.
-	wait := min(200*time.Millisecond<<min(d.Attempt-1, 10), maxBackoff)
+	base := r.Backoff
+	if base <= 0 {
+		base = 200 * time.Millisecond
+	}
+	wait := min(base<<min(d.Attempt-1, 10), maxBackoff)
 	if busy {
-		wait = 500 * time.Millisecond
+		wait = min(500*time.Millisecond, wait*4) // half a second with the default Backoff
 	}
 	return r.retryLater(ctx, d, settle, wait)
 }

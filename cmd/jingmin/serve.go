@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 
@@ -379,6 +380,7 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 		return nil
 	}
 	handler := bot.Chain(h.rules.Handler(),
+		bot.Dependencies(dependencyDown),
 		bot.Log(h.log, h.metrics.observeEvent),
 		bot.Dedup(h.dedup, h.hold(), bot.DefaultKeep),
 		bot.Recover(h.log))
@@ -499,6 +501,26 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 	}
 	wg.Wait()
 	return err
+}
+
+// dependencyDown reports whether a handler's failure says the database or
+// Redis is down, restarting or refusing connections, rather than anything
+// about the event: the event then waits for it instead of being parked.
+func dependencyDown(err error) bool {
+	if bot.Unreachable(err) || errors.Is(err, mysql.ErrInvalidConn) || redis.IsLoadingError(err) || redis.IsMaxClientsError(err) {
+		return true
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1040, // too many connections
+			1053, // server shutdown in progress
+			1927, // connection was killed
+			4031: // disconnected by the server for inactivity
+			return true
+		}
+	}
+	return false
 }
 
 // broadcastLanes is one sending lane per platform this process delivers
