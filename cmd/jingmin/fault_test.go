@@ -3,6 +3,7 @@ package main
 import (
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,9 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/jingminhub/jingmin/adapters/playground"
 	"github.com/jingminhub/jingmin/bot"
 	"github.com/jingminhub/jingmin/bot/bustest"
+	"github.com/jingminhub/jingmin/store/storetest"
 )
 
 var (
@@ -66,12 +70,46 @@ type deployment struct {
 	env      []string
 }
 
-// newDeployment uses the tests' Redis, or redisURL when it is not empty (a
-// server the test starts, stops and restarts itself).
-func newDeployment(t *testing.T, redisURL string) *deployment {
-	dsn, sharedRedis, prefix := services(t)
-	if redisURL == "" {
-		redisURL = sharedRedis
+// deployConfig is what a deployment runs on, beyond the example station.
+type deployConfig struct {
+	dsn      string                // "": a database of the test's own on the tests' MariaDB
+	redisURL string                // "": the tests' Redis
+	edits    []func(string) string // changes to the station YAML
+	env      []string              // extra environment
+}
+
+type deployOption func(*deployConfig)
+
+// withRedis runs the deployment on a Redis the test starts, stops and
+// restarts itself.
+func withRedis(url string) deployOption { return func(c *deployConfig) { c.redisURL = url } }
+
+// withDatabase runs it on a database the test controls (a server of its own).
+func withDatabase(dsn string) deployOption { return func(c *deployConfig) { c.dsn = dsn } }
+
+// withConfig changes the station YAML; withEnv adds to the environment.
+func withConfig(edit func(yaml string) string) deployOption {
+	return func(c *deployConfig) { c.edits = append(c.edits, edit) }
+}
+func withEnv(kv ...string) deployOption {
+	return func(c *deployConfig) { c.env = append(c.env, kv...) }
+}
+
+// newDeployment writes the station config and migrates the database. Each
+// test gets its own Redis key prefix and, unless it brings its own server,
+// its own database on the tests' MariaDB.
+func newDeployment(t *testing.T, opts ...deployOption) *deployment {
+	t.Helper()
+	var c deployConfig
+	for _, o := range opts {
+		o(&c)
+	}
+	_, prefix := bustest.Redis(t)
+	if c.redisURL == "" {
+		c.redisURL = "redis://" + bustest.RedisAddr() + "/0"
+	}
+	if c.dsn == "" {
+		c.dsn = storetest.MySQL(t)
 	}
 	dir := t.TempDir()
 	example, err := os.ReadFile("../../configs/example.yaml")
@@ -83,6 +121,9 @@ func newDeployment(t *testing.T, redisURL string) *deployment {
 		"questions_per_minute: 5", "questions_per_minute: 0\n  dedup_hold_seconds: 5",
 		"timer_seconds: 15", "timer_seconds: 3600",
 	).Replace(string(example))
+	for _, edit := range c.edits {
+		text = edit(text)
+	}
 	os.MkdirAll(filepath.Join(dir, "holidays"), 0o755)
 	hol, _ := os.ReadFile("../../configs/holidays/2026.yaml")
 	os.WriteFile(filepath.Join(dir, "holidays", "2026.yaml"), hol, 0o644)
@@ -90,8 +131,8 @@ func newDeployment(t *testing.T, redisURL string) *deployment {
 	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := &deployment{t: t, bin: jingminBinary(t), cfg: cfg, env: append(os.Environ(),
-		"JINGMIN_DATABASE_DRIVER=mysql", "JINGMIN_DATABASE_DSN="+dsn, "JINGMIN_BUS=redis", "JINGMIN_REDIS_URL="+redisURL)}
+	d := &deployment{t: t, bin: jingminBinary(t), cfg: cfg, env: append(append(os.Environ(),
+		"JINGMIN_DATABASE_DRIVER=mysql", "JINGMIN_DATABASE_DSN="+c.dsn, "JINGMIN_BUS=redis", "JINGMIN_REDIS_URL="+c.redisURL), c.env...)}
 	cmd := exec.Command(d.bin, "migrate", "-config", cfg)
 	cmd.Env = d.env
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -100,34 +141,107 @@ func newDeployment(t *testing.T, redisURL string) *deployment {
 	return d
 }
 
-// start runs `jingmin args...` and waits until it is ready.
-func (d *deployment) start(args ...string) *exec.Cmd {
+// proc is one running `jingmin` process of a deployment.
+type proc struct {
+	*exec.Cmd
+	args    []string
+	ops     string // its /healthz, /readyz and /metrics
+	logPath string
+	done    chan struct{} // closed when it exited
+}
+
+// spawn runs `jingmin args...` without waiting for it to get ready; the
+// test's cleanup stops it (SIGTERM) and waits for it.
+func (d *deployment) spawn(args ...string) *proc {
 	d.t.Helper()
-	ops := freeAddr(d.t)
-	cmd := exec.Command(d.bin, append(args, "-config", d.cfg, "-ops", ops)...)
-	cmd.Env = d.env
-	logFile, _ := os.Create(filepath.Join(d.t.TempDir(), "process.log"))
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
+	p := &proc{args: args, ops: freeAddr(d.t), done: make(chan struct{})}
+	p.Cmd = exec.Command(d.bin, append(args, "-config", d.cfg, "-ops", p.ops)...)
+	p.Env = d.env
+	logFile, err := os.CreateTemp(d.t.TempDir(), "process-*.log")
+	if err != nil {
 		d.t.Fatal(err)
 	}
+	p.logPath = logFile.Name()
+	p.Stdout, p.Stderr = logFile, logFile
+	if err := p.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	go func() { p.Wait(); logFile.Close(); close(p.done) }()
 	d.t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		logFile.Close()
+		p.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			p.Process.Kill()
+			<-p.done
+		}
 	})
+	return p
+}
+
+// start runs `jingmin args...` and waits until it is ready.
+func (d *deployment) start(args ...string) *proc {
+	d.t.Helper()
+	p := d.spawn(args...)
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		resp, err := http.Get("http://" + ops + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return cmd
-			}
+		if code, _ := p.readyz(); code == http.StatusOK {
+			return p
+		}
+		if p.exited() {
+			break
 		}
 	}
-	log, _ := os.ReadFile(logFile.Name())
-	d.t.Fatalf("%v did not become ready:\n%s", args, log)
+	d.t.Fatalf("%v did not become ready:\n%s", args, p.log())
 	return nil
+}
+
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// readyz returns the process's readiness answer (0 when it does not answer).
+func (p *proc) readyz() (int, map[string]string) {
+	resp, err := http.Get("http://" + p.ops + "/readyz")
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	status := map[string]string{}
+	json.NewDecoder(resp.Body).Decode(&status)
+	return resp.StatusCode, status
+}
+
+// metric sums a counter or gauge of the process's /metrics over the series
+// whose name and labels start with series (`jingmin_events_total{outcome="failed"`).
+func (p *proc) metric(series string) float64 {
+	resp, err := http.Get("http://" + p.ops + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var sum float64
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, series) {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
+
+func (p *proc) log() string {
+	b, _ := os.ReadFile(p.logPath)
+	return string(b)
 }
 
 func transcript(t *testing.T, base string, ct bot.ChatType, id string) []playground.Line {
@@ -150,7 +264,7 @@ func TestKillingAWorkerMidFlowLosesAndDoublesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
-	d := newDeployment(t, "")
+	d := newDeployment(t)
 	base := d.frontDoor()
 	victim := d.start("worker")
 	d.start("worker")
@@ -172,7 +286,7 @@ func TestRedisRestartMidFlowLosesNothing(t *testing.T) {
 		t.Skip("starts real processes")
 	}
 	redisd := startRedis(t)
-	d := newDeployment(t, redisd.url)
+	d := newDeployment(t, withRedis(redisd.url))
 	base := d.frontDoor()
 	d.start("worker")
 	const n = 400
@@ -357,7 +471,7 @@ func TestWorkerWaitsForRedisInsteadOfExiting(t *testing.T) {
 	}
 	addr := freeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
-	d := newDeployment(t, "redis://"+addr+"/0")
+	d := newDeployment(t, withRedis("redis://"+addr+"/0"))
 	ops := freeAddr(t)
 	cmd := exec.Command(d.bin, "worker", "-config", d.cfg, "-ops", ops)
 	cmd.Env = d.env
@@ -398,5 +512,241 @@ func TestWorkerWaitsForRedisInsteadOfExiting(t *testing.T) {
 	}
 	if cmd.ProcessState != nil {
 		t.Fatal("the worker exited")
+	}
+}
+
+// mariaDB is a mariadbd of the test's own on a free loopback port, so it
+// can be stopped and restarted without disturbing the tests that share the
+// server on 3306. It starts on an empty data directory with the grant
+// tables skipped (no mariadb-install-db: well under a second and a few
+// tens of MB instead of seconds and a 100 MB redo log), with a small
+// buffer pool and redo log and no binary log.
+type mariaDB struct {
+	t              *testing.T
+	bin, dir, port string
+	cmd            *exec.Cmd
+	done           chan struct{}
+}
+
+// mariadbdBinary finds the server: on PATH, or where Debian puts it.
+func mariadbdBinary() (string, error) {
+	var firstErr error
+	for _, name := range []string{"mariadbd", "/usr/sbin/mariadbd", "mysqld", "/usr/sbin/mysqld"} {
+		p, err := exec.LookPath(name)
+		if err == nil {
+			return p, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return "", firstErr
+}
+
+func startMariaDB(t *testing.T) *mariaDB {
+	t.Helper()
+	bin, err := mariadbdBinary()
+	if err != nil {
+		bustest.Unavailable(t, "mariadbd (apt-get install mariadb-server)", err)
+	}
+	// A short directory: the server's unix socket path must fit in 108 bytes.
+	dir, err := os.MkdirTemp("", "jmdb-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Mkdir(filepath.Join(dir, "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	m := &mariaDB{t: t, bin: bin, dir: dir, port: port}
+	m.run()
+	t.Cleanup(m.stop)
+	db, err := sql.Open("mysql", "root@tcp(127.0.0.1:"+port+")/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("CREATE DATABASE jingmin CHARACTER SET utf8mb4"); err != nil {
+		t.Fatalf("create database on the test's mariadbd: %v\n%s", err, m.log())
+	}
+	return m
+}
+
+// dsn is the hub's database on this server.
+func (m *mariaDB) dsn() string { return "root@tcp(127.0.0.1:" + m.port + ")/jingmin" }
+
+func (m *mariaDB) log() string {
+	b, _ := os.ReadFile(filepath.Join(m.dir, "server.log"))
+	return string(b)
+}
+
+// run starts the server on the same port and files and waits until it
+// answers queries.
+func (m *mariaDB) run() {
+	m.t.Helper()
+	args := []string{"--no-defaults", "--datadir=" + filepath.Join(m.dir, "data"),
+		"--port=" + m.port, "--bind-address=127.0.0.1", "--socket=" + filepath.Join(m.dir, "mysqld.sock"),
+		"--pid-file=" + filepath.Join(m.dir, "mysqld.pid"), "--log-error=" + filepath.Join(m.dir, "server.log"),
+		"--skip-grant-tables", "--skip-log-bin", "--skip-name-resolve",
+		"--innodb-buffer-pool-size=32M", "--innodb-log-file-size=16M"}
+	if os.Geteuid() == 0 {
+		args = append(args, "--user=root") // the server refuses to run as root otherwise
+	}
+	m.cmd = exec.Command(m.bin, args...)
+	if err := m.cmd.Start(); err != nil {
+		m.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	m.done = done
+	go func(c *exec.Cmd) { c.Wait(); close(done) }(m.cmd)
+	db, err := sql.Open("mysql", "root@tcp(127.0.0.1:"+m.port+")/?timeout=1s")
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	defer db.Close()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-done:
+			m.t.Fatalf("mariadbd exited at start:\n%s", m.log())
+		default:
+		}
+		if db.Ping() == nil {
+			return
+		}
+	}
+	m.t.Fatalf("mariadbd did not answer within 30s:\n%s", m.log())
+}
+
+// stop shuts the server down (SIGTERM) and waits until it has exited.
+func (m *mariaDB) stop() {
+	if m.cmd == nil {
+		return
+	}
+	m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.done:
+	case <-time.After(60 * time.Second):
+		m.t.Errorf("mariadbd did not shut down within 60s; killing it")
+		m.cmd.Process.Kill()
+		<-m.done
+	}
+	m.cmd = nil
+}
+
+// dbOutage is how long TestMariaDBRestartMidFlowLosesNothing keeps the
+// database down: longer than the runner's retries of a failing message
+// before it would park it as poison (8 attempts, about 26 s of backoff).
+const dbOutage = 32 * time.Second
+
+// TestMariaDBRestartMidFlowLosesNothing: the database goes away while
+// questions flow, stays away longer than a failing message is retried
+// before it is parked, and comes back. Meanwhile the workers keep running
+// and say on /readyz that they wait for the database, the adapter keeps
+// taking questions onto the bus, and the workers keep retrying what they
+// cannot file. Afterwards every question has its one ticket, one
+// acknowledgement and one officer DM, and nothing was parked.
+func TestMariaDBRestartMidFlowLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	db := startMariaDB(t)
+	d := newDeployment(t, withDatabase(db.dsn()))
+	base := d.frontDoor()
+	workers := []*proc{d.start("worker"), d.start("worker")}
+	const n = 300
+	reached, stopped, asked := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(asked)
+		d.ask(base, n, func(i int) {
+			if i == n/3 {
+				close(reached)
+				<-stopped // the rest are asked while the database is down
+			}
+		})
+	}()
+	<-reached
+	db.stop()
+	down := time.Now()
+	close(stopped)
+
+	for i, w := range workers {
+		var code int
+		var status map[string]string
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if code, status = w.readyz(); code == http.StatusServiceUnavailable {
+				break
+			}
+		}
+		if code != http.StatusServiceUnavailable || status["store"] == "ok" || status["bus"] != "ok" {
+			t.Errorf("worker %d /readyz with the database down = %d %v; want 503 naming the store, the bus ok", i, code, status)
+		}
+	}
+	for time.Since(down) < dbOutage {
+		for i, w := range workers {
+			if w.exited() {
+				t.Fatalf("worker %d exited while the database was down:\n%s", i, w.log())
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	var failed float64
+	for _, w := range workers {
+		failed += w.metric(`jingmin_events_total{outcome="failed"`)
+	}
+	if failed == 0 {
+		t.Error("no event failed while the database was down: the outage did not happen, or was not felt")
+	}
+	db.run()
+	<-asked
+	d.expectEach(base, n, "with MariaDB restarted")
+
+	for i, w := range workers {
+		if w.exited() {
+			t.Errorf("worker %d exited:\n%s", i, w.log())
+		} else if code, status := w.readyz(); code != http.StatusOK {
+			t.Errorf("worker %d /readyz after the database came back = %d %v", i, code, status)
+		}
+	}
+	conn, err := sql.Open("mysql", db.dsn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var parked int
+	if err := conn.QueryRow("SELECT COUNT(*) FROM parked_messages").Scan(&parked); err != nil {
+		t.Fatal(err)
+	}
+	if parked != 0 {
+		t.Errorf("%d messages were parked as poison: they only failed because the database was down", parked)
+	}
+	for i, w := range workers {
+		// Not even tried: had the database come back just then, a good
+		// event would have been parked.
+		if strings.Contains(w.log(), "parking failed message") {
+			t.Errorf("worker %d tried to park an event that failed only because the database was down", i)
+		}
+	}
+	t.Logf("%.0f event failures while the database was down for %s", failed, dbOutage)
+}
+
+// dependencyDown tells the database's "I am down" answers from its "this
+// statement is wrong" ones.
+func TestDependencyDownKnowsDatabaseErrors(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("file ticket: %w", mysql.ErrInvalidConn), true},
+		{fmt.Errorf("file ticket: %w", &mysql.MySQLError{Number: 1053, Message: "Server shutdown in progress"}), true},
+		{fmt.Errorf("file ticket: %w", &mysql.MySQLError{Number: 1040, Message: "Too many connections"}), true},
+		{fmt.Errorf("file ticket: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), true},
+		{fmt.Errorf("file ticket: %w", &mysql.MySQLError{Number: 1062, Message: "Duplicate entry"}), false},
+		{fmt.Errorf("file ticket: %w", &mysql.MySQLError{Number: 1406, Message: "Data too long"}), false},
+		{errors.New("no such station"), false},
+	} {
+		if got := dependencyDown(c.err); got != c.want {
+			t.Errorf("dependencyDown(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }
