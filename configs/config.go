@@ -64,7 +64,10 @@ type Hub struct {
 	// QuestionsPerMinute throttles one resident in one group.
 	QuestionsPerMinute int `yaml:"questions_per_minute"`
 	MaxTextRunes       int `yaml:"max_text_runes"`
-	// Workers is how many events are handled at once.
+	// Workers is how many events are handled at once (default 16). A
+	// handler spends most of its time waiting for its commit; on SQLite the
+	// writer commits whatever transactions are waiting together, so more
+	// events in hand make fewer, larger commits.
 	Workers int `yaml:"workers"`
 	// ConsultationStation (a station code) takes residents' one-to-one
 	// messages to the bot (Official Account, direct chats) as tickets.
@@ -283,7 +286,7 @@ func (c *Config) defaults() {
 		c.Hub.MaxTextRunes = 4000
 	}
 	if c.Hub.Workers == 0 {
-		c.Hub.Workers = 8
+		c.Hub.Workers = 16
 	}
 	if c.Hub.TimerSeconds == 0 {
 		c.Hub.TimerSeconds = 15

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/go-gormigrate/gormigrate/v2"
 	"gorm.io/gorm"
@@ -54,7 +55,45 @@ func migrations() []*gormigrate.Migration {
 				return tx.Migrator().DropColumn(&Ticket{}, "Routing")
 			},
 		},
+		{
+			// Tickets are listed by when they were filed (stats) through
+			// created_at alone: it grows with every insert, so a group
+			// commit adds to one index page, where (station_id,
+			// created_at) touched a page per station.
+			ID: "2026113001_ticket_created_index",
+			Migrate: func(tx *gorm.DB) error {
+				return swapIndex(tx, "ix_ticket_station_created", "ix_ticket_created")
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return swapIndex(tx, "ix_ticket_created", "ix_ticket_station_created")
+			},
+		},
 	}
+}
+
+// ticketIndexes are the two indexes of 2026113001, as they were then.
+type ticketIndexes struct {
+	StationID uint      `gorm:"index:ix_ticket_station_created"`
+	CreatedAt time.Time `gorm:"index:ix_ticket_station_created;index:ix_ticket_created"`
+}
+
+func (ticketIndexes) TableName() string { return "tickets" }
+
+// swapIndex drops index from (if there) and creates to (if missing): a
+// database created after the change has only the new one already.
+func swapIndex(tx *gorm.DB, from, to string) error {
+	m := tx.Migrator()
+	if m.HasIndex(&ticketIndexes{}, from) {
+		if err := m.DropIndex(&ticketIndexes{}, from); err != nil {
+			return fmt.Errorf("drop index %s: %w", from, err)
+		}
+	}
+	if !m.HasIndex(&ticketIndexes{}, to) {
+		if err := m.CreateIndex(&ticketIndexes{}, to); err != nil {
+			return fmt.Errorf("create index %s: %w", to, err)
+		}
+	}
+	return nil
 }
 
 // Migrate applies every pending migration.

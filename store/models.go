@@ -152,7 +152,7 @@ const (
 // Ticket is one resident question and everything that happened to it.
 type Ticket struct {
 	ID        uint  `gorm:"primaryKey"`
-	StationID uint  `gorm:"not null;uniqueIndex:ux_ticket_number;index:ix_ticket_station_created"`
+	StationID uint  `gorm:"not null;uniqueIndex:ux_ticket_number"`
 	Number    int64 `gorm:"not null;uniqueIndex:ux_ticket_number"`
 	// SourceEventID is the bus event that created the ticket: unique, so a
 	// redelivered platform message can never make a second ticket.
@@ -182,7 +182,7 @@ type Ticket struct {
 	// stale view cannot fire the same step twice.
 	EscalateAt      *time.Time `gorm:"index"`
 	Fence           int64      `gorm:"not null;default:0"`
-	CreatedAt       time.Time  `gorm:"index:ix_ticket_station_created"`
+	CreatedAt       time.Time  `gorm:"index:ix_ticket_created"`
 	FirstResponseAt *time.Time
 	AnsweredBy      *uint
 	ClosedAt        *time.Time
