@@ -57,14 +57,19 @@ func SendReceipt(ctx context.Context, s Sender, o *Outbound) (string, error) {
 
 // DeliveryProcessor turns bus messages into Sender calls, at most once per
 // idempotency key: a handler that ran twice, or a redelivered bus message,
-// does not post the same reply twice.
-func DeliveryProcessor(s Sender, d Deduper) func(ctx context.Context, m Message) error {
+// does not post the same reply twice. hold is how long a message being sent
+// stays claimed, so how long its redelivery waits when the sending process
+// died (<= 0: DefaultHold).
+func DeliveryProcessor(s Sender, d Deduper, hold time.Duration) func(ctx context.Context, m Message) error {
+	if hold <= 0 {
+		hold = DefaultHold
+	}
 	return func(ctx context.Context, m Message) error {
 		o, err := DecodeOutbound(m.Payload)
 		if err != nil {
 			return Permanent(err)
 		}
-		return Once(ctx, d, "outbound:"+o.Key, DefaultHold, DefaultKeep, func() error {
+		return Once(ctx, d, "outbound:"+o.Key, hold, DefaultKeep, func() error {
 			if err := s.Send(ctx, o); err != nil {
 				return fmt.Errorf("send %s on %s: %w", o.Key, o.Platform, err)
 			}

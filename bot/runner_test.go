@@ -162,3 +162,49 @@ func TestOnceWithTheDeduperDownIsUnavailable(t *testing.T) {
 		t.Errorf("Once with the deduper down: ran %v, err %v; want not run, Unavailable", ran, err)
 	}
 }
+
+type countingSender struct {
+	mu   sync.Mutex
+	sent int
+}
+
+func (c *countingSender) Send(context.Context, *bot.Outbound) error {
+	c.mu.Lock()
+	c.sent++
+	c.mu.Unlock()
+	return nil
+}
+
+// A reply whose sender died holding its key is sent by the next one once
+// the hold the processor was given runs out, and only once.
+func TestDeliveryProcessorWaitsOutTheGivenHold(t *testing.T) {
+	ctx := context.Background()
+	const hold = 100 * time.Millisecond
+	d := bot.NewMemoryDeduper()
+	if c, _ := d.Claim(ctx, "outbound:t1:ack", hold); c != bot.ClaimNew { // the dead sender's claim
+		t.Fatalf("claim = %v", c)
+	}
+	payload, err := bot.EncodeOutbound(&bot.Outbound{Key: "t1:ack", Platform: bot.Playground, ToUser: "wang", Text: "#1 已受理"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &countingSender{}
+	process := bot.DeliveryProcessor(s, d, hold)
+	m := bot.Message{ID: "t1:ack", Payload: payload}
+	if err := process(ctx, m); !errors.Is(err, bot.ErrBusy) {
+		t.Fatalf("while the dead sender's claim holds: %v, want ErrBusy", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for err = process(ctx, m); errors.Is(err, bot.ErrBusy) && time.Now().Before(deadline); err = process(ctx, m) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("after the hold: %v", err)
+	}
+	if err := process(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if s.sent != 1 {
+		t.Errorf("sent %d times, want once", s.sent)
+	}
+}

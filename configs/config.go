@@ -74,9 +74,10 @@ type Hub struct {
 	ConsultationStation string `yaml:"consultation_station"`
 	// TimerSeconds is how often escalation timers and shift starts are checked.
 	TimerSeconds int `yaml:"timer_seconds"`
-	// DedupHoldSeconds is how long a message being handled stays claimed: if
-	// its process dies, a redelivery waits this long (default 45, more than a
-	// handler may run).
+	// DedupHoldSeconds is how long a message being handled (an event, or an
+	// outbound message being sent) stays claimed: if its process dies, a
+	// redelivery waits this long (default 45, more than a handler or a
+	// send may run).
 	DedupHoldSeconds int `yaml:"dedup_hold_seconds"`
 }
 

@@ -394,7 +394,7 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 	for p, s := range h.senders {
 		runners = append(runners, &bot.Runner{
 			Subscriber: h.bus, Topic: bot.OutboundTopic(p), Group: "senders", Workers: 2,
-			Process: bot.DeliveryProcessor(h.metrics.counted(p, s), h.dedup), Park: park, Log: h.log,
+			Process: bot.DeliveryProcessor(h.metrics.counted(p, s), h.dedup, h.hold()), Park: park, Log: h.log,
 		})
 	}
 	var wg sync.WaitGroup
