@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/jingminhub/jingmin/adapters/dingtalk"
+	"github.com/jingminhub/jingmin/adapters/dingtalk/dingtalktest"
 	"github.com/jingminhub/jingmin/adapters/playground"
 	"github.com/jingminhub/jingmin/bot"
 	"github.com/jingminhub/jingmin/bot/bustest"
@@ -749,4 +752,139 @@ func TestDependencyDownKnowsDatabaseErrors(t *testing.T) {
 			t.Errorf("dependencyDown(%v) = %v, want %v", c.err, got, c.want)
 		}
 	}
+}
+
+// TestDingTalkAdapterRestartedMidFlowRepliesOnce: residents' questions
+// come over the real DingTalk stream protocol (the stand-in gateway, which
+// sends again whatever was not acked) to a `jingmin adapter dingtalk`
+// process, handled by a worker. The adapter is stopped with SIGTERM and
+// replaced while questions flow; its successor is frozen with questions
+// on the wire and replies on their way out, then killed with SIGKILL and
+// replaced too. DingTalk sends the unacked questions again to the next
+// process. Each question still gets exactly one acknowledgement in its
+// group, one ticket and one DM to an officer.
+func TestDingTalkAdapterRestartedMidFlowRepliesOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	dt := dingtalktest.NewServer(t, dingtalktest.Options{})
+	groups := []string{"cidHexieDing==", "cidXincunDing=="}
+	identity := regexp.MustCompile(`identities: \{playground: ([a-z-]+)\}`)
+	d := newDeployment(t, withConfig(func(yaml string) string {
+		yaml = identity.ReplaceAllString(yaml, "identities: {playground: $1, dingtalk: staff-$1}")
+		yaml = strings.Replace(yaml, "\ngroups:\n", "\ngroups:\n"+
+			"  - {platform: dingtalk, chat_id: \""+groups[0]+"\", name: 和谐小区钉钉群, station: taiping, officer: wang}\n"+
+			"  - {platform: dingtalk, chat_id: \""+groups[1]+"\", name: 新村钉钉群, station: taiping}\n", 1)
+		return yaml + "\ndingtalk:\n  app_key: " + dt.AppKey() + "\n  openapi_host: " + dt.URL + "\n"
+	}), withEnv(dingtalk.EnvAppSecret+"="+dt.AppSecret()))
+	d.start("worker")
+
+	const n = 200
+	var (
+		mu     sync.Mutex
+		frames []string
+	)
+	resident := func(i int) string { return fmt.Sprintf("$:LWCP_v1:$res-%d", i) }
+	ask := func(from, to int) {
+		for i := from; i < to; i++ {
+			f := dt.Deliver(dingtalktest.Msg{MsgID: fmt.Sprintf("msg-q-%d", i), ConversationID: groups[i%2], Group: true,
+				SenderID: resident(i), SenderNick: "居民", Text: fmt.Sprintf(" 第%d号问题", i), AtBot: true})
+			mu.Lock()
+			frames = append(frames, f)
+			mu.Unlock()
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+
+	first := d.start("adapter", "dingtalk")
+	dt.WaitConnections(t, 1)
+	ask(0, 40)
+	// SIGTERM while questions keep coming: the process finishes what it
+	// took, gives the stream back, and the next one takes it over.
+	first.Process.Signal(syscall.SIGTERM)
+	ask(40, 80)
+	<-first.done
+	second := d.start("adapter", "dingtalk")
+	dt.WaitConnections(t, 2)
+	ask(80, 120)
+
+	// DingTalk's reply endpoint slows down: both of the process's senders
+	// wait on a reply. Then the process freezes with questions written to
+	// its socket, and is killed.
+	release := dt.HoldWebhooks()
+	ask(120, 140)
+	dt.Wait(t, 30*time.Second, "both senders waiting on a held reply", func() bool { return dt.Held() == 2 })
+	second.Process.Signal(syscall.SIGSTOP)
+	ask(140, 160)
+	second.Process.Kill()
+	<-second.done
+	dt.Wait(t, 10*time.Second, "the killed process's held replies to be abandoned", func() bool { return dt.Held() == 0 })
+	release()
+	ask(160, 180) // while no process holds the stream
+	third := d.start("adapter", "dingtalk")
+	dt.WaitConnections(t, 3)
+	ask(180, n)
+
+	db, err := sql.Open("mysql", envValue(d.env, "JINGMIN_DATABASE_DSN"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	staff := []string{"wang", "li", "chen", "zhang", "zhao", "taiping-duty"}
+	count := func() (tickets int, acks map[string]int, dms map[int]int) {
+		db.QueryRow("SELECT COUNT(*) FROM tickets").Scan(&tickets)
+		acks, dms = map[string]int{}, map[int]int{}
+		for _, g := range groups {
+			for _, m := range dt.Group(g) {
+				for _, at := range m.AtDingtalkIDs {
+					acks[at]++
+				}
+			}
+		}
+		for _, s := range staff {
+			for _, m := range dt.DMs("staff-" + s) {
+				var q int
+				if i := strings.Index(m.Text, "第"); i >= 0 {
+					if _, err := fmt.Sscanf(m.Text[i:], "第%d号问题", &q); err == nil {
+						dms[q]++
+					}
+				}
+			}
+		}
+		return
+	}
+	settled := func() bool {
+		tickets, acks, dms := count()
+		return tickets >= n && len(acks) >= n && len(dms) >= n && len(dt.Unacked()) == 0 &&
+			third.metric(`jingmin_bus_pending{group="senders",topic="outbound.dingtalk"}`) == 0
+	}
+	dt.Wait(t, 90*time.Second, "every question answered and nothing left in flight", settled)
+	time.Sleep(2 * time.Second) // a late duplicate would show now
+
+	tickets, acks, dms := count()
+	if tickets != n {
+		t.Errorf("%d questions, %d tickets", n, tickets)
+	}
+	for i := 0; i < n; i++ {
+		if c := acks[resident(i)]; c != 1 {
+			t.Errorf("question %d: %d acknowledgements in the group, want 1", i, c)
+		}
+		if c := dms[i]; c != 1 {
+			t.Errorf("question %d: %d officer DMs, want 1", i, c)
+		}
+	}
+	redelivered := 0
+	mu.Lock()
+	for _, f := range frames {
+		for _, a := range dt.Acks(f) {
+			if a.Code == http.StatusOK && a.Attempt > 1 {
+				redelivered++
+			}
+		}
+	}
+	mu.Unlock()
+	if redelivered == 0 {
+		t.Error("DingTalk sent no question again: nothing was in flight when the adapters stopped, so the test proved nothing")
+	}
+	t.Logf("%d questions were sent again by DingTalk after an adapter stopped", redelivered)
 }

@@ -138,6 +138,7 @@ type Server struct {
 	tokenN   int
 	calls    map[string][]time.Time
 	hold     chan struct{}
+	held     int // webhook replies waiting on hold
 	failOpen int
 	openReqs []OpenRequest
 	pongs    int
@@ -769,13 +770,32 @@ func (s *Server) batchSend(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
+	// The body is read first: only then does the server notice a client
+	// that goes away (its process killed) while the reply is held, and
+	// such a reply is not posted.
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return
+	}
 	s.mu.Lock()
 	hold := s.hold
+	if hold != nil {
+		s.held++
+		s.changed()
+	}
 	s.mu.Unlock()
 	if hold != nil {
+		var gone bool
 		select {
 		case <-hold:
 		case <-r.Context().Done():
+			gone = true
+		}
+		s.mu.Lock()
+		s.held--
+		s.changed()
+		s.mu.Unlock()
+		if gone {
 			return
 		}
 	}
@@ -788,7 +808,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 			AtDingtalkIDs []string `json:"atDingtalkIds"`
 		} `json:"at"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&b); err != nil {
+	if err := json.Unmarshal(raw, &b); err != nil {
 		writeJSON(w, map[string]any{"errcode": 400, "errmsg": "body is not JSON"})
 		return
 	}
@@ -915,6 +935,9 @@ func (s *Server) HoldWebhooks() (release func()) {
 }
 
 // ---- what happened ----
+
+// Held counts session-webhook replies waiting on HoldWebhooks now.
+func (s *Server) Held() int { s.mu.Lock(); defer s.mu.Unlock(); return s.held }
 
 // Group returns what was posted in a group conversation, in order.
 func (s *Server) Group(conversation string) []Message {
