@@ -149,14 +149,19 @@ func (b *batcher) run(batch []*txReq) {
 
 // transaction runs f in one transaction on the writer connection, with the
 // statements compiled on that connection at hand (see Store.compiledFor).
+//
+// The transaction itself is not bound to ctx: database/sql would roll it
+// back from another goroutine when ctx ended, while a compiled statement
+// may be running outside the driver; the body's own statements still
+// carry ctx, and callers check it before their body runs.
 func (b *batcher) transaction(ctx context.Context, f func(tx *gorm.DB) error) (err error) {
-	conn, err := b.pool.Conn(ctx)
+	conn, err := b.pool.Conn(context.Background())
 	if err != nil {
 		return fmt.Errorf("writer connection: %w", err)
 	}
 	defer conn.Close()
 	b.compileOn(conn)
-	sqlTx, err := conn.BeginTx(ctx, nil)
+	sqlTx, err := conn.BeginTx(context.Background(), nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

@@ -125,6 +125,11 @@ func (c *compiled) run(query string, args []any, dest ...*int64) (changed int64,
 			defer sqlite3.Xsqlite3_finalize(c.tls, st)
 		}
 	}
+	// Only ever inside the writer's transaction: outside one each statement
+	// would commit on its own.
+	if sqlite3.Xsqlite3_get_autocommit(c.tls, c.db) != 0 {
+		return 0, errors.New("sqlite: compiled statement outside a transaction")
+	}
 	defer func() {
 		sqlite3.Xsqlite3_reset(c.tls, st)
 		sqlite3.Xsqlite3_clear_bindings(c.tls, st)
