@@ -41,6 +41,11 @@ func TestOfficerForwardsAScamAsAlertAdminEditsAndConfirms(t *testing.T) {
 			t.Errorf("group %s got the first draft %d times", g, n)
 		}
 	}
+	// The delivery report reaches the author on its own time; wait for it
+	// so the next answer is not mistaken for it.
+	waitFor(t, "the delivery report to the admin", func() bool {
+		return strings.Contains(h.lastBot(bot.Direct, "zhao").Text, "B2 送达报告")
+	})
 	mustContain(t, "a confirmed alert cannot be edited", h.dmAndSettle("zhao", "修改 B2 再改"), "不是草稿")
 	tl, err := h.store.Timeline(t.Context(), 1)
 	if err != nil {
