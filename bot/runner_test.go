@@ -151,7 +151,7 @@ func (downDeduper) Claim(context.Context, string, time.Duration) (bot.Claim, err
 	return bot.ClaimNew, refused()
 }
 func (downDeduper) Done(context.Context, string, time.Duration) error { return refused() }
-func (downDeduper) Release(context.Context, string) error              { return refused() }
+func (downDeduper) Release(context.Context, string) error             { return refused() }
 
 // A deduper that cannot be reached is a dependency down, whatever the
 // message: its failures are Unavailable.

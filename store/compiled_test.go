@@ -17,16 +17,7 @@ func TestCompiledStatementsStoreWhatTheDriverWould(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Sync(ctx, Seed{
-		Stations: []SeedStation{{Code: "s", Name: "所", SLAMinutes: 15, DutyAccount: "duty"}},
-		Officers: []SeedOfficer{{Code: "duty", Station: "s", Name: "值班号", Roles: []string{RoleDutyAccount}}},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	d, err := s.LoadDirectory(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := oneStation(t, s)
 	at := time.Date(2026, 11, 23, 9, 30, 15, 123456789, time.FixedZone("CST", 8*3600))
 	due := at.Add(15 * time.Minute)
 	assignee := d.Officers[0].ID
@@ -74,4 +65,21 @@ func TestCompiledStatementsStoreWhatTheDriverWould(t *testing.T) {
 		ChatType: "group", ResidentID: "r3", Question: "问", Status: StatusOpen}, nil); err == nil {
 		t.Fatal("a ticket of a station that does not exist was created")
 	}
+}
+
+// oneStation gives s one station with its duty account.
+func oneStation(t *testing.T, s *Store) *Directory {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.Sync(ctx, Seed{
+		Stations: []SeedStation{{Code: "s", Name: "所", SLAMinutes: 15, DutyAccount: "duty"}},
+		Officers: []SeedOfficer{{Code: "duty", Station: "s", Name: "值班号", Roles: []string{RoleDutyAccount}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.LoadDirectory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -35,16 +35,7 @@ func TestTicketCreatedIndexMigrationUpgradesAndRollsBack(t *testing.T) {
 			if err := swapIndex(s.db, "ix_ticket_created", "ix_ticket_station_created"); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Sync(ctx, Seed{
-				Stations: []SeedStation{{Code: "s", Name: "所", SLAMinutes: 15, DutyAccount: "duty"}},
-				Officers: []SeedOfficer{{Code: "duty", Station: "s", Name: "值班号", Roles: []string{RoleDutyAccount}}},
-			}); err != nil {
-				t.Fatal(err)
-			}
-			d, err := s.LoadDirectory(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			d := oneStation(t, s)
 			if _, _, err := s.CreateTicket(ctx, &Ticket{StationID: d.Stations[0].ID, SourceEventID: "e1", Platform: "playground",
 				ChatID: "g", ChatType: "group", ResidentID: "r", Question: "问", Status: StatusOpen}, nil); err != nil {
 				t.Fatal(err)
