@@ -135,11 +135,38 @@ func (h *Hub) Handler() bot.Handler {
 
 // render fills a template's {placeholders}.
 func render(tmpl string, kv ...string) string {
-	pairs := make([]string, 0, len(kv))
-	for i := 0; i+1 < len(kv); i += 2 {
-		pairs = append(pairs, "{"+kv[i]+"}", kv[i+1])
+	// One pass, like strings.Replacer (a value is never scanned again),
+	// without building a replacer for every message.
+	var b strings.Builder
+	b.Grow(len(tmpl) + 64)
+	for {
+		open := strings.IndexByte(tmpl, '{')
+		if open < 0 {
+			break
+		}
+		end := strings.IndexByte(tmpl[open:], '}')
+		if end < 0 {
+			break
+		}
+		name, found := tmpl[open+1:open+end], false
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i] == name {
+				b.WriteString(tmpl[:open])
+				b.WriteString(kv[i+1])
+				found = true
+				break
+			}
+		}
+		if !found {
+			// Not a placeholder of this message: keep the brace, go on after it.
+			b.WriteString(tmpl[:open+1])
+			tmpl = tmpl[open+1:]
+			continue
+		}
+		tmpl = tmpl[open+end+1:]
 	}
-	return strings.NewReplacer(pairs...).Replace(tmpl)
+	b.WriteString(tmpl)
+	return b.String()
 }
 
 // replyTo answers in the chat an event came from.

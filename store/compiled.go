@@ -1,12 +1,15 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"database/sql/driver"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/libc"
@@ -110,10 +113,30 @@ func (c *compiled) prepare(query string) (uintptr, error) {
 	return st, nil
 }
 
-// run executes query with args. A statement that returns a row (RETURNING)
-// has that row's integer columns read into dest, and returns sql.ErrNoRows
-// when it returned none. It reports how many rows the statement changed.
+// run executes a write with args. A statement that returns a row
+// (RETURNING) has that row's integer columns read into dest, and returns
+// sql.ErrNoRows when it returned none. It reports how many rows the
+// statement changed.
 func (c *compiled) run(query string, args []any, dest ...*int64) (changed int64, err error) {
+	rows := 0
+	changed, err = c.exec(query, args, func(r row) error {
+		if rows == 0 {
+			for i, d := range dest {
+				*d = r.int64(i)
+			}
+		}
+		rows++
+		return nil
+	})
+	if err == nil && len(dest) > 0 && rows == 0 {
+		return 0, sql.ErrNoRows
+	}
+	return changed, err
+}
+
+// exec runs query with args, hands each row it returns to each, and
+// reports how many rows it changed.
+func (c *compiled) exec(query string, args []any, each func(row) error) (changed int64, err error) {
 	st, ok := c.stmts[query]
 	if !ok {
 		if st, err = c.prepare(query); err != nil {
@@ -125,10 +148,10 @@ func (c *compiled) run(query string, args []any, dest ...*int64) (changed int64,
 			defer sqlite3.Xsqlite3_finalize(c.tls, st)
 		}
 	}
-	// Only ever inside the writer's transaction: outside one each statement
-	// would commit on its own.
-	if sqlite3.Xsqlite3_get_autocommit(c.tls, c.db) != 0 {
-		return 0, errors.New("sqlite: compiled statement outside a transaction")
+	// A write only ever runs inside the writer's transaction: outside one
+	// each statement would commit on its own.
+	if sqlite3.Xsqlite3_stmt_readonly(c.tls, st) == 0 && sqlite3.Xsqlite3_get_autocommit(c.tls, c.db) != 0 {
+		return 0, errors.New("sqlite: compiled write outside a transaction")
 	}
 	defer func() {
 		sqlite3.Xsqlite3_reset(c.tls, st)
@@ -142,24 +165,108 @@ func (c *compiled) run(query string, args []any, dest ...*int64) (changed int64,
 			return 0, fmt.Errorf("bind argument %d: %w", i+1, err)
 		}
 	}
-	rows := 0
 	for {
 		switch rc := sqlite3.Xsqlite3_step(c.tls, st); rc {
 		case sqlite3.SQLITE_ROW:
-			if rows == 0 {
-				for i, d := range dest {
-					*d = sqlite3.Xsqlite3_column_int64(c.tls, st, int32(i))
-				}
+			if err := each(row{c, st}); err != nil {
+				return 0, err
 			}
-			rows++
 		case sqlite3.SQLITE_DONE:
-			if len(dest) > 0 && rows == 0 {
-				return 0, sql.ErrNoRows
-			}
 			return int64(sqlite3.Xsqlite3_changes(c.tls, c.db)), nil
 		default:
 			return 0, c.err(rc)
 		}
+	}
+}
+
+// row is the row a compiled statement stands on.
+type row struct {
+	c  *compiled
+	st uintptr
+}
+
+func (r row) null(i int) bool {
+	return sqlite3.Xsqlite3_column_type(r.c.tls, r.st, int32(i)) == sqlite3.SQLITE_NULL
+}
+
+func (r row) int64(i int) int64 { return sqlite3.Xsqlite3_column_int64(r.c.tls, r.st, int32(i)) }
+
+func (r row) text(i int) string {
+	p := sqlite3.Xsqlite3_column_text(r.c.tls, r.st, int32(i))
+	if p == 0 {
+		return ""
+	}
+	return string(libc.GoBytes(p, int(sqlite3.Xsqlite3_column_bytes(r.c.tls, r.st, int32(i)))))
+}
+
+// sqliteReadTimeFormats are the layouts the driver reads times in (SQLite's
+// date and time formats), the one it writes first.
+var sqliteReadTimeFormats = []string{
+	sqliteTimeFormat,
+	"2006-01-02T15:04:05.999999999-07:00",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05",
+	"2006-01-02T15:04:05",
+	"2006-01-02 15:04",
+	"2006-01-02T15:04",
+	"2006-01-02",
+}
+
+// time reads a time column as the driver would.
+func (r row) time(i int) (time.Time, error) {
+	s := strings.TrimSuffix(r.text(i), "Z")
+	for _, f := range sqliteReadTimeFormats {
+		if t, err := time.ParseInLocation(f, s, time.UTC); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("sqlite: column %d holds %q, not a time", i, s)
+}
+
+// readers keeps compiled statements for each connection of the SQLite read
+// pool; a connection's statements are used only while it is checked out.
+type readers struct {
+	pool *sql.DB
+	mu   sync.Mutex
+	by   map[uintptr]*compiled
+}
+
+func newReaders(pool *sql.DB) *readers {
+	return &readers{pool: pool, by: map[uintptr]*compiled{}}
+}
+
+// query runs a read on one connection of the pool with its compiled
+// statements, handing each row to each. ok is false when the driver's
+// handle cannot be found: the caller then reads through the driver.
+func (rs *readers) query(ctx context.Context, query string, args []any, each func(row) error) (ok bool, err error) {
+	conn, err := rs.pool.Conn(ctx)
+	if err != nil {
+		return true, err
+	}
+	defer conn.Close()
+	h, err := connHandle(conn)
+	if err != nil {
+		return false, nil
+	}
+	rs.mu.Lock()
+	c := rs.by[h]
+	if c == nil {
+		c = newCompiled(h)
+		rs.by[h] = c
+	}
+	rs.mu.Unlock()
+	_, err = c.exec(query, args, each)
+	return true, err
+}
+
+// close finalises every reader's statements, before the pool closes.
+func (rs *readers) close() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for h, c := range rs.by {
+		c.close()
+		delete(rs.by, h)
 	}
 }
 

@@ -44,6 +44,9 @@ func TestCompiledStatementsStoreWhatTheDriverWould(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if s.hot == nil || len(s.hot.by) == 0 {
+		t.Fatal("the ticket lookup went through the driver: it is compiled on every call again")
+	}
 	if got.ID != tk.ID || got.Number != 1 || got.ResidentName != "居民\x00甲" || got.Question != "楼道里有'焦味'" ||
 		!got.CreatedAt.Equal(at) || got.EscalateAt == nil || !got.EscalateAt.Equal(due) || *got.AssigneeID != assignee || !got.Emergency {
 		t.Fatalf("read back %+v", got)

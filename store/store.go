@@ -43,6 +43,8 @@ type Store struct {
 	driver string
 	batch  *batcher      // SQLite only
 	ckpt   *checkpointer // SQLite only
+	// hot holds the read pool's compiled statements (SQLite with a file).
+	hot *readers
 }
 
 // ErrNotFound is returned when a looked-up row does not exist.
@@ -142,6 +144,9 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 				st.Close()
 				return nil, err
 			}
+			if pool, err := st.r.DB(); err == nil {
+				st.hot = newReaders(pool)
+			}
 			if st.ckpt, err = newCheckpointer(strings.TrimSuffix(readDSN, "&_pragma=query_only(1)")); err != nil {
 				st.Close()
 				return nil, err
@@ -188,6 +193,9 @@ func (s *Store) Close() error {
 	}
 	if s.ckpt != nil {
 		s.ckpt.close()
+	}
+	if s.hot != nil {
+		s.hot.close()
 	}
 	if s.r != s.db {
 		if r, err := s.r.DB(); err == nil {

@@ -162,6 +162,28 @@ const ticketColumns = "id, station_id, number, source_event_id, group_id, platfo
 // scan cost as much as the query. Store tests on both databases read every
 // column back through it.
 func (s *Store) ticketWhere(ctx context.Context, what, where string, args ...any) (*Ticket, error) {
+	query := "SELECT " + ticketColumns + " FROM tickets WHERE " + where + " LIMIT 1"
+	if s.hot != nil {
+		var (
+			t     *Ticket
+			found bool
+		)
+		ok, err := s.hot.query(ctx, query, args, func(r row) (err error) {
+			found = true
+			t, err = scanTicket(r)
+			return err
+		})
+		switch {
+		case !ok:
+			// the driver below
+		case err != nil:
+			return nil, fmt.Errorf("load %s: %w", what, err)
+		case !found:
+			return nil, fmt.Errorf("%s: %w", what, ErrNotFound)
+		default:
+			return t, nil
+		}
+	}
 	pool, err := s.r.DB()
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", what, err)
@@ -174,7 +196,7 @@ func (s *Store) ticketWhere(ctx context.Context, what, where string, args ...any
 		emergency, afterHours, auto         sql.NullBool
 		createdAt, updatedAt                sql.NullTime
 	)
-	err = pool.QueryRowContext(ctx, "SELECT "+ticketColumns+" FROM tickets WHERE "+where+" LIMIT 1", args...).Scan(
+	err = pool.QueryRowContext(ctx, query, args...).Scan(
 		&t.ID, &t.StationID, &t.Number, &t.SourceEventID, &group, &t.Platform, &t.ChatID, &t.ChatType, &t.ResidentID, &residentName,
 		&t.Question, &replyHandle, &t.Status, &emergency, &afterHours, &auto, &assignee, &routing, &t.Level, &escalateAt, &t.Fence,
 		&createdAt, &firstResponse, &answeredBy, &closedAt, &updatedAt)
@@ -190,6 +212,42 @@ func (s *Store) ticketWhere(ctx context.Context, what, where string, args ...any
 	t.EscalateAt, t.FirstResponseAt, t.ClosedAt = nullTime(escalateAt), nullTime(firstResponse), nullTime(closedAt)
 	t.CreatedAt, t.UpdatedAt = createdAt.Time, updatedAt.Time
 	return &t, nil
+}
+
+// scanTicket reads a row of ticketColumns from a compiled statement.
+func scanTicket(r row) (*Ticket, error) {
+	id := func(i int) *uint {
+		if r.null(i) {
+			return nil
+		}
+		v := uint(r.int64(i))
+		return &v
+	}
+	var (
+		t   Ticket
+		err error
+	)
+	when := func(i int) *time.Time {
+		if r.null(i) || err != nil {
+			return nil
+		}
+		v, e := r.time(i)
+		err = e
+		return &v
+	}
+	t.ID, t.StationID, t.Number, t.SourceEventID, t.GroupID = uint(r.int64(0)), uint(r.int64(1)), r.int64(2), r.text(3), id(4)
+	t.Platform, t.ChatID, t.ChatType, t.ResidentID, t.ResidentName = r.text(5), r.text(6), r.text(7), r.text(8), r.text(9)
+	t.Question, t.ReplyHandle, t.Status = r.text(10), r.text(11), r.text(12)
+	t.Emergency, t.AfterHours, t.AutoAnswered = r.int64(13) != 0, r.int64(14) != 0, r.int64(15) != 0
+	t.AssigneeID, t.Routing, t.Level, t.EscalateAt, t.Fence = id(16), r.text(17), int(r.int64(18)), when(19), r.int64(20)
+	if c := when(21); c != nil {
+		t.CreatedAt = *c
+	}
+	t.FirstResponseAt, t.AnsweredBy, t.ClosedAt = when(22), id(23), when(24)
+	if u := when(25); u != nil {
+		t.UpdatedAt = *u
+	}
+	return &t, err
 }
 
 func nullID(v sql.NullInt64) *uint {
