@@ -31,8 +31,9 @@ import (
 // batcher's goroutine uses it, inside a transaction on that connection.
 type compiled struct {
 	tls   *libc.TLS
-	db    uintptr // the driver's sqlite3* of the writer connection
+	db    uintptr // the driver's sqlite3* of the connection
 	stmts map[string]uintptr
+	bound []uintptr // text bound to the running statement (see bindText)
 }
 
 // maxCompiled bounds the statements kept: the writer's texts are a handful
@@ -44,9 +45,6 @@ const maxCompiled = 64
 // format): compiled statements must store times exactly as the driver does,
 // since SQLite compares them as text.
 const sqliteTimeFormat = "2006-01-02 15:04:05.999999999-07:00"
-
-// sqliteTransient tells SQLite to copy a bound value before bind returns.
-const sqliteTransient = ^uintptr(0)
 
 var errNoHandle = errors.New("the SQLite driver does not expose its connection handle")
 
@@ -153,10 +151,7 @@ func (c *compiled) exec(query string, args []any, each func(row) error) (changed
 	if sqlite3.Xsqlite3_stmt_readonly(c.tls, st) == 0 && sqlite3.Xsqlite3_get_autocommit(c.tls, c.db) != 0 {
 		return 0, errors.New("sqlite: compiled write outside a transaction")
 	}
-	defer func() {
-		sqlite3.Xsqlite3_reset(c.tls, st)
-		sqlite3.Xsqlite3_clear_bindings(c.tls, st)
-	}()
+	defer c.unbind(st)
 	if n := int(sqlite3.Xsqlite3_bind_parameter_count(c.tls, st)); n != len(args) {
 		return 0, fmt.Errorf("sqlite: %d arguments for %d parameters", len(args), n)
 	}
@@ -272,10 +267,30 @@ func (rs *readers) close() {
 
 // bind binds one argument the way database/sql and the driver would:
 // pointers and Valuers are resolved, bools are 0 or 1, times are text.
+// Text is copied into memory of the connection's own that stays bound
+// until the statement is reset (c.bound), not copied a second time.
 func (c *compiled) bind(st uintptr, i int32, a any) error {
-	v, err := driver.DefaultParameterConverter.ConvertValue(a)
-	if err != nil {
-		return err
+	var v driver.Value
+	switch x := a.(type) { // the hot paths' types, without reflection
+	case string, int64, bool, time.Time, nil:
+		v = x
+	case int:
+		v = int64(x)
+	case uint:
+		v = int64(x)
+	case *uint:
+		if x != nil {
+			v = int64(*x)
+		}
+	case *time.Time:
+		if x != nil {
+			v = *x
+		}
+	default:
+		var err error
+		if v, err = driver.DefaultParameterConverter.ConvertValue(a); err != nil {
+			return err
+		}
 	}
 	var rc int32
 	switch x := v.(type) {
@@ -292,16 +307,13 @@ func (c *compiled) bind(st uintptr, i int32, a any) error {
 		}
 		rc = sqlite3.Xsqlite3_bind_int64(c.tls, st, i, n)
 	case string:
-		rc, err = c.bindText(st, i, x, false)
+		return c.bindText(st, i, x, false)
 	case []byte:
-		rc, err = c.bindText(st, i, string(x), true)
+		return c.bindText(st, i, string(x), true)
 	case time.Time:
-		rc, err = c.bindText(st, i, x.Format(sqliteTimeFormat), false)
+		return c.bindText(st, i, x.Format(sqliteTimeFormat), false)
 	default:
 		return fmt.Errorf("sqlite: cannot bind %T", v)
-	}
-	if err != nil {
-		return err
 	}
 	if rc != sqlite3.SQLITE_OK {
 		return c.err(rc)
@@ -309,15 +321,32 @@ func (c *compiled) bind(st uintptr, i int32, a any) error {
 	return nil
 }
 
-// bindText copies s into SQLite's memory as text (or a blob).
-func (c *compiled) bindText(st uintptr, i int32, s string, blob bool) (int32, error) {
+// bindText binds s as text (or a blob) from a copy that lives until the
+// statement is reset.
+func (c *compiled) bindText(st uintptr, i int32, s string, blob bool) error {
 	p, err := libc.CString(s)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	defer libc.Xfree(c.tls, p)
+	c.bound = append(c.bound, p)
+	var rc int32
 	if blob {
-		return sqlite3.Xsqlite3_bind_blob(c.tls, st, i, p, int32(len(s)), sqliteTransient), nil
+		rc = sqlite3.Xsqlite3_bind_blob(c.tls, st, i, p, int32(len(s)), 0)
+	} else {
+		rc = sqlite3.Xsqlite3_bind_text(c.tls, st, i, p, int32(len(s)), 0)
 	}
-	return sqlite3.Xsqlite3_bind_text(c.tls, st, i, p, int32(len(s)), sqliteTransient), nil
+	if rc != sqlite3.SQLITE_OK {
+		return c.err(rc)
+	}
+	return nil
+}
+
+// unbind resets st and frees what its text parameters pointed to.
+func (c *compiled) unbind(st uintptr) {
+	sqlite3.Xsqlite3_reset(c.tls, st)
+	sqlite3.Xsqlite3_clear_bindings(c.tls, st)
+	for _, p := range c.bound {
+		libc.Xfree(c.tls, p)
+	}
+	c.bound = c.bound[:0]
 }
