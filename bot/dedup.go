@@ -91,6 +91,7 @@ func (d *MemoryDeduper) Release(_ context.Context, key string) error {
 // back so a retry can run f again. The deduper's own failures (Redis down)
 // are Unavailable: they say nothing about what f was to do.
 func Once(ctx context.Context, d Deduper, key string, hold, keep time.Duration, f func() error) error {
+	claimed := time.Now()
 	claim, err := d.Claim(ctx, key, hold)
 	if err != nil {
 		return Unavailable(fmt.Errorf("dedup claim %s: %w", key, err))
@@ -108,21 +109,23 @@ func Once(ctx context.Context, d Deduper, key string, hold, keep time.Duration, 
 		return err
 	}
 	// f's effect happened (a message is out): failing to record it would
-	// get f run again, so keep trying through a short outage (Redis
-	// restarting) before giving up.
-	wait := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	// get f run again once the claim lapses, so keep trying through an
+	// outage (Redis restarting) for as long as the claim still keeps
+	// others off: after that a second run can no longer be prevented.
+	wait := 50 * time.Millisecond
+	for {
 		err := d.Done(ctx, key, keep)
 		if err == nil {
 			return nil
 		}
-		if attempt == 8 || ctx.Err() != nil {
+		left := hold - time.Since(claimed)
+		if left <= 0 || ctx.Err() != nil {
 			return Unavailable(fmt.Errorf("dedup done %s: %w", key, err))
 		}
 		select {
-		case <-time.After(wait):
+		case <-time.After(min(wait, left)):
 		case <-ctx.Done():
 		}
-		wait = min(wait*2, 2*time.Second)
+		wait = min(wait*2, 500*time.Millisecond)
 	}
 }

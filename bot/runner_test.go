@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -206,5 +207,46 @@ func TestDeliveryProcessorWaitsOutTheGivenHold(t *testing.T) {
 	}
 	if s.sent != 1 {
 		t.Errorf("sent %d times, want once", s.sent)
+	}
+}
+
+// flakyDone is a deduper whose Done fails until a given time (Redis down
+// right after a message went out).
+type flakyDone struct {
+	*bot.MemoryDeduper
+	upAt  time.Time
+	tries atomic.Int32
+}
+
+func (f *flakyDone) Done(ctx context.Context, key string, keep time.Duration) error {
+	f.tries.Add(1)
+	if time.Now().Before(f.upAt) {
+		return refused()
+	}
+	return f.MemoryDeduper.Done(ctx, key, keep)
+}
+
+// A message that went out is recorded as done once the deduper is back, as
+// long as that is within the claim's hold: the next delivery then skips
+// it instead of sending it again. Past the hold, Once gives up (another
+// sender may already be sending it) and says the deduper is unavailable.
+func TestOnceRecordsWhatRanThroughAnOutageWithinTheHold(t *testing.T) {
+	ctx := context.Background()
+	d := &flakyDone{MemoryDeduper: bot.NewMemoryDeduper(), upAt: time.Now().Add(300 * time.Millisecond)}
+	runs := 0
+	run := func() error { runs++; return nil }
+	if err := bot.Once(ctx, d, "outbound:t1:ack", 2*time.Second, time.Hour, run); err != nil {
+		t.Fatalf("outage shorter than the hold: %v", err)
+	}
+	if err := bot.Once(ctx, d, "outbound:t1:ack", 2*time.Second, time.Hour, run); err != nil || runs != 1 {
+		t.Fatalf("redelivered after the outage: ran %d times, err %v; want once", runs, err)
+	}
+
+	d = &flakyDone{MemoryDeduper: bot.NewMemoryDeduper(), upAt: time.Now().Add(time.Hour)}
+	start := time.Now()
+	err := bot.Once(ctx, d, "outbound:t2:ack", 300*time.Millisecond, time.Hour, func() error { return nil })
+	if !bot.IsUnavailable(err) || time.Since(start) > 2*time.Second || d.tries.Load() < 3 {
+		t.Fatalf("outage longer than the hold: err %v after %v and %d tries; want Unavailable soon after the hold, retried meanwhile",
+			err, time.Since(start), d.tries.Load())
 	}
 }

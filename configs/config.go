@@ -69,6 +69,11 @@ type Hub struct {
 	// writer commits whatever transactions are waiting together, so more
 	// events in hand make fewer, larger commits.
 	Workers int `yaml:"workers"`
+	// SenderWorkers is how many outbound messages each platform's sender
+	// has in hand at once (default 8). A send is mostly waiting, for the
+	// platform and for the bus's claim and ack; the platforms' rate limits
+	// are kept by the senders themselves, however many send.
+	SenderWorkers int `yaml:"sender_workers"`
 	// ConsultationStation (a station code) takes residents' one-to-one
 	// messages to the bot (Official Account, direct chats) as tickets.
 	ConsultationStation string `yaml:"consultation_station"`
@@ -289,6 +294,9 @@ func (c *Config) defaults() {
 	if c.Hub.Workers == 0 {
 		c.Hub.Workers = 16
 	}
+	if c.Hub.SenderWorkers == 0 {
+		c.Hub.SenderWorkers = 8
+	}
 	if c.Hub.TimerSeconds == 0 {
 		c.Hub.TimerSeconds = 15
 	}
@@ -400,8 +408,8 @@ func (c *Config) Validate() error {
 	if c.Bus.Kind != "memory" && c.Bus.Kind != "redis" {
 		bad("bus.kind", "%q, want memory or redis", c.Bus.Kind)
 	}
-	if c.Hub.QuestionsPerMinute < 0 || c.Hub.MaxTextRunes < 100 || c.Hub.Workers < 1 || c.Hub.TimerSeconds < 1 {
-		bad("hub", "questions_per_minute must be ≥ 0, max_text_runes ≥ 100, workers and timer_seconds ≥ 1")
+	if c.Hub.QuestionsPerMinute < 0 || c.Hub.MaxTextRunes < 100 || c.Hub.Workers < 1 || c.Hub.SenderWorkers < 1 || c.Hub.TimerSeconds < 1 {
+		bad("hub", "questions_per_minute must be ≥ 0, max_text_runes ≥ 100, workers, sender_workers and timer_seconds ≥ 1")
 	}
 	for p, r := range c.Broadcast.Rates {
 		if !knownPlatform(p) {

@@ -45,6 +45,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&b.stations, "stations", 16, "stations the groups and officers are spread over")
 	fs.IntVar(&b.concurrency, "concurrency", 16, "events in flight at once (each waits for its first reply)")
 	fs.IntVar(&b.workers, "workers", 16, "handler workers (hub.workers; its default)")
+	fs.IntVar(&b.senderWorkers, "sender-workers", 8, "outbound messages each platform's sender has in hand (hub.sender_workers; its default)")
 	fs.StringVar(&b.dir, "dir", "", "folder for the SQLite file (default: a temporary folder, removed after)")
 	fs.StringVar(&b.bus, "bus", "memory", "memory, or redis (Redis Streams at -redis)")
 	fs.StringVar(&b.redisURL, "redis", envOr(configs.EnvRedisURL, "redis://127.0.0.1:6379/0"), "Redis URL for -bus redis")
@@ -55,7 +56,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if b.events < 1 || b.groups < b.stations || b.officers < 4*b.stations || b.concurrency < 1 || b.procs < 1 {
+	if b.events < 1 || b.groups < b.stations || b.officers < 4*b.stations || b.concurrency < 1 || b.procs < 1 || b.workers < 1 || b.senderWorkers < 1 {
 		return fmt.Errorf("bench route: need events ≥ 1, groups ≥ stations, officers ≥ 4 per station, concurrency ≥ 1, procs ≥ 1")
 	}
 	if b.bus == "memory" && b.procs > 1 {
@@ -75,6 +76,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 type routeBench struct {
 	events, groups, officers, stations, concurrency, workers, procs int
+	senderWorkers                                                   int
 	dir, bus, redisURL, store, dsn, cpuProfile                      string
 }
 
@@ -208,6 +210,7 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (*routeResult, er
 	}
 	cfg := &configs.Config{Source: "bench"}
 	cfg.Hub.Timezone, cfg.Hub.Workers, cfg.Hub.TimerSeconds, cfg.Hub.MaxTextRunes = "Asia/Shanghai", b.workers, 3600, 4000
+	cfg.Hub.SenderWorkers = b.senderWorkers
 	cfg.Hub.EmergencyKeywords = []string{"着火", "打架", "持刀", "走失"}
 	cfg.Database.Driver, cfg.Database.DSN = store.SQLite, filepath.Join(dir, "bench.db")
 	if b.store == "mysql" {

@@ -289,7 +289,12 @@ func TestRedisRestartMidFlowLosesNothing(t *testing.T) {
 		t.Skip("starts real processes")
 	}
 	redisd := startRedis(t)
-	d := newDeployment(t, withRedis(redisd.url))
+	// A sender that has just sent a reply records it once Redis is back;
+	// its claim must outlast the outage (about 5 s here; 45 s by default)
+	// or another sender takes the reply over and sends it again.
+	d := newDeployment(t, withRedis(redisd.url), withConfig(func(y string) string {
+		return strings.Replace(y, "dedup_hold_seconds: 5", "dedup_hold_seconds: 15", 1)
+	}))
 	base := d.frontDoor()
 	d.start("worker")
 	const n = 400

@@ -393,7 +393,7 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 	}
 	for p, s := range h.senders {
 		runners = append(runners, &bot.Runner{
-			Subscriber: h.bus, Topic: bot.OutboundTopic(p), Group: "senders", Workers: 2,
+			Subscriber: h.bus, Topic: bot.OutboundTopic(p), Group: "senders", Workers: h.cfg.Hub.SenderWorkers,
 			Process: bot.DeliveryProcessor(h.metrics.counted(p, s), h.dedup, h.hold()), Park: park, Log: h.log,
 		})
 	}
