@@ -6,7 +6,6 @@
 package bot
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -194,24 +193,3 @@ func Truncate(s string, n int) string {
 	return s
 }
 
-// EncodeEvent and DecodeEvent are the bus payload codec for events.
-func EncodeEvent(e *Event) ([]byte, error) { return json.Marshal(e) }
-
-func DecodeEvent(b []byte) (*Event, error) {
-	var e Event
-	if err := json.Unmarshal(b, &e); err != nil {
-		return nil, fmt.Errorf("decode event: %w", err)
-	}
-	return &e, nil
-}
-
-// EncodeOutbound and DecodeOutbound are the bus payload codec for outbound messages.
-func EncodeOutbound(o *Outbound) ([]byte, error) { return json.Marshal(o) }
-
-func DecodeOutbound(b []byte) (*Outbound, error) {
-	var o Outbound
-	if err := json.Unmarshal(b, &o); err != nil {
-		return nil, fmt.Errorf("decode outbound: %w", err)
-	}
-	return &o, nil
-}
