@@ -192,4 +192,3 @@ func Truncate(s string, n int) string {
 	}
 	return s
 }
-
