@@ -64,10 +64,8 @@ type Hub struct {
 	// QuestionsPerMinute throttles one resident in one group.
 	QuestionsPerMinute int `yaml:"questions_per_minute"`
 	MaxTextRunes       int `yaml:"max_text_runes"`
-	// Workers is how many events are handled at once (default 16). A
-	// handler spends most of its time waiting for its commit; on SQLite the
-	// writer commits whatever transactions are waiting together, so more
-	// events in hand make fewer, larger commits.
+	// Workers is how many events are handled at once (default: see
+	// DefaultWorkers).
 	Workers int `yaml:"workers"`
 	// SenderWorkers is how many outbound messages each platform's sender
 	// has in hand at once (default 8). A send is mostly waiting, for the
@@ -281,6 +279,28 @@ func strictUnmarshal(data []byte, v any) error {
 	return nil
 }
 
+// DefaultWorkers is how many events a hub handles at once unless hub.workers
+// says otherwise. A handler spends most of its time waiting for its commit.
+// SQLite's writer commits whatever transactions are waiting together, so
+// more events in hand make fewer, larger commits. On MySQL each handler
+// holds a connection and, while it files a ticket, its station's counter
+// row: more handlers there mostly wait on each other.
+func DefaultWorkers(driver string) int {
+	if driver == "mysql" {
+		return 8
+	}
+	return 16
+}
+
+// HandlerWorkers is hub.workers, or the store's default when it is 0 (the
+// store may come from the environment, after the file's defaults).
+func (c *Config) HandlerWorkers() int {
+	if c.Hub.Workers > 0 {
+		return c.Hub.Workers
+	}
+	return DefaultWorkers(c.Database.Driver)
+}
+
 func (c *Config) defaults() {
 	if c.Hub.Timezone == "" {
 		c.Hub.Timezone = "Asia/Shanghai"
@@ -290,9 +310,6 @@ func (c *Config) defaults() {
 	}
 	if c.Hub.MaxTextRunes == 0 {
 		c.Hub.MaxTextRunes = 4000
-	}
-	if c.Hub.Workers == 0 {
-		c.Hub.Workers = 16
 	}
 	if c.Hub.SenderWorkers == 0 {
 		c.Hub.SenderWorkers = 8
@@ -408,8 +425,8 @@ func (c *Config) Validate() error {
 	if c.Bus.Kind != "memory" && c.Bus.Kind != "redis" {
 		bad("bus.kind", "%q, want memory or redis", c.Bus.Kind)
 	}
-	if c.Hub.QuestionsPerMinute < 0 || c.Hub.MaxTextRunes < 100 || c.Hub.Workers < 1 || c.Hub.SenderWorkers < 1 || c.Hub.TimerSeconds < 1 {
-		bad("hub", "questions_per_minute must be ≥ 0, max_text_runes ≥ 100, workers, sender_workers and timer_seconds ≥ 1")
+	if c.Hub.QuestionsPerMinute < 0 || c.Hub.MaxTextRunes < 100 || c.Hub.Workers < 0 || c.Hub.SenderWorkers < 1 || c.Hub.TimerSeconds < 1 {
+		bad("hub", "questions_per_minute must be ≥ 0, max_text_runes ≥ 100, workers ≥ 0 (0: by store), sender_workers and timer_seconds ≥ 1")
 	}
 	for p, r := range c.Broadcast.Rates {
 		if !knownPlatform(p) {

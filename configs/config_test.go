@@ -81,6 +81,14 @@ func TestEnvironmentOverridesDatabase(t *testing.T) {
 	if c.Database.Driver != "mysql" || c.Database.DSN != "u:p@tcp(db:3306)/jingmin" {
 		t.Errorf("database = %+v", c.Database)
 	}
+	// The store the environment picks sets how many events are handled at once.
+	if n := c.HandlerWorkers(); n != 8 {
+		t.Errorf("workers on MySQL = %d, want 8", n)
+	}
+	t.Setenv(EnvDatabaseDriver, "sqlite")
+	if c, err := Load(""); err != nil || c.HandlerWorkers() != 16 {
+		t.Errorf("workers on SQLite = %v (%v), want 16", c, err)
+	}
 	t.Setenv(EnvDatabaseDriver, "oracle")
 	if _, err := Load(""); err == nil || !strings.Contains(err.Error(), "database.driver") {
 		t.Errorf("bad driver from env: %v", err)

@@ -44,7 +44,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&b.officers, "officers", 400, "officers in the synthetic district")
 	fs.IntVar(&b.stations, "stations", 16, "stations the groups and officers are spread over")
 	fs.IntVar(&b.concurrency, "concurrency", 16, "events in flight at once (each waits for its first reply)")
-	fs.IntVar(&b.workers, "workers", 16, "handler workers (hub.workers; its default)")
+	fs.IntVar(&b.workers, "workers", 0, "handler workers (hub.workers; default: the hub's for the store)")
 	fs.IntVar(&b.senderWorkers, "sender-workers", 8, "outbound messages each platform's sender has in hand (hub.sender_workers; its default)")
 	fs.StringVar(&b.dir, "dir", "", "folder for the SQLite file (default: a temporary folder, removed after)")
 	fs.StringVar(&b.bus, "bus", "memory", "memory, or redis (Redis Streams at -redis)")
@@ -56,7 +56,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if b.events < 1 || b.groups < b.stations || b.officers < 4*b.stations || b.concurrency < 1 || b.procs < 1 || b.workers < 1 || b.senderWorkers < 1 {
+	if b.events < 1 || b.groups < b.stations || b.officers < 4*b.stations || b.concurrency < 1 || b.procs < 1 || b.workers < 0 || b.senderWorkers < 1 {
 		return fmt.Errorf("bench route: need events ≥ 1, groups ≥ stations, officers ≥ 4 per station, concurrency ≥ 1, procs ≥ 1")
 	}
 	if b.bus == "memory" && b.procs > 1 {
@@ -64,6 +64,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if b.store == "mysql" && b.dsn == "" {
 		return fmt.Errorf("bench route: -store mysql needs -dsn or %s", configs.EnvDatabaseDSN)
+	}
+	if b.workers == 0 {
+		b.workers = configs.DefaultWorkers(b.store)
 	}
 	res, err := b.run(ctx, stderr)
 	if err != nil {

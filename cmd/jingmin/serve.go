@@ -387,7 +387,7 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 	var runners []*bot.Runner
 	if h.role.handlers {
 		runners = append(runners, &bot.Runner{
-			Subscriber: h.bus, Topic: bot.TopicEvents, Group: "handlers", Workers: h.cfg.Hub.Workers,
+			Subscriber: h.bus, Topic: bot.TopicEvents, Group: "handlers", Workers: h.cfg.HandlerWorkers(),
 			Process: bot.EventProcessor(handler), Park: park, Log: h.log,
 		})
 	}
