@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // The writer's compiled statements must store exactly what the driver
@@ -85,4 +88,50 @@ func oneStation(t *testing.T, s *Store) *Directory {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// Two processes on one SQLite file (a CLI command beside the hub): a
+// transaction that reads before it writes is not failed by the other's
+// commit in between; the other waits for it instead.
+func TestWriterTransactionsOfTwoProcessesWaitForEachOther(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	a, err := Open(ctx, Options{Driver: SQLite, DSN: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(ctx, Options{Driver: SQLite, DSN: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	d := oneStation(t, a)
+	station := d.Stations[0].ID
+	ticket := func(src string) *Ticket {
+		return &Ticket{StationID: station, SourceEventID: src, Platform: "playground", ChatID: "g", ChatType: "group", ResidentID: "r", Question: "问", Status: StatusOpen}
+	}
+	otherDone := make(chan error, 1)
+	err = b.tx(ctx, func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Model(&Ticket{}).Count(&n).Error; err != nil { // read first
+			return err
+		}
+		go func() { _, _, err := a.CreateTicket(ctx, ticket("from-a"), nil); otherDone <- err }()
+		select {
+		case err := <-otherDone:
+			return fmt.Errorf("the other process wrote inside this transaction: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		return b.insertTicket(tx, ticket("from-b")) // then write
+	})
+	if err != nil {
+		t.Fatalf("read-then-write transaction: %v", err)
+	}
+	if err := <-otherDone; err != nil {
+		t.Fatalf("the other process's ticket: %v", err)
+	}
+	if n, err := a.CountTickets(ctx); err != nil || n != 2 {
+		t.Fatalf("tickets = %d (%v), want both", n, err)
+	}
 }

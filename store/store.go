@@ -93,8 +93,11 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)"
 		// The writer never checkpoints (see checkpointer): copying the WAL
 		// into the database, with its fsync, would stall every handler
-		// waiting on that commit.
-		dial = sqlite.Open(dsn + "&_pragma=wal_autocheckpoint(0)")
+		// waiting on that commit. Its transactions take the write lock when
+		// they begin: another process on the same file (a CLI command beside
+		// the hub) is then waited for, where a transaction that read first
+		// would fail at its first write once the other had committed.
+		dial = sqlite.Open(dsn + "&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 		if path != ":memory:" {
 			readDSN = dsn + "&_pragma=query_only(1)"
 		}
