@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"gorm.io/gorm"
 	"modernc.org/libc"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -349,4 +350,44 @@ func (c *compiled) unbind(st uintptr) {
 		libc.Xfree(c.tls, p)
 	}
 	c.bound = c.bound[:0]
+}
+
+// compiledFor returns the writer's compiled statements when tx is the
+// transaction the batcher is running bodies in, and nil otherwise (MySQL,
+// or any other transaction), where statements go through the driver.
+func (s *Store) compiledFor(tx *gorm.DB) *compiled {
+	if s.batch == nil || s.batch.hot == nil || s.batch.cur == nil {
+		return nil
+	}
+	if t, ok := tx.Statement.ConnPool.(*sql.Tx); ok && t == s.batch.cur {
+		return s.batch.hot
+	}
+	return nil
+}
+
+// exec runs a write statement in tx and reports the rows it changed.
+func (s *Store) exec(tx *gorm.DB, query string, args ...any) (int64, error) {
+	if c := s.compiledFor(tx); c != nil {
+		return c.run(query, args)
+	}
+	res, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// queryInts runs a statement in tx that returns one row of integers (an
+// INSERT ... RETURNING), or sql.ErrNoRows.
+func (s *Store) queryInts(tx *gorm.DB, query string, args []any, dest ...*int64) error {
+	if c := s.compiledFor(tx); c != nil {
+		_, err := c.run(query, args, dest...)
+		return err
+	}
+	row := tx.Statement.ConnPool.QueryRowContext(tx.Statement.Context, query, args...)
+	ptrs := make([]any, len(dest))
+	for i, d := range dest {
+		ptrs[i] = d
+	}
+	return row.Scan(ptrs...)
 }
