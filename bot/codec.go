@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"time"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -377,6 +376,3 @@ func (r *jsonReader) outbound(o *Outbound) bool {
 		return false
 	})
 }
-
-// The time field decodes exactly as encoding/json decodes it.
-var _ json.Unmarshaler = (*time.Time)(nil)

@@ -193,21 +193,7 @@ func NormaliseApp(m *AppMessage, agentID string, now time.Time) (*bot.Event, err
 	if agentID != "" && m.AgentID != "" && m.AgentID != agentID {
 		return nil, fmt.Errorf("app message for agent %s, this is agent %s", clip(m.AgentID, 20), agentID)
 	}
-	id := "app:" + agentID + ":" + m.MsgID
-	e := &bot.Event{
-		ID: bot.NewEventID(bot.WeChat, id), Platform: bot.WeChat, MessageID: id,
-		Chat:   bot.ChatRef{Platform: bot.WeChat, ID: m.FromUserName, Type: bot.Direct},
-		Sender: bot.User{ID: m.FromUserName}, AddressedToBot: true, Time: unixOr(m.CreateTime, now),
-	}
-	switch {
-	case m.MsgType == "text":
-		e.Kind, e.Text = bot.KindText, cleanDirect(m.Content)
-	case m.MsgType == "voice" && strings.TrimSpace(m.Recognition) != "":
-		e.Kind, e.Text = bot.KindText, cleanDirect(m.Recognition)
-	default:
-		e.Kind = bot.KindUnsupported
-	}
-	return e, e.Validate()
+	return directEvent("app:"+agentID+":"+m.MsgID, m.FromUserName, m.MsgType, m.Content, m.Recognition, m.CreateTime, now)
 }
 
 // OAPrefix marks Official Account users and chats: an openid is no WeCom
@@ -237,18 +223,23 @@ func NormaliseOA(m OAMessage, now time.Time) (*bot.Event, error) {
 	if err := checkIDs(m.OpenID); err != nil {
 		return nil, err
 	}
-	id := "oa:" + strconv.FormatInt(m.MsgID, 10)
-	user := OAPrefix + m.OpenID
+	return directEvent("oa:"+strconv.FormatInt(m.MsgID, 10), OAPrefix+m.OpenID, m.MsgType, m.Content, m.Recognition, m.CreateTime, now)
+}
+
+// directEvent is a one-to-one message to the bot (app or Official
+// Account): text, or a voice message WeCom has turned into text; anything
+// else is kept as unsupported so the hub can say so.
+func directEvent(id, user, msgType, content, recognition string, created int64, now time.Time) (*bot.Event, error) {
 	e := &bot.Event{
 		ID: bot.NewEventID(bot.WeChat, id), Platform: bot.WeChat, MessageID: id,
 		Chat:   bot.ChatRef{Platform: bot.WeChat, ID: user, Type: bot.Direct},
-		Sender: bot.User{ID: user}, AddressedToBot: true, Time: unixOr(m.CreateTime, now),
+		Sender: bot.User{ID: user}, AddressedToBot: true, Time: unixOr(created, now),
 	}
 	switch {
-	case m.MsgType == "text":
-		e.Kind, e.Text = bot.KindText, cleanDirect(m.Content)
-	case m.MsgType == "voice" && strings.TrimSpace(m.Recognition) != "":
-		e.Kind, e.Text = bot.KindText, cleanDirect(m.Recognition)
+	case msgType == "text":
+		e.Kind, e.Text = bot.KindText, cleanDirect(content)
+	case msgType == "voice" && strings.TrimSpace(recognition) != "":
+		e.Kind, e.Text = bot.KindText, cleanDirect(recognition)
 	default:
 		e.Kind = bot.KindUnsupported
 	}
