@@ -86,7 +86,3 @@ var ErrClosed = errors.New("bus closed")
 const (
 	TopicEvents = "events"
 )
-
-// OutboundTopic is where messages for one platform wait for the process that
-// owns that platform's connection.
-func OutboundTopic(p Platform) string { return "outbound." + string(p) }

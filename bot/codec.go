@@ -29,22 +29,6 @@ func DecodeEvent(b []byte) (*Event, error) {
 	return &e, nil
 }
 
-// EncodeOutbound and DecodeOutbound are the bus payload codec for outbound
-// messages; DecodeOutbound reads by hand as DecodeEvent does.
-func EncodeOutbound(o *Outbound) ([]byte, error) { return json.Marshal(o) }
-
-func DecodeOutbound(b []byte) (*Outbound, error) {
-	var o Outbound
-	if r := (jsonReader{b: b}); r.outbound(&o) && r.end() {
-		return &o, nil
-	}
-	o = Outbound{}
-	if err := json.Unmarshal(b, &o); err != nil {
-		return nil, fmt.Errorf("decode outbound: %w", err)
-	}
-	return &o, nil
-}
-
 // jsonReader reads the JSON encoding/json writes for the bus payloads. Each
 // method reports false on anything it does not know, and the caller then
 // hands the whole payload to encoding/json.
@@ -335,43 +319,6 @@ func (r *jsonReader) event(e *Event) bool {
 			return ok && e.Time.UnmarshalJSON(raw) == nil
 		case "reply_handle":
 			return into(r, &e.ReplyHandle)
-		}
-		return false
-	})
-}
-
-func (r *jsonReader) outbound(o *Outbound) bool {
-	return r.object(func(key string) bool {
-		switch key {
-		case "key":
-			return into(r, &o.Key)
-		case "platform":
-			return into(r, &o.Platform)
-		case "chat":
-			if o.Chat == nil {
-				o.Chat = &ChatRef{}
-			}
-			return r.chat(o.Chat)
-		case "to_user":
-			return into(r, &o.ToUser)
-		case "format":
-			return into(r, &o.Format)
-		case "title":
-			return into(r, &o.Title)
-		case "text":
-			return into(r, &o.Text)
-		case "at_users":
-			if o.AtUsers != nil {
-				return false
-			}
-			o.AtUsers = []string{}
-			return r.array(func() bool {
-				s, ok := r.str()
-				o.AtUsers = append(o.AtUsers, s)
-				return ok
-			})
-		case "reply_handle":
-			return into(r, &o.ReplyHandle)
 		}
 		return false
 	})

@@ -2,8 +2,6 @@ package bot
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sync"
 	"time"
 )
@@ -84,48 +82,4 @@ func (d *MemoryDeduper) Release(_ context.Context, key string) error {
 	defer d.mu.Unlock()
 	delete(d.keys, key)
 	return nil
-}
-
-// Once runs f for key unless it already ran: ErrBusy while another run holds
-// the key, nil (and no run) once one succeeded. A failed run gives the key
-// back so a retry can run f again. The deduper's own failures (Redis down)
-// are Unavailable: they say nothing about what f was to do.
-func Once(ctx context.Context, d Deduper, key string, hold, keep time.Duration, f func() error) error {
-	claimed := time.Now()
-	claim, err := d.Claim(ctx, key, hold)
-	if err != nil {
-		return Unavailable(fmt.Errorf("dedup claim %s: %w", key, err))
-	}
-	switch claim {
-	case ClaimDone:
-		return nil
-	case ClaimBusy:
-		return ErrBusy
-	}
-	if err := f(); err != nil {
-		if rerr := d.Release(ctx, key); rerr != nil {
-			return errors.Join(err, Unavailable(fmt.Errorf("dedup release %s: %w", key, rerr)))
-		}
-		return err
-	}
-	// f's effect happened (a message is out): failing to record it would
-	// get f run again once the claim lapses, so keep trying through an
-	// outage (Redis restarting) for as long as the claim still keeps
-	// others off: after that a second run can no longer be prevented.
-	wait := 50 * time.Millisecond
-	for {
-		err := d.Done(ctx, key, keep)
-		if err == nil {
-			return nil
-		}
-		left := hold - time.Since(claimed)
-		if left <= 0 || ctx.Err() != nil {
-			return Unavailable(fmt.Errorf("dedup done %s: %w", key, err))
-		}
-		select {
-		case <-time.After(min(wait, left)):
-		case <-ctx.Done():
-		}
-		wait = min(wait*2, 500*time.Millisecond)
-	}
 }

@@ -132,8 +132,9 @@ const (
 // Outbound is one message the hub wants delivered. Exactly one of Chat and
 // ToUser is set.
 type Outbound struct {
-	// Key makes delivery idempotent: a handler that runs twice for the same
-	// event emits the same keys, and senders drop a key they already sent.
+	// Key makes the message unique: the rules derive it from what caused the
+	// message (an event, a ticket's step), so a cause handled twice writes
+	// one message. It is an identifier only; Ref says what it is about.
 	Key      string   `json:"key"`
 	Platform Platform `json:"platform"`
 	// Chat is the conversation to post into (a group, usually).
@@ -149,6 +150,37 @@ type Outbound struct {
 	// ReplyHandle, when set, is the inbound event's handle: the adapter may use
 	// it to answer in place and fall back to a proactive send.
 	ReplyHandle string `json:"reply_handle,omitempty"`
+	// Ref ties the message to what it is about.
+	Ref Ref `json:"ref,omitempty"`
+}
+
+// Purpose says what an outbound message is for.
+type Purpose string
+
+// The purposes the rules send for.
+const (
+	PurposeReply      Purpose = "reply"      // an answer to whoever wrote to the bot
+	PurposeAck        Purpose = "ack"        // a question's acknowledgement in its chat
+	PurposeAssign     Purpose = "assign"     // a new or handed-over ticket to its officer
+	PurposePage       Purpose = "page"       // an emergency to the officers paged
+	PurposeAnswer     Purpose = "answer"     // an officer's answer in the resident's chat
+	PurposeEscalation Purpose = "escalation" // an unanswered ticket to the next in the chain
+	PurposeDigest     Purpose = "digest"     // what waited for an officer whose shift began
+	PurposeNotice     Purpose = "notice"     // anything else told to staff (an undelivered answer, a draft)
+	PurposeReport     Purpose = "report"     // a broadcast's delivery report
+	PurposeAlert      Purpose = "alert"      // a broadcast's message to one group
+)
+
+// Ref is what an outbound message is about, typed: the ticket it belongs
+// to, the broadcast it reports on, the officer who wrote or gets it. Nothing
+// recovers these from the key.
+type Ref struct {
+	Purpose     Purpose `json:"purpose,omitempty"`
+	TicketID    uint    `json:"ticket_id,omitempty"`
+	BroadcastID uint    `json:"broadcast_id,omitempty"`
+	// OfficerID is the officer who wrote the message (an answer) or, for a
+	// direct message, the officer it goes to.
+	OfficerID uint `json:"officer_id,omitempty"`
 }
 
 // Validate reports what makes an outbound message undeliverable.

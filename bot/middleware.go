@@ -87,15 +87,3 @@ func Unreachable(err error) bool {
 	return errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
-
-// Dedup lets each event id through once: a platform redelivering a message it
-// thinks was not acknowledged must never produce a second ticket or reply.
-// hold bounds how long a crashed handler keeps the id claimed; keep must
-// outlast the platforms' redelivery windows.
-func Dedup(d Deduper, hold, keep time.Duration) Middleware {
-	return func(next Handler) Handler {
-		return HandlerFunc(func(ctx context.Context, e *Event) error {
-			return Once(ctx, d, "event:"+e.ID, hold, keep, func() error { return next.Handle(ctx, e) })
-		})
-	}
-}

@@ -2,45 +2,21 @@ package bot
 
 import (
 	"context"
-	"fmt"
+	"sync"
 	"time"
 )
 
-// BusOutbox publishes outbound messages to the topic of their platform, where
-// the process that owns that platform's connection picks them up.
-type BusOutbox struct{ Publisher Publisher }
-
-// Send validates and publishes each message; it stops at the first failure so
-// the caller can retry the whole event (keys make the retry idempotent).
-func (o BusOutbox) Send(ctx context.Context, msgs ...Outbound) error {
-	for i := range msgs {
-		m := &msgs[i]
-		if m.Format == "" {
-			m.Format = FormatText
-		}
-		m.Text = Truncate(m.Text, MaxTextRunes)
-		if err := m.Validate(); err != nil {
-			return err
-		}
-		b, err := EncodeOutbound(m)
-		if err != nil {
-			return fmt.Errorf("encode outbound %s: %w", m.Key, err)
-		}
-		if err := o.Publisher.Publish(ctx, OutboundTopic(m.Platform), Message{ID: m.Key, Payload: b}); err != nil {
-			return fmt.Errorf("publish outbound %s: %w", m.Key, err)
-		}
-	}
-	return nil
-}
-
-// Sender delivers one outbound message on its platform. Adapters implement it.
+// Sender delivers one outbound message on its platform. Adapters implement
+// it, and say what became of the message through the error: nil (sent),
+// RetryAfter (send again later), Permanent (refused for good, with the
+// reason), or any other error (transient: the relay backs off and retries).
 type Sender interface {
 	Send(ctx context.Context, o *Outbound) error
 }
 
 // ReceiptSender is a Sender that can also say what id the platform gave
 // the message (DingTalk's processQueryKey, a transcript's sequence number),
-// so a broadcast's delivery rows can name the platform's message.
+// so the message's row can name the platform's message.
 type ReceiptSender interface {
 	Sender
 	SendReceipt(ctx context.Context, o *Outbound) (messageID string, err error)
@@ -55,35 +31,64 @@ func SendReceipt(ctx context.Context, s Sender, o *Outbound) (string, error) {
 	return "", s.Send(ctx, o)
 }
 
-// DeliveryProcessor turns bus messages into Sender calls, at most once per
-// idempotency key: a handler that ran twice, or a redelivered bus message,
-// does not post the same reply twice. hold is how long a message being sent
-// stays claimed, so how long its redelivery waits when the sending process
-// died (<= 0: DefaultHold).
-func DeliveryProcessor(s Sender, d Deduper, hold time.Duration) func(ctx context.Context, m Message) error {
-	if hold <= 0 {
-		hold = DefaultHold
-	}
-	return func(ctx context.Context, m Message) error {
-		o, err := DecodeOutbound(m.Payload)
-		if err != nil {
-			return Permanent(err)
+// Dedup windows of the adapters' edge de-duplication: a claim outlives
+// one publish but not by much, since a process that died holding one makes
+// the platform's redelivery wait for it to expire; a done key outlives every
+// platform's redelivery window (DingTalk redelivers within a minute, WeCom
+// within seconds). The database's unique ids are the final guard.
+const (
+	DefaultHold = 45 * time.Second
+	DefaultKeep = time.Hour
+)
+
+// Waker carries "outbound messages were committed" from the processes that
+// write them to the relays that send them: a nudge, never the message.
+type Waker interface {
+	// Wake nudges p's relays; best effort (the relays also poll).
+	Wake(ctx context.Context, p Platform)
+	// Wakeups returns p's nudges until ctx ends.
+	Wakeups(ctx context.Context, p Platform) (<-chan struct{}, error)
+}
+
+// MemoryWaker is the Waker inside one process.
+type MemoryWaker struct {
+	mu sync.Mutex
+	ch map[Platform][]chan struct{}
+}
+
+var _ Waker = (*MemoryWaker)(nil)
+
+// Wake nudges every listener of p without blocking.
+func (w *MemoryWaker) Wake(_ context.Context, p Platform) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, c := range w.ch[p] {
+		select {
+		case c <- struct{}{}:
+		default:
 		}
-		return Once(ctx, d, "outbound:"+o.Key, hold, DefaultKeep, func() error {
-			if err := s.Send(ctx, o); err != nil {
-				return fmt.Errorf("send %s on %s: %w", o.Key, o.Platform, err)
-			}
-			return nil
-		})
 	}
 }
 
-// Dedup windows: a claim outlives any single handler run (the runner's
-// timeout) but not by much, since a process that died holding one makes the
-// redelivered message wait for it to expire; a done key outlives every
-// platform's redelivery window (DingTalk redelivers within a minute, WeCom
-// within seconds, the bus's own redelivery within the hour).
-const (
-	DefaultHold = 45 * time.Second
-	DefaultKeep = 24 * time.Hour
-)
+// Wakeups registers a listener of p, dropped when ctx ends.
+func (w *MemoryWaker) Wakeups(ctx context.Context, p Platform) (<-chan struct{}, error) {
+	c := make(chan struct{}, 1)
+	w.mu.Lock()
+	if w.ch == nil {
+		w.ch = map[Platform][]chan struct{}{}
+	}
+	w.ch[p] = append(w.ch[p], c)
+	w.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		list := w.ch[p]
+		for i, x := range list {
+			if x == c {
+				w.ch[p] = append(list[:i:i], list[i+1:]...)
+				break
+			}
+		}
+	})
+	return c, nil
+}

@@ -75,6 +75,9 @@ type Runner struct {
 	Timeout time.Duration // per message, default 30s
 	Park    ParkFunc
 	Log     *slog.Logger
+	// OnReady, when set, is called once every subscription is in place:
+	// only then does the runner consume its topic (readiness).
+	OnReady func()
 
 	excusedMu sync.Mutex
 	// excused counts, per message id, the failures of a message that do
@@ -112,15 +115,32 @@ func (r *Runner) forget(id string) {
 
 // Run blocks until ctx ends. A message being processed when ctx ends is
 // finished (processing runs on a context detached from ctx, bounded by
-// Timeout), so shutdown never leaves a half-done handler.
+// Timeout), so shutdown never leaves a half-done handler. Subscribing is
+// part of starting: if any subscription fails, Run stops the ones it made
+// and returns the error, never consuming a topic half-heartedly.
 func (r *Runner) Run(ctx context.Context) error {
 	workers := max(r.Workers, 1)
-	var wg sync.WaitGroup
+	subs, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chans := make([]<-chan *Delivery, 0, workers)
 	for i := 0; i < workers; i++ {
-		ch, err := r.Subscriber.Subscribe(ctx, r.Topic, r.Group)
+		ch, err := r.Subscriber.Subscribe(subs, r.Topic, r.Group)
 		if err != nil {
+			cancel()
+			for _, c := range chans {
+				for d := range c { // hand back what was already delivered
+					_ = d.Nack(context.WithoutCancel(ctx))
+				}
+			}
 			return fmt.Errorf("subscribe %s/%s: %w", r.Topic, r.Group, err)
 		}
+		chans = append(chans, ch)
+	}
+	if r.OnReady != nil {
+		r.OnReady()
+	}
+	var wg sync.WaitGroup
+	for _, ch := range chans {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -153,100 +152,3 @@ func (downDeduper) Claim(context.Context, string, time.Duration) (bot.Claim, err
 }
 func (downDeduper) Done(context.Context, string, time.Duration) error { return refused() }
 func (downDeduper) Release(context.Context, string) error             { return refused() }
-
-// A deduper that cannot be reached is a dependency down, whatever the
-// message: its failures are Unavailable.
-func TestOnceWithTheDeduperDownIsUnavailable(t *testing.T) {
-	ran := false
-	err := bot.Once(context.Background(), downDeduper{}, "outbound:t1:ack", time.Second, time.Hour, func() error { ran = true; return nil })
-	if ran || !bot.IsUnavailable(err) {
-		t.Errorf("Once with the deduper down: ran %v, err %v; want not run, Unavailable", ran, err)
-	}
-}
-
-type countingSender struct {
-	mu   sync.Mutex
-	sent int
-}
-
-func (c *countingSender) Send(context.Context, *bot.Outbound) error {
-	c.mu.Lock()
-	c.sent++
-	c.mu.Unlock()
-	return nil
-}
-
-// A reply whose sender died holding its key is sent by the next one once
-// the hold the processor was given runs out, and only once.
-func TestDeliveryProcessorWaitsOutTheGivenHold(t *testing.T) {
-	ctx := context.Background()
-	const hold = 100 * time.Millisecond
-	d := bot.NewMemoryDeduper()
-	if c, _ := d.Claim(ctx, "outbound:t1:ack", hold); c != bot.ClaimNew { // the dead sender's claim
-		t.Fatalf("claim = %v", c)
-	}
-	payload, err := bot.EncodeOutbound(&bot.Outbound{Key: "t1:ack", Platform: bot.Playground, ToUser: "wang", Text: "#1 已受理"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &countingSender{}
-	process := bot.DeliveryProcessor(s, d, hold)
-	m := bot.Message{ID: "t1:ack", Payload: payload}
-	if err := process(ctx, m); !errors.Is(err, bot.ErrBusy) {
-		t.Fatalf("while the dead sender's claim holds: %v, want ErrBusy", err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for err = process(ctx, m); errors.Is(err, bot.ErrBusy) && time.Now().Before(deadline); err = process(ctx, m) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("after the hold: %v", err)
-	}
-	if err := process(ctx, m); err != nil {
-		t.Fatal(err)
-	}
-	if s.sent != 1 {
-		t.Errorf("sent %d times, want once", s.sent)
-	}
-}
-
-// flakyDone is a deduper whose Done fails until a given time (Redis down
-// right after a message went out).
-type flakyDone struct {
-	*bot.MemoryDeduper
-	upAt  time.Time
-	tries atomic.Int32
-}
-
-func (f *flakyDone) Done(ctx context.Context, key string, keep time.Duration) error {
-	f.tries.Add(1)
-	if time.Now().Before(f.upAt) {
-		return refused()
-	}
-	return f.MemoryDeduper.Done(ctx, key, keep)
-}
-
-// A message that went out is recorded as done once the deduper is back, as
-// long as that is within the claim's hold: the next delivery then skips
-// it instead of sending it again. Past the hold, Once gives up (another
-// sender may already be sending it) and says the deduper is unavailable.
-func TestOnceRecordsWhatRanThroughAnOutageWithinTheHold(t *testing.T) {
-	ctx := context.Background()
-	d := &flakyDone{MemoryDeduper: bot.NewMemoryDeduper(), upAt: time.Now().Add(300 * time.Millisecond)}
-	runs := 0
-	run := func() error { runs++; return nil }
-	if err := bot.Once(ctx, d, "outbound:t1:ack", 2*time.Second, time.Hour, run); err != nil {
-		t.Fatalf("outage shorter than the hold: %v", err)
-	}
-	if err := bot.Once(ctx, d, "outbound:t1:ack", 2*time.Second, time.Hour, run); err != nil || runs != 1 {
-		t.Fatalf("redelivered after the outage: ran %d times, err %v; want once", runs, err)
-	}
-
-	d = &flakyDone{MemoryDeduper: bot.NewMemoryDeduper(), upAt: time.Now().Add(time.Hour)}
-	start := time.Now()
-	err := bot.Once(ctx, d, "outbound:t2:ack", 300*time.Millisecond, time.Hour, func() error { return nil })
-	if !bot.IsUnavailable(err) || time.Since(start) > 2*time.Second || d.tries.Load() < 3 {
-		t.Fatalf("outage longer than the hold: err %v after %v and %d tries; want Unavailable soon after the hold, retried meanwhile",
-			err, time.Since(start), d.tries.Load())
-	}
-}

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -29,14 +30,14 @@ func (h *Hub) handleGroup(ctx context.Context, e *bot.Event) error {
 		if err := h.store.RecordUnknownChat(ctx, string(e.Platform), e.Chat.ID, e.Chat.Name); err != nil {
 			return err
 		}
-		return h.outbox.Send(ctx, replyTo(e, "unknown:"+e.ID, d.template("unknown_group")))
+		return h.send(ctx, replyTo(e, "unknown:"+e.ID, d.template("unknown_group")))
 	}
 	if e.Kind != bot.KindText {
-		return h.outbox.Send(ctx, replyTo(e, "unsupported:"+e.ID, d.template("unsupported"), e.Sender.ID))
+		return h.send(ctx, replyTo(e, "unsupported:"+e.ID, d.template("unsupported"), e.Sender.ID))
 	}
 	text := bot.Truncate(strings.TrimSpace(e.Text), h.opts.MaxTextRunes)
 	if text == "" {
-		return h.outbox.Send(ctx, replyTo(e, "help:"+e.ID, d.template("resident_help"), e.Sender.ID))
+		return h.send(ctx, replyTo(e, "help:"+e.ID, d.template("resident_help"), e.Sender.ID))
 	}
 	emergency := h.isEmergency(text)
 	if !emergency {
@@ -128,10 +129,16 @@ func (h *Hub) throttle(ctx context.Context, d *directory, e *bot.Event, text str
 	if !over {
 		return false, nil
 	}
-	if err := h.store.AppendTimeline(ctx, r.lastTicket, store.TicketEvent{Kind: store.TLFollowUp, Detail: text}); err != nil {
+	msg := about(replyTo(e, "throttled:"+e.ID, render(d.template("throttled"), "number", fmt.Sprint(r.lastNumber)), e.Sender.ID), bot.PurposeReply, r.lastTicket)
+	err := h.store.Apply(ctx, r.lastTicket, changed([]store.TicketEvent{{Kind: store.TLFollowUp, Detail: text, At: now}}, []bot.Outbound{msg}))
+	switch {
+	case errors.Is(err, store.ErrDuplicate):
+		return true, nil
+	case err != nil:
 		return false, err
 	}
-	return true, h.outbox.Send(ctx, replyTo(e, "throttled:"+e.ID, render(d.template("throttled"), "number", fmt.Sprint(r.lastNumber)), e.Sender.ID))
+	h.wake(ctx, []bot.Outbound{msg})
+	return true, nil
 }
 
 // remember notes a resident's latest ticket, where throttled follow-ups go.
@@ -210,26 +217,26 @@ func (h *Hub) ask(ctx context.Context, d *directory, e *bot.Event, g *store.Grou
 	if emergency {
 		timeline = append(timeline, store.TicketEvent{Kind: store.TLPaged, At: now})
 	}
-	t, created, err := h.store.CreateTicket(ctx, t, timeline)
+	var msgs []bot.Outbound
+	t, created, err := h.store.CreateTicket(ctx, t, timeline, func(t *store.Ticket) []store.OutboundMessage {
+		msgs = h.askMessages(d, e, t, g, st, faq, now)
+		return rows(msgs)
+	})
 	if err != nil {
 		return fmt.Errorf("file ticket for %s: %w", e.ID, err)
 	}
 	h.remember(e, t)
 	if created {
+		// A redelivered message finds its ticket filed, and its messages
+		// written with it.
 		h.opts.Observer.Routed(r.Reason, emergency)
-	} else {
-		// The same platform message came again after the ticket was filed:
-		// resend from the stored ticket; the keys stop anything already sent.
-		faq = nil
-		if t.AutoAnswered {
-			faq = d.matchFAQ(st, t.Question)
-		}
+		h.wake(ctx, msgs)
 	}
-	return h.outbox.Send(ctx, h.askMessages(d, e, t, g, st, faq, now)...)
+	return nil
 }
 
-// askMessages are the outbound side of ask, derived from the stored ticket so
-// a redelivery produces the same messages under the same keys.
+// askMessages are the outbound side of ask, derived from the numbered
+// ticket inside its transaction.
 func (h *Hub) askMessages(d *directory, e *bot.Event, t *store.Ticket, g *store.Group, st *store.Station, faq *store.FAQ, now time.Time) []bot.Outbound {
 	number := fmt.Sprint(t.Number)
 	var assignee *store.Officer
@@ -242,32 +249,32 @@ func (h *Hub) askMessages(d *directory, e *bot.Event, t *store.Ticket, g *store.
 	var out []bot.Outbound
 	switch {
 	case t.Emergency:
-		out = append(out, replyTo(e, key+"ack", render(d.template("emergency"), "number", number), t.ResidentID))
+		out = append(out, about(replyTo(e, key+"ack", render(d.template("emergency"), "number", number), t.ResidentID), bot.PurposeAck, t.ID))
 		paged := map[uint]bool{}
 		for _, o := range []*store.Officer{assignee, d.dutyOfficerNow(st, now, h.opts.Location), d.leader(st)} {
 			if o == nil || paged[o.ID] {
 				continue
 			}
 			paged[o.ID] = true
-			if m, ok := d.dm(o, t.Platform, fmt.Sprintf("%spage:%d", key, o.ID), "紧急工单 #"+number, render(d.template("page"), card...)); ok {
+			if m, ok := d.dm(o, t.Platform, fmt.Sprintf("%spage:%d", key, o.ID), "紧急工单 #"+number, render(d.template("page"), card...), bot.Ref{Purpose: bot.PurposePage, TicketID: t.ID}); ok {
 				out = append(out, m)
 			}
 		}
 		return out
 	case faq != nil:
-		out = append(out, replyTo(e, key+"ack", render(d.template("faq_answer"), "number", number, "answer", faq.Answer), t.ResidentID))
+		out = append(out, about(replyTo(e, key+"ack", render(d.template("faq_answer"), "number", number, "answer", faq.Answer), t.ResidentID), bot.PurposeAck, t.ID))
 		return out
 	case t.AfterHours:
 		next := "上班后"
 		if at, ok := d.nextStart(st, now, h.opts.Location); ok {
 			next = humanTime(at, now, h.opts.Location)
 		}
-		out = append(out, replyTo(e, key+"ack", render(d.template("ack_after_hours"), "number", number, "next", next), t.ResidentID))
+		out = append(out, about(replyTo(e, key+"ack", render(d.template("ack_after_hours"), "number", number, "next", next), t.ResidentID), bot.PurposeAck, t.ID))
 	default:
-		out = append(out, replyTo(e, key+"ack", render(d.template("ack"), "number", number, "assignee", title(assignee)), t.ResidentID))
+		out = append(out, about(replyTo(e, key+"ack", render(d.template("ack"), "number", number, "assignee", title(assignee)), t.ResidentID), bot.PurposeAck, t.ID))
 	}
 	if assignee != nil {
-		if m, ok := d.dm(assignee, t.Platform, fmt.Sprintf("%sdm:%d", key, assignee.ID), "新工单 #"+number, render(d.template("officer_dm"), card...)); ok {
+		if m, ok := d.dm(assignee, t.Platform, fmt.Sprintf("%sdm:%d", key, assignee.ID), "新工单 #"+number, render(d.template("officer_dm"), card...), bot.Ref{Purpose: bot.PurposeAssign, TicketID: t.ID}); ok {
 			out = append(out, m)
 		}
 	}

@@ -78,7 +78,10 @@ func (h *Hub) Preview(p *BroadcastPlan) string {
 // groups and stores the draft with one delivery per group. by is nil for
 // the operator's CLI run without --by, which may reach every group; the
 // report then goes nowhere in chat. reportTo is the author's direct chat.
-func (h *Hub) PlanBroadcast(ctx context.Context, by *store.Officer, sc Scope, text string, reportPlatform, reportUser string) (*BroadcastPlan, error) {
+// compose, when given, derives from the draft the messages written with it
+// (the preview answered in chat): a request handled before then gives
+// store.ErrDuplicate and no second draft.
+func (h *Hub) PlanBroadcast(ctx context.Context, by *store.Officer, sc Scope, text string, reportPlatform, reportUser string, compose ...func(p *BroadcastPlan) []bot.Outbound) (*BroadcastPlan, error) {
 	d := h.dir.Load()
 	refuse := func(tmpl string, kv ...string) error {
 		return &BroadcastRefusal{render(d.template(tmpl), kv...)}
@@ -210,11 +213,24 @@ func (h *Hub) PlanBroadcast(ctx context.Context, by *store.Officer, sc Scope, te
 	if own != nil {
 		b.StationID = &own.ID
 	}
-	if err := h.store.CreateBroadcast(ctx, b, targets); err != nil {
+	plan := &BroadcastPlan{Broadcast: b, PerPlatform: per}
+	var msgs []bot.Outbound
+	var withDraft func(*store.Broadcast) []store.OutboundMessage
+	if len(compose) > 0 {
+		withDraft = func(*store.Broadcast) []store.OutboundMessage {
+			msgs = nil
+			for _, c := range compose {
+				msgs = append(msgs, c(plan)...)
+			}
+			return rows(msgs)
+		}
+	}
+	if err := h.store.CreateBroadcast(ctx, b, targets, withDraft); err != nil {
 		return nil, err
 	}
+	h.wake(ctx, msgs)
 	h.opts.Log.Info("broadcast drafted", "broadcast", b.ID, "author", b.AuthorID, "scope_kind", sc.Kind, "targets", b.Total)
-	return &BroadcastPlan{Broadcast: b, PerPlatform: per}, nil
+	return plan, nil
 }
 
 // alertText is what every group receives. An @ of everyone is never sent
@@ -357,7 +373,7 @@ var (
 // handleBroadcast takes "广播 范围 内容" and answers with the draft's
 // preview, or the reason it was refused.
 func (h *Hub) handleBroadcast(ctx context.Context, d *directory, e *bot.Event, o *store.Officer, rest string) error {
-	reply := func(msg string) error { return h.outbox.Send(ctx, replyTo(e, "r:"+e.ID, msg)) }
+	reply := func(msg string) error { return h.send(ctx, replyTo(e, "r:"+e.ID, msg)) }
 	if !o.HasRole(store.RoleAdmin) && !o.HasRole(store.RoleDistrictAdmin) {
 		return reply(d.template("broadcast_not_admin"))
 	}
@@ -379,22 +395,25 @@ func (h *Hub) handleBroadcast(ctx context.Context, d *directory, e *bot.Event, o
 	default:
 		return reply(d.template("broadcast_usage"))
 	}
-	plan, err := h.PlanBroadcast(ctx, o, sc, after, string(e.Platform), e.Sender.ID)
+	_, err := h.PlanBroadcast(ctx, o, sc, after, string(e.Platform), e.Sender.ID, func(plan *BroadcastPlan) []bot.Outbound {
+		m := replyTo(e, "r:"+e.ID, h.Preview(plan))
+		m.Format, m.Title = bot.FormatMarkdown, "预警广播草稿 B"+fmt.Sprint(plan.Broadcast.ID)
+		m.Ref.BroadcastID = plan.Broadcast.ID
+		return []bot.Outbound{m}
+	})
 	var refusal *BroadcastRefusal
-	if errors.As(err, &refusal) {
+	switch {
+	case errors.As(err, &refusal):
 		return reply(refusal.Message)
+	case errors.Is(err, store.ErrDuplicate):
+		return nil
 	}
-	if err != nil {
-		return err
-	}
-	m := replyTo(e, "r:"+e.ID, h.Preview(plan))
-	m.Format, m.Title = bot.FormatMarkdown, "预警广播草稿 B"+fmt.Sprint(plan.Broadcast.ID)
-	return h.outbox.Send(ctx, m)
+	return err
 }
 
 // handleBroadcastReply is "确认 B12", "取消 B12", "状态 B12" or "重发 B12".
 func (h *Hub) handleBroadcastReply(ctx context.Context, d *directory, e *bot.Event, o *store.Officer, verb string, id uint) error {
-	reply := func(msg string) error { return h.outbox.Send(ctx, replyTo(e, "r:"+e.ID, msg)) }
+	reply := func(msg string) error { return h.send(ctx, replyTo(e, "r:"+e.ID, msg)) }
 	var (
 		msg string
 		err error

@@ -16,11 +16,11 @@ func (h *Hub) consult(ctx context.Context, d *directory, e *bot.Event) error {
 	text := bot.Truncate(strings.TrimSpace(e.Text), h.opts.MaxTextRunes)
 	switch {
 	case st == nil:
-		return h.outbox.Send(ctx, replyTo(e, "r:"+e.ID, d.template("resident_help")))
+		return h.send(ctx, replyTo(e, "r:"+e.ID, d.template("resident_help")))
 	case e.Kind != bot.KindText:
-		return h.outbox.Send(ctx, replyTo(e, "unsupported:"+e.ID, d.template("unsupported")))
+		return h.send(ctx, replyTo(e, "unsupported:"+e.ID, d.template("unsupported")))
 	case text == "":
-		return h.outbox.Send(ctx, replyTo(e, "help:"+e.ID, d.template("resident_help")))
+		return h.send(ctx, replyTo(e, "help:"+e.ID, d.template("resident_help")))
 	}
 	emergency := h.isEmergency(text)
 	if !emergency {

@@ -18,11 +18,6 @@ import (
 	"github.com/jingminhub/jingmin/store"
 )
 
-// Outbox is where handlers put messages to send; bot.BusOutbox is the real one.
-type Outbox interface {
-	Send(ctx context.Context, msgs ...bot.Outbound) error
-}
-
 // Options tune the rules; zero values take the defaults from configs.
 type Options struct {
 	Location          *time.Location
@@ -41,6 +36,9 @@ type Options struct {
 	Log *slog.Logger
 	// Observer hears what the rules did, for metrics; nil: nobody.
 	Observer Observer
+	// Waker nudges the relays after messages were committed; nil: the
+	// relays find them by polling.
+	Waker bot.Waker
 }
 
 // Observer counts what the rules do. The hub's metrics implement it; the
@@ -60,22 +58,19 @@ func (noObserver) Escalated(int)       {}
 
 // Hub holds the rules and what they need.
 type Hub struct {
-	store  *store.Store
-	outbox Outbox
-	opts   Options
-	dir    atomic.Pointer[directory]
+	store *store.Store
+	opts  Options
+	dir   atomic.Pointer[directory]
 
 	throttleMu sync.Mutex
 	recent     map[string]residentActivity
 	// digested caches, per officer id, the shift start whose digest is done
 	// (the database has the truth; this spares a query per tick).
 	digested sync.Map
-	// broadcasts caches, per broadcast id, its row for the sending engine.
-	broadcasts sync.Map
 }
 
 // New builds the hub and loads its directory from the store.
-func New(ctx context.Context, st *store.Store, out Outbox, opts Options) (*Hub, error) {
+func New(ctx context.Context, st *store.Store, opts Options) (*Hub, error) {
 	if opts.Location == nil {
 		loc, err := time.LoadLocation("Asia/Shanghai")
 		if err != nil {
@@ -95,7 +90,7 @@ func New(ctx context.Context, st *store.Store, out Outbox, opts Options) (*Hub, 
 	if opts.Observer == nil {
 		opts.Observer = noObserver{}
 	}
-	h := &Hub{store: st, outbox: out, opts: opts, recent: map[string]residentActivity{}}
+	h := &Hub{store: st, opts: opts, recent: map[string]residentActivity{}}
 	if err := h.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -175,16 +170,24 @@ func replyTo(e *bot.Event, key, text string, at ...string) bot.Outbound {
 	if chat.Type == bot.Direct {
 		at = nil // nobody else in a one-to-one chat to @
 	}
-	return bot.Outbound{Key: key, Platform: e.Platform, Chat: &chat, Text: text, AtUsers: at, ReplyHandle: e.ReplyHandle, Format: bot.FormatText}
+	return bot.Outbound{Key: key, Platform: e.Platform, Chat: &chat, Text: text, AtUsers: at, ReplyHandle: e.ReplyHandle,
+		Format: bot.FormatText, Ref: bot.Ref{Purpose: bot.PurposeReply}}
+}
+
+// about sets what a message is about.
+func about(o bot.Outbound, purpose bot.Purpose, ticketID uint) bot.Outbound {
+	o.Ref.Purpose, o.Ref.TicketID = purpose, ticketID
+	return o
 }
 
 // dm addresses an officer; ok is false when the officer has no account.
-func (d *directory) dm(o *store.Officer, preferred, key, title, text string) (bot.Outbound, bool) {
+func (d *directory) dm(o *store.Officer, preferred, key, title, text string, r bot.Ref) (bot.Outbound, bool) {
 	p, uid, ok := d.address(o, preferred)
 	if !ok {
 		return bot.Outbound{}, false
 	}
-	return bot.Outbound{Key: key, Platform: bot.Platform(p), ToUser: uid, Title: title, Text: text, Format: bot.FormatMarkdown}, true
+	r.OfficerID = o.ID
+	return bot.Outbound{Key: key, Platform: bot.Platform(p), ToUser: uid, Title: title, Text: text, Format: bot.FormatMarkdown, Ref: r}, true
 }
 
 func officerName(o *store.Officer) string {

@@ -22,7 +22,7 @@ func (h *Hub) handleDirect(ctx context.Context, e *bot.Event) error {
 	d := h.dir.Load()
 	o := d.officerByIdentity(string(e.Platform), e.Sender.ID)
 	text := strings.TrimSpace(e.Text)
-	reply := func(msg string) error { return h.outbox.Send(ctx, replyTo(e, "r:"+e.ID, msg)) }
+	reply := func(msg string) error { return h.send(ctx, replyTo(e, "r:"+e.ID, msg)) }
 	if o == nil {
 		if ticketCommand.MatchString(text) {
 			return reply(d.template("not_staff"))
@@ -68,7 +68,7 @@ func (h *Hub) setDuty(ctx context.Context, d *directory, e *bot.Event, o *store.
 	if on {
 		key = "duty_on"
 	}
-	return h.outbox.Send(ctx, replyTo(e, "r:"+e.ID, d.template(key)))
+	return h.send(ctx, replyTo(e, "r:"+e.ID, d.template(key)))
 }
 
 func (h *Hub) todo(ctx context.Context, d *directory, e *bot.Event, o *store.Officer) error {
@@ -76,7 +76,7 @@ func (h *Hub) todo(ctx context.Context, d *directory, e *bot.Event, o *store.Off
 	if err != nil {
 		return err
 	}
-	return h.outbox.Send(ctx, replyTo(e, "r:"+e.ID, render(d.template("digest"), "count", fmt.Sprint(len(open)), "list", d.ticketList(open))))
+	return h.send(ctx, replyTo(e, "r:"+e.ID, render(d.template("digest"), "count", fmt.Sprint(len(open)), "list", d.ticketList(open))))
 }
 
 // ticketList is one line per ticket: number, group, the question's start.
@@ -98,7 +98,7 @@ func (e errRefused) Error() string { return "refused: " + e.template }
 func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *store.Officer, n int64, rest string) error {
 	number := fmt.Sprint(n)
 	reply := func(tmpl string, kv ...string) error {
-		return h.outbox.Send(ctx, replyTo(e, "r:"+e.ID, render(d.template(tmpl), append([]string{"number", number}, kv...)...)))
+		return h.send(ctx, replyTo(e, "r:"+e.ID, render(d.template(tmpl), append([]string{"number", number}, kv...)...)))
 	}
 	t, err := h.store.TicketByNumber(ctx, o.StationID, n)
 	if errors.Is(err, store.ErrNotFound) {
@@ -150,10 +150,10 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 			return []store.TicketEvent{{Kind: store.TLClaimed, ActorID: idOf(o), At: now}}, nil
 		}
 		after = func(t *store.Ticket) []bot.Outbound {
-			return []bot.Outbound{replyTo(e, "r:"+e.ID, render(d.template("claimed_ok"), "number", number, "minutes", fmt.Sprint(st.SLAMinutes)))}
+			return []bot.Outbound{about(replyTo(e, "r:"+e.ID, render(d.template("claimed_ok"), "number", number, "minutes", fmt.Sprint(st.SLAMinutes))), bot.PurposeReply, t.ID)}
 		}
 	case explicitHandover(rest, lower) && handoverTarget == nil:
-		return h.outbox.Send(ctx, replyTo(e, "r:"+e.ID, render(d.template("unknown_officer"), "name", handoverName)))
+		return h.send(ctx, replyTo(e, "r:"+e.ID, render(d.template("unknown_officer"), "name", handoverName)))
 	case handoverTarget != nil:
 		target := handoverTarget
 		decide = func(t *store.Ticket) ([]store.TicketEvent, error) {
@@ -166,10 +166,11 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 			return []store.TicketEvent{{Kind: store.TLHandedOver, ActorID: idOf(o), Detail: "→ " + target.Name, At: now}}, nil
 		}
 		after = func(t *store.Ticket) []bot.Outbound {
-			out := []bot.Outbound{replyTo(e, "r:"+e.ID, render(d.template("handed_over_ok"), "number", number, "officer", target.Name))}
+			out := []bot.Outbound{about(replyTo(e, "r:"+e.ID, render(d.template("handed_over_ok"), "number", number, "officer", target.Name)), bot.PurposeReply, t.ID)}
 			group := chatName(d, t)
 			if m, ok := d.dm(target, t.Platform, fmt.Sprintf("t%d:handover:%s", t.ID, e.ID), "转交工单 #"+number,
-				render(d.template("handed_over_dm"), "number", number, "from", o.Name, "group", group, "resident", residentLabel(t), "question", t.Question)); ok {
+				render(d.template("handed_over_dm"), "number", number, "from", o.Name, "group", group, "resident", residentLabel(t), "question", t.Question),
+				bot.Ref{Purpose: bot.PurposeAssign, TicketID: t.ID}); ok {
 				out = append(out, m)
 			}
 			return out
@@ -183,7 +184,7 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 			return []store.TicketEvent{{Kind: store.TLClosed, ActorID: idOf(o), At: now}}, nil
 		}
 		after = func(t *store.Ticket) []bot.Outbound {
-			return []bot.Outbound{replyTo(e, "r:"+e.ID, render(d.template("closed_ok"), "number", number))}
+			return []bot.Outbound{about(replyTo(e, "r:"+e.ID, render(d.template("closed_ok"), "number", number)), bot.PurposeReply, t.ID)}
 		}
 	case rest == "预警" || lower == "alert":
 		return h.forwardAlert(ctx, d, e, o, t)
@@ -210,20 +211,32 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 			}
 			return []bot.Outbound{
 				{Key: fmt.Sprintf("t%d:answer:%d:%s", t.ID, o.ID, e.ID), Platform: chat.Platform, Chat: &chat, Format: bot.FormatText,
-					Text: render(d.template("answer"), "answer", answer, "officer", title(o), "number", number), AtUsers: at, ReplyHandle: t.ReplyHandle},
-				replyTo(e, "r:"+e.ID, render(d.template("answered_ok"), "number", number, "group", group)),
+					Text: render(d.template("answer"), "answer", answer, "officer", title(o), "number", number), AtUsers: at, ReplyHandle: t.ReplyHandle,
+					Ref: bot.Ref{Purpose: bot.PurposeAnswer, TicketID: t.ID, OfficerID: o.ID}},
+				about(replyTo(e, "r:"+e.ID, render(d.template("answered_ok"), "number", number, "group", group)), bot.PurposeReply, t.ID),
 			}
 		}
 	}
-	t, err = h.store.TransitionFrom(ctx, t, decide)
+	var msgs []bot.Outbound
+	_, err = h.store.TransitionFrom(ctx, t, func(t *store.Ticket) (store.Change, error) {
+		timeline, err := decide(t)
+		if err != nil {
+			return store.Change{}, err
+		}
+		msgs = after(t)
+		return changed(timeline, msgs), nil
+	})
 	var refused errRefused
-	if errors.As(err, &refused) {
+	switch {
+	case errors.As(err, &refused):
 		return reply(refused.template)
-	}
-	if err != nil {
+	case errors.Is(err, store.ErrDuplicate):
+		return nil // this message was handled before
+	case err != nil:
 		return err
 	}
-	return h.outbox.Send(ctx, after(t)...)
+	h.wake(ctx, msgs)
+	return nil
 }
 
 // explicitHandover: the officer clearly meant to hand over, even if the name

@@ -31,7 +31,9 @@ func (h *Hub) RunTimers(ctx context.Context, every time.Duration) error {
 // shift has started.
 func (h *Hub) Tick(ctx context.Context) error {
 	for {
-		n, err := h.store.FireDue(ctx, h.now(), 100, h.escalate(ctx))
+		var sent []bot.Outbound
+		n, err := h.store.FireDue(ctx, h.now(), 100, h.escalate(&sent))
+		h.wake(ctx, sent)
 		if err != nil {
 			return err
 		}
@@ -45,15 +47,15 @@ func (h *Hub) Tick(ctx context.Context) error {
 // escalate moves an unanswered ticket one step up the chain: its officer →
 // the duty officer on duty now → the station leader; past the end of the
 // chain everyone in it is reminded again, every SLA period, until someone
-// answers. The DMs are published inside the ticket's transaction, so a
-// failure rolls the step back and it fires again (same keys, no double DM).
-func (h *Hub) escalate(ctx context.Context) func(t *store.Ticket) ([]store.TicketEvent, error) {
-	return func(t *store.Ticket) ([]store.TicketEvent, error) {
+// answers. The DMs are rows written with the step, keyed by the ticket's
+// fence: a step fires once and its messages are written once.
+func (h *Hub) escalate(sent *[]bot.Outbound) func(t *store.Ticket) (store.Change, error) {
+	return func(t *store.Ticket) (store.Change, error) {
 		d := h.dir.Load()
 		now := h.now()
 		st := d.stations[t.StationID]
 		if st == nil {
-			return nil, fmt.Errorf("ticket %d: station %d is gone", t.ID, t.StationID)
+			return store.Change{}, fmt.Errorf("ticket %d: station %d is gone", t.ID, t.StationID)
 		}
 		var cur *store.Officer
 		if t.AssigneeID != nil {
@@ -96,15 +98,14 @@ func (h *Hub) escalate(ctx context.Context) func(t *store.Ticket) ([]store.Ticke
 		for _, o := range targets {
 			text := render(d.template("escalation_dm"), "number", fmt.Sprint(t.Number), "group", group,
 				"resident", residentLabel(t), "question", t.Question, "waited", fmt.Sprint(waited))
-			if m, ok := d.dm(o, t.Platform, fmt.Sprintf("t%d:esc:%d:%d", t.ID, t.Fence, o.ID), fmt.Sprintf("工单 #%d 超时", t.Number), text); ok {
+			if m, ok := d.dm(o, t.Platform, fmt.Sprintf("t%d:esc:%d:%d", t.ID, t.Fence, o.ID), fmt.Sprintf("工单 #%d 超时", t.Number), text,
+				bot.Ref{Purpose: bot.PurposeEscalation, TicketID: t.ID}); ok {
 				out = append(out, m)
 			}
 		}
-		if err := h.outbox.Send(ctx, out...); err != nil {
-			return nil, err
-		}
 		h.opts.Observer.Escalated(t.Level)
-		return []store.TicketEvent{{Kind: store.TLEscalated, ActorID: t.AssigneeID, Detail: fmt.Sprintf("第%d次升级 %s", t.Level, detail), At: now}}, nil
+		*sent = append(*sent, out...)
+		return changed([]store.TicketEvent{{Kind: store.TLEscalated, ActorID: t.AssigneeID, Detail: fmt.Sprintf("第%d次升级 %s", t.Level, detail), At: now}}, out), nil
 	}
 }
 
@@ -141,19 +142,20 @@ func (h *Hub) digests(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			fresh, err := h.store.MarkDigest(ctx, o.ID, s.start)
+			var msgs []bot.Outbound
+			if len(mine) > 0 {
+				text := render(d.template("digest"), "count", fmt.Sprint(len(mine)), "list", d.ticketList(mine))
+				if m, ok := d.dm(o, "", fmt.Sprintf("digest:%d:%d", o.ID, s.start.Unix()), "待处理工单", text, bot.Ref{Purpose: bot.PurposeDigest}); ok {
+					msgs = append(msgs, m)
+				}
+			}
+			fresh, err := h.store.MarkDigest(ctx, o.ID, s.start, rows(msgs))
 			if err != nil {
 				return err
 			}
 			h.digested.Store(o.ID, s.start)
-			if !fresh || len(mine) == 0 {
-				continue
-			}
-			text := render(d.template("digest"), "count", fmt.Sprint(len(mine)), "list", d.ticketList(mine))
-			if m, ok := d.dm(o, "", fmt.Sprintf("digest:%d:%d", o.ID, s.start.Unix()), "待处理工单", text); ok {
-				if err := h.outbox.Send(ctx, m); err != nil {
-					return err
-				}
+			if fresh {
+				h.wake(ctx, msgs)
 			}
 		}
 	}
@@ -168,14 +170,14 @@ func (h *Hub) takeWaiting(ctx context.Context, d *directory, st *store.Station, 
 	for _, t := range waiting {
 		switch {
 		case duty != nil && t.AssigneeID != nil && *t.AssigneeID == duty.ID && h.ownsWaiting(d, st, o, t, now):
-			taken, err := h.store.Transition(ctx, t.ID, func(cur *store.Ticket) ([]store.TicketEvent, error) {
+			taken, err := h.store.Transition(ctx, t.ID, func(cur *store.Ticket) (store.Change, error) {
 				if cur.AssigneeID == nil || *cur.AssigneeID != duty.ID || (cur.Status != store.StatusOpen && cur.Status != store.StatusClaimed) {
-					return nil, store.ErrStale
+					return store.Change{}, store.ErrStale
 				}
 				cur.AssigneeID = idOf(o)
 				due := now.Add(sla)
 				cur.EscalateAt = &due
-				return []store.TicketEvent{{Kind: store.TLAssigned, ActorID: idOf(o), Detail: "shift_start：" + o.Name, At: now}}, nil
+				return store.Change{Timeline: []store.TicketEvent{{Kind: store.TLAssigned, ActorID: idOf(o), Detail: "shift_start：" + o.Name, At: now}}}, nil
 			})
 			if err == store.ErrStale {
 				continue

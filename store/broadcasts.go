@@ -19,8 +19,10 @@ var ErrBroadcastState = errors.New("broadcast is not in a state that allows this
 
 // CreateBroadcast inserts b as a draft with one pending delivery per target
 // group, all in one transaction: a broadcast never exists without its full
-// list of targets.
-func (s *Store) CreateBroadcast(ctx context.Context, b *Broadcast, groups []Group) error {
+// list of targets. compose (nil: none) derives from the new row the messages
+// that go with it (the draft shown to its author); a first message that
+// exists already means the request was handled before: ErrDuplicate.
+func (s *Store) CreateBroadcast(ctx context.Context, b *Broadcast, groups []Group, compose func(b *Broadcast) []OutboundMessage) error {
 	if len(groups) == 0 {
 		return errors.New("create broadcast: no target groups")
 	}
@@ -39,6 +41,12 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *Broadcast, groups []Grou
 		}
 		if err := tx.CreateInBatches(rows, 500).Error; err != nil {
 			return fmt.Errorf("insert deliveries of broadcast %d: %w", b.ID, err)
+		}
+		if compose == nil {
+			return nil
+		}
+		if err := s.insertOutbound(tx, compose(b)); err != nil {
+			return fmt.Errorf("broadcast %d: %w", b.ID, errors.Unwrap(err))
 		}
 		return nil
 	})
@@ -377,14 +385,21 @@ func (s *Store) Unreported(ctx context.Context) ([]Broadcast, error) {
 	return out, nil
 }
 
-// MarkReported records that broadcast id's report of round went out.
-func (s *Store) MarkReported(ctx context.Context, id uint, round int, at time.Time) error {
+// MarkReported records that broadcast id's report of round is written:
+// msgs (the report) go in the same transaction.
+func (s *Store) MarkReported(ctx context.Context, id uint, round int, at time.Time, msgs []OutboundMessage) error {
 	at = at.UTC()
 	return s.tx(ctx, func(tx *gorm.DB) error {
-		err := tx.Model(&Broadcast{}).Where("id = ? AND round = ?", id, round).
-			Updates(map[string]any{"reported_at": at, "updated_at": at}).Error
-		if err != nil {
-			return untouchedError{fmt.Errorf("mark broadcast B%d reported: %w", id, err)}
+		res := tx.Model(&Broadcast{}).Where("id = ? AND round = ? AND reported_at IS NULL", id, round).
+			Updates(map[string]any{"reported_at": at, "updated_at": at})
+		if res.Error != nil {
+			return untouchedError{fmt.Errorf("mark broadcast B%d reported: %w", id, res.Error)}
+		}
+		if res.RowsAffected == 0 {
+			return nil // another process reported it
+		}
+		if err := s.insertOutbound(tx, msgs); err != nil && !errors.Is(err, ErrDuplicate) {
+			return err
 		}
 		return nil
 	})

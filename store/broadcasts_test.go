@@ -29,7 +29,7 @@ func broadcastGroups(t *testing.T, s *store.Store, n int) []store.Group {
 func newBroadcast(t *testing.T, s *store.Store, groups []store.Group) *store.Broadcast {
 	t.Helper()
 	b := &store.Broadcast{Author: "张所长", Scope: "all", Text: "警惕冒充客服退款诈骗", ReportPlatform: "dingtalk", ReportUser: "staff-zhang"}
-	if err := s.CreateBroadcast(testContext(t), b, groups); err != nil {
+	if err := s.CreateBroadcast(testContext(t), b, groups, nil); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -160,7 +160,7 @@ func TestBroadcastFinishReportRetryAndCancel(t *testing.T) {
 		if err != nil || len(un) != 1 || un[0].ID != b2.ID || un[0].Round != 1 {
 			t.Fatalf("unreported = %+v, %v", un, err)
 		}
-		if err := s.MarkReported(ctx, b2.ID, 1, now); err != nil {
+		if err := s.MarkReported(ctx, b2.ID, 1, now, nil); err != nil {
 			t.Fatal(err)
 		}
 		if un, _ := s.Unreported(ctx); len(un) != 0 {

@@ -27,7 +27,7 @@ func TestCompiledStatementsStoreWhatTheDriverWould(t *testing.T) {
 	tk := &Ticket{StationID: d.Stations[0].ID, SourceEventID: "playground:m1", Platform: "playground", ChatID: "g1", ChatType: "group",
 		ResidentID: "r1", ResidentName: "居民\x00甲", Question: "楼道里有'焦味'", Status: StatusOpen, Emergency: true,
 		AssigneeID: &assignee, EscalateAt: &due, CreatedAt: at}
-	if _, created, err := s.CreateTicket(ctx, tk, []TicketEvent{{Kind: TLNotified, At: at}}); err != nil || !created {
+	if _, created, err := s.CreateTicket(ctx, tk, []TicketEvent{{Kind: TLNotified, At: at}}, nil); err != nil || !created {
 		t.Fatalf("create: created=%v err=%v", created, err)
 	}
 	if s.batch.hot == nil || len(s.batch.hot.stmts) == 0 {
@@ -58,17 +58,17 @@ func TestCompiledStatementsStoreWhatTheDriverWould(t *testing.T) {
 	// A unique-key clash is an error of the statement, and the statement
 	// stays usable for the next ticket.
 	dup := *tk
-	if _, created, err := s.CreateTicket(ctx, &dup, nil); err != nil || created {
+	if _, created, err := s.CreateTicket(ctx, &dup, nil, nil); err != nil || created {
 		t.Fatalf("redelivered: created=%v err=%v", created, err)
 	}
 	next := &Ticket{StationID: tk.StationID, SourceEventID: "playground:m2", Platform: "playground", ChatID: "g1", ChatType: "group",
 		ResidentID: "r2", Question: "问", Status: StatusOpen}
-	if _, created, err := s.CreateTicket(ctx, next, nil); err != nil || !created || next.Number != 2 {
+	if _, created, err := s.CreateTicket(ctx, next, nil, nil); err != nil || !created || next.Number != 2 {
 		t.Fatalf("next ticket: created=%v number=%d err=%v", created, next.Number, err)
 	}
 	// A station that does not exist inserts nothing.
 	if _, _, err := s.CreateTicket(ctx, &Ticket{StationID: 999, SourceEventID: "playground:m3", Platform: "playground", ChatID: "g1",
-		ChatType: "group", ResidentID: "r3", Question: "问", Status: StatusOpen}, nil); err == nil {
+		ChatType: "group", ResidentID: "r3", Question: "问", Status: StatusOpen}, nil, nil); err == nil {
 		t.Fatal("a ticket of a station that does not exist was created")
 	}
 }
@@ -117,7 +117,7 @@ func TestWriterTransactionsOfTwoProcessesWaitForEachOther(t *testing.T) {
 		if err := tx.Model(&Ticket{}).Count(&n).Error; err != nil { // read first
 			return err
 		}
-		go func() { _, _, err := a.CreateTicket(ctx, ticket("from-a"), nil); otherDone <- err }()
+		go func() { _, _, err := a.CreateTicket(ctx, ticket("from-a"), nil, nil); otherDone <- err }()
 		select {
 		case err := <-otherDone:
 			return fmt.Errorf("the other process wrote inside this transaction: %v", err)

@@ -37,7 +37,7 @@ func TestTicketCreatedIndexMigrationUpgradesAndRollsBack(t *testing.T) {
 			}
 			d := oneStation(t, s)
 			if _, _, err := s.CreateTicket(ctx, &Ticket{StationID: d.Stations[0].ID, SourceEventID: "e1", Platform: "playground",
-				ChatID: "g", ChatType: "group", ResidentID: "r", Question: "问", Status: StatusOpen}, nil); err != nil {
+				ChatID: "g", ChatType: "group", ResidentID: "r", Question: "问", Status: StatusOpen}, nil, nil); err != nil {
 				t.Fatal(err)
 			}
 
@@ -50,7 +50,7 @@ func TestTicketCreatedIndexMigrationUpgradesAndRollsBack(t *testing.T) {
 			if n, err := s.CountTickets(ctx); err != nil || n != 1 {
 				t.Fatalf("tickets after the upgrade: %d (%v)", n, err)
 			}
-			if err := gormigrate.New(s.db, gormigrate.DefaultOptions, migrations()).RollbackLast(); err != nil {
+			if err := gormigrate.New(s.db, gormigrate.DefaultOptions, migrations()).RollbackTo("2026112901_ticket_routing"); err != nil {
 				t.Fatal(err)
 			}
 			if !mig.HasIndex(&ticketIndexes{}, "ix_ticket_station_created") || mig.HasIndex(&ticketIndexes{}, "ix_ticket_created") {

@@ -342,3 +342,62 @@ type Delivery struct {
 	SentAt    *time.Time
 	UpdatedAt time.Time
 }
+
+// Outbound message states. A message is written pending in the same
+// transaction as the change that causes it; a relay leases it (sending),
+// sends it and records what became of it. awaiting_human is a message a
+// person must send on the platform (a customer group the hub cannot post
+// in): never reported as delivered.
+const (
+	OutboundPending       = "pending"
+	OutboundSending       = "sending"
+	OutboundSent          = "sent"
+	OutboundFailed        = "failed"
+	OutboundCancelled     = "cancelled"
+	OutboundAwaitingHuman = "awaiting_human"
+)
+
+// Outbound priorities: interactive messages go before bulk ones.
+const (
+	PriorityInteractive = 0
+	PriorityBulk        = 1
+)
+
+// OutboundMessage is one message the hub sends, and its record: what, to
+// whom, why (typed references), and what became of it.
+type OutboundMessage struct {
+	ID uint `gorm:"primaryKey"`
+	// Key is unique: a cause handled twice writes one message.
+	Key         string `gorm:"size:191;not null;uniqueIndex:ux_outbound_key"`
+	Purpose     string `gorm:"size:32;not null"`
+	TicketID    *uint  `gorm:"index:ix_outbound_ticket"`
+	BroadcastID *uint
+	OfficerID   *uint
+	Platform    string `gorm:"size:16;not null;index:ix_outbound_due,priority:1"`
+	// ChatType and ChatID address a chat; ToUser a direct message.
+	ChatType    string `gorm:"size:16"`
+	ChatID      string `gorm:"size:128"`
+	ChatName    string `gorm:"size:128"`
+	ToUser      string `gorm:"size:128"`
+	Format      string `gorm:"size:16;not null"`
+	Title       string `gorm:"size:191"`
+	Text        string `gorm:"type:text;not null"`
+	AtUsers     string `gorm:"type:text"` // comma-separated platform ids
+	ReplyHandle string `gorm:"type:text"`
+	Priority    int    `gorm:"not null;default:0"`
+	State       string `gorm:"size:16;not null;index:ix_outbound_due,priority:2"`
+	// DueAt is when a pending message may be sent (later after a transient
+	// failure or a rate limit); LeaseUntil is when a sending one's claim
+	// lapses, after which another relay takes it over.
+	DueAt      time.Time `gorm:"not null;index:ix_outbound_due,priority:3"`
+	LeaseUntil *time.Time
+	// Fence changes with every claim: a relay whose lease lapsed records
+	// nothing over its successor's result.
+	Fence     int64  `gorm:"not null;default:0"`
+	Attempts  int    `gorm:"not null;default:0"`
+	MessageID string `gorm:"size:191"`
+	Reason    string `gorm:"type:text"`
+	CreatedAt time.Time
+	SentAt    *time.Time
+	UpdatedAt time.Time
+}

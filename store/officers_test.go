@@ -31,7 +31,7 @@ func TestMarkDigestOncePerShift(t *testing.T) {
 			{"an officer that does not exist", 999999, tuesday, false},
 		}
 		for _, st := range steps {
-			got, err := s.MarkDigest(testContext(t), st.officer, st.start)
+			got, err := s.MarkDigest(testContext(t), st.officer, st.start, nil)
 			if err != nil {
 				t.Fatalf("%s: %v", st.name, err)
 			}
@@ -52,13 +52,13 @@ func TestMarkDigestSurvivesResync(t *testing.T) {
 	forEachDB(t, func(t *testing.T, s *store.Store) {
 		d := syncSeed(t, s, districtSeed())
 		li := officerByCode(t, d, "xcl-li").ID
-		if ok, err := s.MarkDigest(testContext(t), li, start); err != nil || !ok {
+		if ok, err := s.MarkDigest(testContext(t), li, start, nil); err != nil || !ok {
 			t.Fatalf("first digest = %v, %v; want true", ok, err)
 		}
 		seed := districtSeed()
 		seed.Officers[1].Name = "李明明"
 		syncSeed(t, s, seed)
-		if ok, err := s.MarkDigest(testContext(t), li, start); err != nil || ok {
+		if ok, err := s.MarkDigest(testContext(t), li, start, nil); err != nil || ok {
 			t.Errorf("digest for the same shift after a re-sync = %v, %v; want false", ok, err)
 		}
 	})

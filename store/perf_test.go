@@ -39,7 +39,7 @@ func BenchmarkCreateTicket(b *testing.B) {
 		t := &store.Ticket{StationID: station, SourceEventID: fmt.Sprint("e", i), Platform: "playground", ChatID: "g1", ChatType: "group",
 			ResidentID: "r1", Question: "楼道里电动车充电很危险，能不能管一管", Status: store.StatusOpen}
 		tl := []store.TicketEvent{{Kind: store.TLAsked}, {Kind: store.TLAssigned}, {Kind: store.TLAcknowledged}, {Kind: store.TLNotified}}
-		if _, _, err := s.CreateTicket(ctx, t, tl); err != nil {
+		if _, _, err := s.CreateTicket(ctx, t, tl, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -50,14 +50,14 @@ func BenchmarkTransition(b *testing.B) {
 	s, station := benchStore(b)
 	ctx := context.Background()
 	t := &store.Ticket{StationID: station, SourceEventID: "e", Platform: "playground", ChatID: "g1", ChatType: "group", ResidentID: "r1", Question: "问", Status: store.StatusOpen}
-	if _, _, err := s.CreateTicket(ctx, t, nil); err != nil {
+	if _, _, err := s.CreateTicket(ctx, t, nil, nil); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		_, err := s.Transition(ctx, t.ID, func(t *store.Ticket) ([]store.TicketEvent, error) {
+		_, err := s.Transition(ctx, t.ID, func(t *store.Ticket) (store.Change, error) {
 			t.Status = store.StatusAnswered
-			return []store.TicketEvent{{Kind: store.TLAnswered, Detail: "已处理"}}, nil
+			return store.Change{Timeline: []store.TicketEvent{{Kind: store.TLAnswered, Detail: "已处理"}}}, nil
 		})
 		if err != nil {
 			b.Fatal(err)

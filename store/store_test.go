@@ -13,7 +13,7 @@ func TestClosedStoreRefusesWorkAndClosesTwice(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Errorf("second close: %v", err)
 		}
-		if _, _, err := s.CreateTicket(testContext(t), question(xcl, "after-close"), nil); err == nil {
+		if _, _, err := s.CreateTicket(testContext(t), question(xcl, "after-close"), nil, nil); err == nil {
 			t.Error("create ticket on a closed store succeeded, want an error")
 		}
 		if err := s.Ping(testContext(t)); err == nil {

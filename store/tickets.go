@@ -12,18 +12,31 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// CreateTicket numbers and inserts t with its first timeline entries in one
+// CreateTicket numbers and inserts t with its first timeline entries and
+// the messages compose derives from the numbered ticket, in one
 // transaction. If a ticket for t.SourceEventID exists already (the platform
-// redelivered the message) it returns that one and created == false, so the
-// caller can repeat its side effects idempotently instead of making another.
-func (s *Store) CreateTicket(ctx context.Context, t *Ticket, timeline []TicketEvent) (out *Ticket, created bool, err error) {
+// redelivered the message) it returns that one and created == false: its
+// messages were written with it.
+func (s *Store) CreateTicket(ctx context.Context, t *Ticket, timeline []TicketEvent, compose func(t *Ticket) []OutboundMessage) (out *Ticket, created bool, err error) {
 	t.utc()
 	err = s.tx(ctx, func(tx *gorm.DB) error {
 		t.ID = 0 // a body may run twice (group commit); let the insert assign it
 		if err := s.insertTicket(tx, t); err != nil {
 			return err
 		}
-		return s.insertTimeline(tx, t.ID, timeline)
+		if err := s.insertTimeline(tx, t.ID, timeline); err != nil {
+			return err
+		}
+		if compose == nil {
+			return nil
+		}
+		if err := s.insertOutbound(tx, compose(t)); err != nil {
+			if errors.Is(err, ErrDuplicate) {
+				return fmt.Errorf("ticket's first message exists already: %w", err)
+			}
+			return err
+		}
+		return nil
 	})
 	if err == nil {
 		return t, true, nil
@@ -305,19 +318,21 @@ func one[T any](v *T, err error, what string) (*T, error) {
 var ErrStale = errors.New("ticket changed meanwhile")
 
 // Transition reads ticket id, lets decide mutate it and name the timeline
-// entries, and saves both in one transaction, on the condition that nobody
-// changed the ticket since it was read (its Fence, bumped by every
-// transition). If somebody did, decide runs again on the fresh ticket, a few
-// times at most. The read happens outside the transaction, so on SQLite it
-// does not hold up the single writer; the fence is what makes escalation
-// steps fire at most once.
-func (s *Store) Transition(ctx context.Context, id uint, decide func(t *Ticket) ([]TicketEvent, error)) (*Ticket, error) {
+// entries and messages that go with the change, and saves them in one
+// transaction, on the condition that nobody changed the ticket since it was
+// read (its Fence, bumped by every transition). If somebody did, decide runs
+// again on the fresh ticket, a few times at most. The read happens outside
+// the transaction, so on SQLite it does not hold up the single writer; the
+// fence is what makes escalation steps fire at most once. A change whose
+// first message exists already was made before (the same platform message
+// handled twice): ErrDuplicate, nothing written.
+func (s *Store) Transition(ctx context.Context, id uint, decide func(t *Ticket) (Change, error)) (*Ticket, error) {
 	return s.TransitionFrom(ctx, &Ticket{ID: id}, decide)
 }
 
 // TransitionFrom is Transition starting from a ticket the caller has just
 // read (its Fence says which version), saving a read when nobody raced.
-func (s *Store) TransitionFrom(ctx context.Context, read *Ticket, decide func(t *Ticket) ([]TicketEvent, error)) (*Ticket, error) {
+func (s *Store) TransitionFrom(ctx context.Context, read *Ticket, decide func(t *Ticket) (Change, error)) (*Ticket, error) {
 	const attempts = 5
 	id := read.ID
 	for attempt := 1; ; attempt++ {
@@ -332,7 +347,7 @@ func (s *Store) TransitionFrom(ctx context.Context, read *Ticket, decide func(t 
 			t = *got
 		}
 		fence := t.Fence
-		timeline, err := decide(&t)
+		change, err := decide(&t)
 		if err != nil {
 			return nil, err
 		}
@@ -340,15 +355,20 @@ func (s *Store) TransitionFrom(ctx context.Context, read *Ticket, decide func(t 
 		t.Fence = fence + 1
 		raced := false
 		err = s.tx(ctx, func(tx *gorm.DB) error {
+			// The messages first: a duplicate is found before anything is
+			// written.
+			if err := s.insertOutbound(tx, change.Outbound); err != nil {
+				return err
+			}
 			saved, err := s.saveTransition(tx, &t, fence)
 			if err != nil {
-				return untouchedError{err}
+				return err
 			}
 			if !saved {
 				raced = true
-				return untouchedError{ErrStale}
+				return ErrStale
 			}
-			return s.insertTimeline(tx, t.ID, timeline)
+			return s.insertTimeline(tx, t.ID, change.Timeline)
 		})
 		switch {
 		case raced && attempt < attempts:
@@ -376,12 +396,6 @@ func (s *Store) saveTransition(tx *gorm.DB, t *Ticket, fence int64) (saved bool,
 	return n == 1, nil
 }
 
-// AppendTimeline adds entries to a ticket without changing it (a follow-up
-// message from a throttled resident, a page sent).
-func (s *Store) AppendTimeline(ctx context.Context, id uint, timeline ...TicketEvent) error {
-	return s.tx(ctx, func(tx *gorm.DB) error { return s.insertTimeline(tx, id, timeline) })
-}
-
 // lock adds FOR UPDATE where the database has it; SQLite's single writer
 // connection already serialises transactions.
 func (s *Store) lock(tx *gorm.DB) *gorm.DB {
@@ -404,7 +418,7 @@ func dueTimers(db *gorm.DB, now time.Time) *gorm.DB {
 // the due timers instead of queueing on the same rows; on SQLite the single
 // writer serialises them and the fence turns a step another worker already
 // took into ErrStale. Either way a step fires once.
-func (s *Store) FireDue(ctx context.Context, now time.Time, limit int, fire func(t *Ticket) ([]TicketEvent, error)) (int, error) {
+func (s *Store) FireDue(ctx context.Context, now time.Time, limit int, fire func(t *Ticket) (Change, error)) (int, error) {
 	now = now.UTC()
 	if s.driver == MySQL {
 		return s.fireDueSkipLocked(ctx, now, limit, fire)
@@ -416,9 +430,9 @@ func (s *Store) FireDue(ctx context.Context, now time.Time, limit int, fire func
 	fired := 0
 	for _, d := range due {
 		fence := d.Fence
-		err := s.fireLocked(ctx, d.ID, func(t *Ticket) ([]TicketEvent, error) {
+		err := s.fireLocked(ctx, d.ID, func(t *Ticket) (Change, error) {
 			if t.Fence != fence || t.EscalateAt == nil || t.EscalateAt.After(now) {
-				return nil, ErrStale
+				return Change{}, ErrStale
 			}
 			return fire(t)
 		})
@@ -433,7 +447,7 @@ func (s *Store) FireDue(ctx context.Context, now time.Time, limit int, fire func
 	return fired, nil
 }
 
-func (s *Store) fireDueSkipLocked(ctx context.Context, now time.Time, limit int, fire func(t *Ticket) ([]TicketEvent, error)) (int, error) {
+func (s *Store) fireDueSkipLocked(ctx context.Context, now time.Time, limit int, fire func(t *Ticket) (Change, error)) (int, error) {
 	fired := 0
 	for fired < limit {
 		claimed := false
@@ -445,16 +459,11 @@ func (s *Store) fireDueSkipLocked(ctx context.Context, now time.Time, limit int,
 			}
 			claimed = true
 			fence := t.Fence
-			timeline, err := fire(&t)
+			change, err := fire(&t)
 			if err != nil {
 				return err
 			}
-			t.utc()
-			t.Fence = fence + 1
-			if _, err := s.saveTransition(tx, &t, fence); err != nil {
-				return err
-			}
-			return s.insertTimeline(tx, t.ID, timeline)
+			return s.saveFired(tx, &t, fence, change)
 		})
 		if err != nil {
 			return fired, fmt.Errorf("fire due timer: %w", err)
@@ -470,7 +479,7 @@ func (s *Store) fireDueSkipLocked(ctx context.Context, now time.Time, limit int,
 // fireLocked is Transition under a row lock inside the transaction, so
 // fire (which sends the escalation messages) runs once per step that
 // commits, never for a step that loses a race.
-func (s *Store) fireLocked(ctx context.Context, id uint, fire func(t *Ticket) ([]TicketEvent, error)) error {
+func (s *Store) fireLocked(ctx context.Context, id uint, fire func(t *Ticket) (Change, error)) error {
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		var t Ticket
 		if err := s.lock(tx).Where("id = ?", id).Take(&t).Error; err != nil {
@@ -478,17 +487,29 @@ func (s *Store) fireLocked(ctx context.Context, id uint, fire func(t *Ticket) ([
 			return untouchedError{err}
 		}
 		fence := t.Fence
-		timeline, err := fire(&t)
+		change, err := fire(&t)
 		if err != nil {
 			return untouchedError{err}
 		}
-		t.utc()
-		t.Fence = fence + 1
-		if _, err := s.saveTransition(tx, &t, fence); err != nil {
-			return err
-		}
-		return s.insertTimeline(tx, t.ID, timeline)
+		return s.saveFired(tx, &t, fence, change)
 	})
+}
+
+// saveFired writes a fired timer's step: the ticket, its timeline and its
+// messages (keyed by the fence, so a step writes its messages once).
+func (s *Store) saveFired(tx *gorm.DB, t *Ticket, fence int64, c Change) error {
+	t.utc()
+	t.Fence = fence + 1
+	if _, err := s.saveTransition(tx, t, fence); err != nil {
+		return err
+	}
+	if err := s.insertTimeline(tx, t.ID, c.Timeline); err != nil {
+		return err
+	}
+	if err := s.insertOutbound(tx, c.Outbound); err != nil && !errors.Is(err, ErrDuplicate) {
+		return err
+	}
+	return nil
 }
 
 // OpenTicketsFor lists unanswered tickets an officer must handle.

@@ -37,7 +37,7 @@ func question(stationID uint, source string) *store.Ticket {
 
 func createTicket(t *testing.T, s *store.Store, tk *store.Ticket, timeline ...store.TicketEvent) *store.Ticket {
 	t.Helper()
-	got, created, err := s.CreateTicket(testContext(t), tk, timeline)
+	got, created, err := s.CreateTicket(testContext(t), tk, timeline, nil)
 	if err != nil {
 		t.Fatalf("create ticket %s: %v", tk.SourceEventID, err)
 	}
@@ -140,7 +140,7 @@ func TestCreateTicketForRedeliveredEventReturnsExistingTicket(t *testing.T) {
 
 		again := question(xcl, "dingtalk:msg-1")
 		again.Question = "redelivered copy"
-		got, created, err := s.CreateTicket(testContext(t), again, []store.TicketEvent{{Kind: store.TLAsked}, {Kind: store.TLAcknowledged}})
+		got, created, err := s.CreateTicket(testContext(t), again, []store.TicketEvent{{Kind: store.TLAsked}, {Kind: store.TLAcknowledged}}, nil)
 		if err != nil {
 			t.Fatalf("create redelivered ticket: %v", err)
 		}
@@ -186,7 +186,7 @@ func TestCreateTicketConcurrentlyNumbersWithoutGapsOrDuplicates(t *testing.T) {
 			wg.Go(func() {
 				<-start
 				tk, created, err := s.CreateTicket(testContext(t), question(station, source),
-					[]store.TicketEvent{{Kind: store.TLAsked}, {Kind: store.TLAcknowledged}})
+					[]store.TicketEvent{{Kind: store.TLAsked}, {Kind: store.TLAcknowledged}}, nil)
 				results[i] = result{source, station, tk, created, err}
 			})
 		}
@@ -254,12 +254,12 @@ func TestTransitionSavesChangesAndAppendsTimeline(t *testing.T) {
 		before := reload(t, s, tk)
 
 		answered := time.Date(2026, 11, 23, 9, 15, 0, 0, time.UTC)
-		got, err := s.Transition(testContext(t), tk.ID, func(cur *store.Ticket) ([]store.TicketEvent, error) {
+		got, err := s.Transition(testContext(t), tk.ID, func(cur *store.Ticket) (store.Change, error) {
 			if cur.Status != store.StatusOpen || cur.Question != tk.Question {
 				t.Errorf("decide saw %+v, want the stored open ticket", cur)
 			}
 			cur.Status, cur.EscalateAt, cur.FirstResponseAt, cur.AnsweredBy = store.StatusAnswered, nil, &answered, &wang.ID
-			return []store.TicketEvent{{Kind: store.TLAnswered, ActorID: &wang.ID, Detail: "马上到", At: answered}}, nil
+			return store.Change{Timeline: []store.TicketEvent{{Kind: store.TLAnswered, ActorID: &wang.ID, Detail: "马上到", At: answered}}}, nil
 		})
 		if err != nil {
 			t.Fatalf("transition: %v", err)
@@ -279,9 +279,9 @@ func TestTransitionSavesChangesAndAppendsTimeline(t *testing.T) {
 			t.Errorf("timeline = %q, want asked, answered", kinds)
 		}
 
-		again, err := s.Transition(testContext(t), tk.ID, func(cur *store.Ticket) ([]store.TicketEvent, error) {
+		again, err := s.Transition(testContext(t), tk.ID, func(cur *store.Ticket) (store.Change, error) {
 			cur.Status = store.StatusClosed
-			return nil, nil
+			return store.Change{}, nil
 		})
 		if err != nil || again.Fence != tk.Fence+2 || reload(t, s, tk).Status != store.StatusClosed {
 			t.Errorf("second transition = %+v, %v; want closed, fence %d", again, err, tk.Fence+2)
@@ -297,9 +297,9 @@ func TestTransitionDeclinedByDecideChangesNothing(t *testing.T) {
 		before := reload(t, s, tk)
 
 		errNotYours := errors.New("ticket belongs to another officer")
-		got, err := s.Transition(testContext(t), tk.ID, func(cur *store.Ticket) ([]store.TicketEvent, error) {
+		got, err := s.Transition(testContext(t), tk.ID, func(cur *store.Ticket) (store.Change, error) {
 			cur.Status, cur.Level = store.StatusClosed, 7
-			return []store.TicketEvent{{Kind: store.TLClosed}}, errNotYours
+			return store.Change{Timeline: []store.TicketEvent{{Kind: store.TLClosed}}}, errNotYours
 		})
 		if !errors.Is(err, errNotYours) || got != nil {
 			t.Fatalf("declined transition = %v, %v; want nil and the decide error", got, err)
@@ -319,9 +319,9 @@ func TestTransitionOfMissingTicketIsNotFound(t *testing.T) {
 	forEachDB(t, func(t *testing.T, s *store.Store) {
 		twoStations(t, s)
 		called := false
-		_, err := s.Transition(testContext(t), 4242, func(*store.Ticket) ([]store.TicketEvent, error) {
+		_, err := s.Transition(testContext(t), 4242, func(*store.Ticket) (store.Change, error) {
 			called = true
-			return nil, nil
+			return store.Change{}, nil
 		})
 		if !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("transition of a missing ticket = %v, want ErrNotFound", err)
@@ -334,13 +334,13 @@ func TestTransitionOfMissingTicketIsNotFound(t *testing.T) {
 
 // escalateBy is a fire func like the escalation handler's: next level, timer
 // reset one SLA later, one timeline entry.
-func escalateBy(now time.Time, sla time.Duration, fired func(*store.Ticket)) func(*store.Ticket) ([]store.TicketEvent, error) {
-	return func(t *store.Ticket) ([]store.TicketEvent, error) {
+func escalateBy(now time.Time, sla time.Duration, fired func(*store.Ticket)) func(*store.Ticket) (store.Change, error) {
+	return func(t *store.Ticket) (store.Change, error) {
 		fired(t)
 		t.Level++
 		next := now.Add(sla)
 		t.EscalateAt = &next
-		return []store.TicketEvent{{Kind: store.TLEscalated, Detail: fmt.Sprintf("第%d次升级", t.Level), At: now}}, nil
+		return store.Change{Timeline: []store.TicketEvent{{Kind: store.TLEscalated, Detail: fmt.Sprintf("第%d次升级", t.Level), At: now}}}, nil
 	}
 }
 
@@ -451,9 +451,9 @@ func TestFireDueFailingFireKeepsTicketDue(t *testing.T) {
 		createTicket(t, s, tk, store.TicketEvent{Kind: store.TLAsked})
 
 		errOutbox := errors.New("outbox unavailable")
-		_, err := s.FireDue(testContext(t), now, 100, func(cur *store.Ticket) ([]store.TicketEvent, error) {
+		_, err := s.FireDue(testContext(t), now, 100, func(cur *store.Ticket) (store.Change, error) {
 			cur.Level++
-			return nil, errOutbox
+			return store.Change{}, errOutbox
 		})
 		if !errors.Is(err, errOutbox) {
 			t.Errorf("fire due with a failing fire = %v, want the fire error", err)
@@ -735,7 +735,7 @@ func TestCreateTicketForUnknownStationFails(t *testing.T) {
 	forEachDB(t, func(t *testing.T, s *store.Store) {
 		xcl, _, _ := twoStations(t, s)
 		for _, station := range []uint{0, 4242} {
-			got, created, err := s.CreateTicket(testContext(t), question(station, fmt.Sprint("lost-", station)), nil)
+			got, created, err := s.CreateTicket(testContext(t), question(station, fmt.Sprint("lost-", station)), nil, nil)
 			if err == nil || created {
 				t.Errorf("ticket for station %d = %+v, created %v, err %v; want an error", station, got, created, err)
 			}
@@ -794,10 +794,10 @@ func TestTicketLookupsReadBackEveryColumn(t *testing.T) {
 		createTicket(t, s, tk)
 		answered := created.Add(3 * time.Minute)
 		closed := created.Add(time.Hour)
-		want, err := s.Transition(ctx, tk.ID, func(t *store.Ticket) ([]store.TicketEvent, error) {
+		want, err := s.Transition(ctx, tk.ID, func(t *store.Ticket) (store.Change, error) {
 			t.Status, t.Level, t.EscalateAt = store.StatusClosed, 2, nil
 			t.FirstResponseAt, t.AnsweredBy, t.ClosedAt = &answered, &officer, &closed
-			return nil, nil
+			return store.Change{}, nil
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -42,7 +42,6 @@ type Adapter struct {
 	http   *http.Client
 	tokens *tokenSource
 	limits *limiter
-	later  *laterQueue
 	health healthState
 	holder string // this process's name in the lease
 	gate   gate
@@ -58,20 +57,18 @@ var _ bot.Sender = (*Adapter)(nil)
 type Option func(*options)
 
 type options struct {
-	rdb           redis.UniversalClient
-	prefix        string
-	httpClient    *http.Client
-	leaseTTL      time.Duration
-	schedule      []time.Duration
-	backoff       time.Duration
-	undeliverable func(ctx context.Context, o *bot.Outbound, cause error)
-	healthEvery   time.Duration
-	now           func() time.Time
+	rdb         redis.UniversalClient
+	prefix      string
+	httpClient  *http.Client
+	leaseTTL    time.Duration
+	flowRetry   time.Duration
+	backoff     time.Duration
+	healthEvery time.Duration
+	now         func() time.Time
 }
 
-// WithRedis shares the access token, the rate-limit windows, the retry queue
-// of flow-controlled messages and the one-stream lease between every process
-// of the app. prefix namespaces the keys (deployments and tests share a
+// WithRedis shares the access token, the rate-limit windows and the
+// one-stream lease between every process of the app. prefix namespaces the keys (deployments and tests share a
 // server). The caller owns rdb.
 func WithRedis(rdb redis.UniversalClient, prefix string) Option {
 	return func(o *options) { o.rdb, o.prefix = rdb, prefix }
@@ -85,23 +82,14 @@ func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpCli
 // stand-by takes over within ttl + ttl/5 (+ connecting). Default 10 s.
 func WithLeaseTTL(ttl time.Duration) Option { return func(o *options) { o.leaseTTL = ttl } }
 
-// WithRetrySchedule sets the waits before each retry of a flow-controlled
-// direct message. Default DefaultRetrySchedule.
-func WithRetrySchedule(delays ...time.Duration) Option {
-	return func(o *options) { o.schedule = delays }
-}
+// WithFlowControlRetry sets how long a direct message DingTalk
+// flow-controlled waits before it is sent again (the hub's relay keeps it
+// as a scheduled row meanwhile). Default 30 s.
+func WithFlowControlRetry(d time.Duration) Option { return func(o *options) { o.flowRetry = d } }
 
 // WithBackoff sets the first wait after DingTalk throttles the app; each
 // further try waits twice as long. Default 300 ms.
 func WithBackoff(base time.Duration) Option { return func(o *options) { o.backoff = base } }
-
-// WithUndeliverable receives every message that finally could not be
-// delivered after the hub had already handed it over (a flow-controlled
-// direct message out of retries), so that it can be parked for an admin like
-// a failed send. The adapter logs each one either way.
-func WithUndeliverable(f func(ctx context.Context, o *bot.Outbound, cause error)) Option {
-	return func(o *options) { o.undeliverable = f }
-}
 
 // New checks cfg and builds the adapter; nothing connects until Run.
 // dedup keeps a message DingTalk delivers twice from being published twice
@@ -120,7 +108,7 @@ func New(cfg Config, pub bot.Publisher, dedup bot.Deduper, log *slog.Logger, opt
 	if log == nil {
 		log = slog.Default()
 	}
-	o := options{leaseTTL: DefaultLeaseTTL, schedule: DefaultRetrySchedule, backoff: 300 * time.Millisecond, healthEvery: 5 * time.Minute, now: time.Now}
+	o := options{leaseTTL: DefaultLeaseTTL, flowRetry: 30 * time.Second, backoff: 300 * time.Millisecond, healthEvery: 5 * time.Minute, now: time.Now}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(&o)
@@ -129,8 +117,8 @@ func New(cfg Config, pub bot.Publisher, dedup bot.Deduper, log *slog.Logger, opt
 	if o.leaseTTL < 300*time.Millisecond {
 		return nil, fmt.Errorf("dingtalk: lease ttl %s is too short to renew in time", o.leaseTTL)
 	}
-	if len(o.schedule) == 0 {
-		o.schedule = DefaultRetrySchedule
+	if o.flowRetry <= 0 {
+		o.flowRetry = 30 * time.Second
 	}
 	if o.httpClient == nil {
 		o.httpClient = &http.Client{Timeout: 10 * time.Second}
@@ -143,7 +131,6 @@ func New(cfg Config, pub bot.Publisher, dedup bot.Deduper, log *slog.Logger, opt
 	keys := o.prefix + "dingtalk:" + cfg.AppKey + ":"
 	a.tokens = &tokenSource{fetch: a.fetchToken, rdb: o.rdb, key: keys + "token", now: o.now}
 	a.limits = &limiter{qps: cfg.QPS, rdb: o.rdb, prefix: keys + "qps:", now: o.now, local: map[string]*rate.Limiter{}}
-	a.later = &laterQueue{schedule: o.schedule, rdb: o.rdb, key: keys + "later", now: o.now}
 	return a, nil
 }
 
@@ -164,11 +151,9 @@ func (a *Adapter) Run(ctx context.Context) error {
 	useSDKLogger(a.log)
 	a.health.setRunning(true)
 	defer a.health.setRunning(false)
-	a.later.open()
 
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); a.retryLater(ctx) }()
+	wg.Add(1)
 	go func() { defer wg.Done(); a.watchHealth(ctx, a.opts.healthEvery) }()
 	for {
 		l, err := a.awaitTurn(ctx)

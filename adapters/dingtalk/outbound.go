@@ -222,8 +222,9 @@ func (a *Adapter) batchSend(ctx context.Context, users []string, m message) (bat
 }
 
 // sendDirect sends a robot direct message to one user. A user DingTalk
-// flow-controls right now is queued and tried again later (see later.go);
-// an id DingTalk does not know is permanent.
+// flow-controls right now is asked again later: DingTalk did not deliver,
+// and will if asked after a while, so the relay schedules the message
+// instead of retrying at once. An id DingTalk does not know is permanent.
 func (a *Adapter) sendDirect(ctx context.Context, o *bot.Outbound, user string, m message) error {
 	res, err := a.batchSend(ctx, []string{user}, m)
 	if err != nil {
@@ -233,10 +234,7 @@ func (a *Adapter) sendDirect(ctx context.Context, o *bot.Outbound, user string, 
 	case slices.Contains(res.Invalid, user):
 		return permanent(fmt.Errorf("dingtalk direct message %s: staff id %s is unknown to DingTalk for this robot: check the officer's dingtalk identity", o.Key, user))
 	case slices.Contains(res.FlowControlled, user):
-		if err := a.later.add(ctx, o, user, 0); err != nil {
-			return fmt.Errorf("dingtalk direct message %s: recipient is flow-controlled by DingTalk: %w", o.Key, err)
-		}
-		a.log.Info("dingtalk flow-controlled a direct message; retrying later", "key", o.Key)
+		return bot.RetryAfter(a.opts.flowRetry, fmt.Errorf("dingtalk direct message %s: recipient is flow-controlled by DingTalk", o.Key))
 	}
 	return nil
 }

@@ -132,25 +132,6 @@ func TestRedisLeaseLostClosesTheStream(t *testing.T) {
 	}
 }
 
-func TestRedisRetryQueueIsWorkedOffByAnyProcess(t *testing.T) {
-	_, prefix := bustest.Redis(t)
-	srv := dingtalktest.NewServer(t, dingtalktest.Options{})
-	sched := WithRetrySchedule(100*time.Millisecond, 100*time.Millisecond)
-	sender, _ := process(t, srv, prefix, false, sched) // Send only, no Run
-	srv.FlowControl("staff-wang", 1)
-	if err := sender.a.Send(context.Background(), &bot.Outbound{Key: "dm", Platform: bot.DingTalk, ToUser: "staff-wang", Text: "新工单 #3"}); err != nil {
-		t.Fatalf("queued in Redis, Send should succeed: %v", err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	if n := len(srv.DMs("staff-wang")); n != 0 {
-		t.Fatalf("delivered with no retry loop running: %d", n)
-	}
-	process(t, srv, prefix, true, sched) // another process of the app starts
-	if dms := srv.WaitDMs(t, "staff-wang", 1); dms[0].Text != "新工单 #3" {
-		t.Errorf("officer sees %+v", dms)
-	}
-}
-
 func TestRedisRateLimitIsSharedBetweenProcesses(t *testing.T) {
 	_, prefix := bustest.Redis(t)
 	srv := dingtalktest.NewServer(t, dingtalktest.Options{})

@@ -173,30 +173,27 @@ func (a *Adapter) sendWebhook(ctx context.Context, key string, o *bot.Outbound, 
 		t.Text.MentionedList = o.AtUsers
 		payload = t
 	}
-	lim := a.limiter(key)
-	wait := a.backoff
-	for attempt := 0; ; attempt++ {
-		if err := lim.Wait(ctx); err != nil {
-			return fmt.Errorf("wait for the webhook robot's rate: %w", err)
-		}
-		// The SDK returns err == nil when WeCom answers a non-zero errcode.
-		info, err := a.webhooks.RobotBroadcast(key, payload)
-		if err != nil {
-			return fmt.Errorf("post to group %s webhook: %w", o.Chat.ID, redactKey(err, key))
-		}
-		switch {
-		case info.ErrCode == 0:
-			return nil
-		case info.ErrCode == codeFrequency && attempt < maxFrequencyRetries:
-			a.log.Warn("webhook robot over its frequency limit; backing off", "chat", o.Chat.ID, "wait", wait)
-			if err := bot.Sleep(ctx, wait); err != nil {
-				return fmt.Errorf("group %s webhook frequency limit (45009): %w", o.Chat.ID, err)
-			}
-			wait *= 2
-			continue
-		}
-		return classify(fmt.Errorf("group %s webhook: errcode %d: %s", o.Chat.ID, info.ErrCode, clip(info.ErrMsg, 120)), info.ErrCode)
+	// A robot at its rate, or told 45009, holds up only its own group: the
+	// message is asked for again when the robot may speak, and the relay
+	// keeps it as a scheduled row meanwhile.
+	r := a.limiter(key).Reserve()
+	if d := r.Delay(); d > 0 {
+		r.Cancel()
+		return bot.RetryAfter(d, fmt.Errorf("group %s webhook robot is at its %d messages a minute", o.Chat.ID, a.cfg.WebhookPerMinute))
 	}
+	// The SDK returns err == nil when WeCom answers a non-zero errcode.
+	info, err := a.webhooks.RobotBroadcast(key, payload)
+	if err != nil {
+		return fmt.Errorf("post to group %s webhook: %w", o.Chat.ID, redactKey(err, key))
+	}
+	switch info.ErrCode {
+	case 0:
+		return nil
+	case codeFrequency:
+		a.log.Warn("webhook robot over its frequency limit; asking again later", "chat", o.Chat.ID, "wait", a.backoff)
+		return bot.RetryAfter(a.backoff, fmt.Errorf("group %s webhook frequency limit (45009)", o.Chat.ID))
+	}
+	return classify(fmt.Errorf("group %s webhook: errcode %d: %s", o.Chat.ID, info.ErrCode, clip(info.ErrMsg, 120)), info.ErrCode)
 }
 
 // limiter is the bucket of one webhook robot: WebhookPerMinute spread evenly,

@@ -65,7 +65,7 @@ func TestExpiredOrRefusedResponseURLFallsBackToWebhook(t *testing.T) {
 	}
 	// A response_url WeCom no longer honours (used elsewhere): refused, then the webhook.
 	used := encodeReplyHandle(f.api.URL+"/cgi-bin/aibot/response?response_code=never-issued", f.clock.Now().Add(time.Hour))
-	if err := f.a.Send(ctx, groupOut("k2", "被拒后的答复", used)); err != nil {
+	if err := deliver(ctx, f.a, groupOut("k2", "被拒后的答复", used)); err != nil {
 		t.Fatal(err)
 	}
 	hooks := f.api.SentOn("webhook")
@@ -74,34 +74,60 @@ func TestExpiredOrRefusedResponseURLFallsBackToWebhook(t *testing.T) {
 	}
 }
 
-func TestWebhookFrequencyLimitBacksOffAndRetries(t *testing.T) {
-	f := newFixture(t)
+// deliver sends o as the relay does: a message asked for again later is
+// sent again after the wait it names.
+func deliver(ctx context.Context, a *Adapter, o *bot.Outbound) error {
+	for range 10 {
+		err := a.Send(ctx, o)
+		d, later := bot.RetryDelay(err)
+		if !later {
+			return err
+		}
+		time.Sleep(d)
+	}
+	return errors.New("still asked to wait after 10 tries")
+}
+
+func TestWebhookFrequencyLimitAsksForTheMessageAgainLater(t *testing.T) {
+	f := newFixture(t, func(c *Config, _ map[string]string) { c.WebhookPerMinute = 600 })
 	ctx := context.Background()
-	f.api.Fail("webhook", codeFrequency, codeFrequency)
-	if err := f.a.Send(ctx, groupOut("k1", "防诈骗提醒", "")); err != nil {
-		t.Fatalf("two 45009 answers then success: %v", err)
+	f.api.Fail("webhook", codeFrequency)
+	err := f.a.Send(ctx, groupOut("k1", "防诈骗提醒", ""))
+	if d, later := bot.RetryDelay(err); !later || d <= 0 || isPermanent(err) {
+		t.Fatalf("45009: err = %v, want to be asked again after a wait", err)
+	}
+	f.api.Fail("webhook", codeFrequency)
+	if err := deliver(ctx, f.a, groupOut("k1", "防诈骗提醒", "")); err != nil {
+		t.Fatalf("after the waits: %v", err)
 	}
 	if got := f.api.SentOn("webhook"); len(got) != 1 {
 		t.Errorf("delivered %d times, want once", len(got))
 	}
-	f.api.Fail("webhook", codeFrequency, codeFrequency, codeFrequency, codeFrequency)
-	err := f.a.Send(ctx, groupOut("k2", "防诈骗提醒", ""))
-	if err == nil || isPermanent(err) {
-		t.Errorf("still limited after retries: err = %v, want a transient error for the runner to retry later", err)
-	}
 }
 
-func TestWebhookRateIsPacedPerRobot(t *testing.T) {
-	f := newFixture(t, func(c *Config, _ map[string]string) { c.WebhookPerMinute = 300 }) // one per 200ms
+// One robot at its rate holds up its own group only: its next message is
+// asked for again after the robot's interval, while another group's robot
+// takes a message at once.
+func TestWebhookRateHoldsUpOnlyItsOwnGroup(t *testing.T) {
+	f := newFixture(t, func(c *Config, env map[string]string) {
+		c.WebhookPerMinute = 300 // one per 200ms
+		env[EnvWebhookKeys] = hexie + "=" + hexieKey + ",wrOther=other-key-1"
+	})
 	ctx := context.Background()
-	start := time.Now()
-	for i := 0; i < 3; i++ {
-		if err := f.a.Send(ctx, groupOut("k", "通知", "")); err != nil {
-			t.Fatal(err)
-		}
+	f.api.AddWebhook("other-key-1", "other")
+	if err := f.a.Send(ctx, groupOut("k1", "通知", "")); err != nil {
+		t.Fatal(err)
 	}
-	if took := time.Since(start); took < 350*time.Millisecond {
-		t.Errorf("3 webhook messages took %s; at 300/min they need 400ms", took)
+	d, later := bot.RetryDelay(f.a.Send(ctx, groupOut("k2", "通知", "")))
+	if !later || d <= 0 || d > 200*time.Millisecond {
+		t.Fatalf("second message to the same robot: retry after %v (%v), want within the robot's 200ms interval", d, later)
+	}
+	other := &bot.Outbound{Key: "k3", Platform: bot.WeChat, Chat: &bot.ChatRef{Platform: bot.WeChat, ID: "wrOther", Type: bot.Group}, Text: "通知"}
+	if err := f.a.Send(ctx, other); err != nil {
+		t.Fatalf("another group's robot: %v, want sent at once", err)
+	}
+	if got := f.api.SentOn("webhook"); len(got) != 2 {
+		t.Errorf("webhook took %d messages, want the first and the other group's", len(got))
 	}
 }
 

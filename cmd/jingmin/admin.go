@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -155,7 +156,7 @@ func cmdParked(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := flag.NewFlagSet("parked", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "config file (default: the embedded example)")
-	topic := fs.String("topic", "", "only this bus topic (events, outbound.dingtalk, ...)")
+	topic := fs.String("topic", "", "only this: events, or outbound.<platform> (outbound.dingtalk, ...)")
 	limit := fs.Int("limit", 50, "at most this many")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -165,9 +166,22 @@ func cmdParked(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer h.Close()
-	rows, err := h.store.Parked(ctx, *topic)
-	if err != nil {
-		return err
+	var rows []store.ParkedMessage
+	if !strings.HasPrefix(*topic, "outbound.") {
+		if rows, err = h.store.Parked(ctx, *topic); err != nil {
+			return err
+		}
+	}
+	// Messages a platform refused for good are rows of their own, kept
+	// with the reason.
+	if *topic == "" || strings.HasPrefix(*topic, "outbound.") {
+		failed, err := h.store.FailedOutbound(ctx, strings.TrimPrefix(*topic, "outbound."), *limit)
+		if err != nil {
+			return err
+		}
+		for _, m := range failed {
+			rows = append(rows, store.ParkedMessage{Topic: "outbound." + m.Platform, MessageID: m.Key, Cause: m.Reason, At: m.UpdatedAt})
+		}
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "时间\t主题\t消息\t原因")

@@ -382,7 +382,7 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (*routeResult, er
 		}()
 	}
 	wg.Wait()
-	for deadline := time.Now().Add(30 * time.Second); h.pending() > 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(30 * time.Second); h.pending(ctx) > 0 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
 	elapsed := time.Since(start)

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jingminhub/jingmin/bot"
 	"github.com/jingminhub/jingmin/commands"
+	"github.com/jingminhub/jingmin/store"
 )
 
 func runCLI(t *testing.T, args ...string) (string, error) {
@@ -154,7 +154,8 @@ func TestParkedListsWhatAdminsMustActOn(t *testing.T) {
 	h := startHubOn(t, nil, at("2026-11-23 10:00"), db)
 	// A group on a platform this deployment has no adapter for: the reply is
 	// parked with the reason, and a group nobody registered is listed.
-	if err := h.bus.Publish(context.Background(), bot.OutboundTopic(bot.DingTalk), bot.Message{ID: "k1", Payload: []byte(`{"key":"k1","platform":"dingtalk","chat":{"platform":"dingtalk","id":"cid1","type":"group"},"format":"text","text":"你好"}`)}); err != nil {
+	if err := h.store.Enqueue(context.Background(), store.OutboundMessage{Key: "k1", Purpose: "reply", Platform: "dingtalk",
+		ChatType: "group", ChatID: "cid1", Format: "text", Text: "你好"}); err != nil {
 		t.Fatal(err)
 	}
 	h.say("not-registered", "res-1", "13812345678", "@社区警务助手 你好")

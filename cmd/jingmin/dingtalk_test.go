@@ -227,14 +227,14 @@ func TestDingTalkThrottledDMIsRetriedAndDelivered(t *testing.T) {
 	if n := len(h.dt.Calls(dingtalktest.PathBatchSend)); n != 3 {
 		t.Errorf("%d batchSend calls, want 3 (two throttled)", n)
 	}
-	parked, err := h.store.Parked(context.Background(), bot.OutboundTopic(bot.DingTalk))
-	if err != nil || len(parked) != 0 {
-		t.Errorf("parked = %+v, %v; want nothing", parked, err)
+	failed, err := h.store.FailedOutbound(context.Background(), string(bot.DingTalk), 10)
+	if err != nil || len(failed) != 0 {
+		t.Errorf("failed = %+v, %v; want nothing", failed, err)
 	}
 }
 
 func TestDingTalkFlowControlledDMArrivesLater(t *testing.T) {
-	h := startDingTalkHub(t, at("2026-11-23 10:00"), dingtalk.WithRetrySchedule(100*time.Millisecond, 200*time.Millisecond))
+	h := startDingTalkHub(t, at("2026-11-23 10:00"), dingtalk.WithFlowControlRetry(100*time.Millisecond))
 	h.dt.FlowControl(staff("wang"), 1)
 	h.resident(askMsg("家门口的快递被拿走了"))
 	h.settle()

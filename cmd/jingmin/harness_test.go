@@ -19,6 +19,7 @@ import (
 	"github.com/jingminhub/jingmin/bot"
 	"github.com/jingminhub/jingmin/bot/bottest"
 	"github.com/jingminhub/jingmin/configs"
+	"github.com/jingminhub/jingmin/store"
 )
 
 var shanghai = func() *time.Location { l, _ := time.LoadLocation("Asia/Shanghai"); return l }()
@@ -131,12 +132,22 @@ func (h *testHub) settle() {
 	h.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		if h.pending() == 0 {
+		if h.pending(context.Background()) == 0 && h.unsent() == 0 {
 			return
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	h.t.Fatal("bus did not settle within 15s")
+}
+
+// unsent counts outbound rows not yet settled.
+func (h *testHub) unsent() int64 {
+	h.t.Helper()
+	n, err := h.store.OutboundStates(context.Background(), "")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return n[store.OutboundPending] + n[store.OutboundSending]
 }
 
 // botLines are the bot's messages in a chat, in order.

@@ -57,9 +57,6 @@ func newMetrics(h *hub) *metrics {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 			topics := map[string]string{bot.TopicEvents: "handlers"}
-			for p := range h.senders {
-				topics[bot.OutboundTopic(p)] = "senders"
-			}
 			for topic, group := range topics {
 				if n, err := pc.Pending(ctx, topic, group); err == nil {
 					ch <- prometheus.MustNewConstMetric(lag, prometheus.GaugeValue, float64(n), topic, group)
@@ -141,28 +138,12 @@ func (m *metrics) Escalated(level int) {
 	m.escalations.WithLabelValues(strconv.Itoa(min(level, 4))).Inc()
 }
 
-// counted wraps a platform's sender to count what it delivers.
-func (m *metrics) counted(p bot.Platform, s bot.Sender) bot.Sender {
-	return countingSender{s: s, sent: m.outbound.WithLabelValues(string(p), "sent"),
-		failed: m.outbound.WithLabelValues(string(p), "failed"), refused: m.outbound.WithLabelValues(string(p), "refused")}
-}
-
-type countingSender struct {
-	s                     bot.Sender
-	sent, failed, refused prometheus.Counter
-}
-
-func (c countingSender) Send(ctx context.Context, o *bot.Outbound) error {
-	err := c.s.Send(ctx, o)
-	switch {
-	case err == nil:
-		c.sent.Inc()
-	case bot.IsPermanent(err):
-		c.refused.Inc()
-	default:
-		c.failed.Inc()
+// observeSend is the relays' observer: what became of each send.
+func (m *metrics) observeSend(p bot.Platform, lane string, o bot.Outcome, took time.Duration) {
+	outcome := map[bot.Outcome]string{bot.Sent: "sent", bot.Retry: "failed", bot.Failed: "refused"}[o]
+	if outcome != "" {
+		m.outbound.WithLabelValues(string(p), outcome).Inc()
 	}
-	return err
 }
 
 func (m *metrics) handler() http.Handler {

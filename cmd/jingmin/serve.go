@@ -10,12 +10,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
 	"github.com/jingminhub/jingmin/adapters/dingtalk"
@@ -76,15 +76,16 @@ func runRole(ctx context.Context, name string, r role, args []string, stderr io.
 	// Health endpoints come up first: while the store or the bus cannot be
 	// reached the process says so (/readyz 503 with the reason) and keeps
 	// trying, instead of exiting into a restart loop.
-	var ready atomic.Value // http.Handler once the hub is open
+	var ready atomic.Value // http.Handler once the hub runs
 	var lastErr atomic.Value
 	lastErr.Store("starting")
+	g, gctx := errgroup.WithContext(ctx)
 	if cfg.Ops.Listen != "" {
 		opsLn, err := net.Listen("tcp", cfg.Ops.Listen)
 		if err != nil {
 			return fmt.Errorf("ops: listen on %s: %w", cfg.Ops.Listen, err)
 		}
-		ops := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ops := &httpPart{name: "ops", ln: opsLn, log: log, handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if h, ok := ready.Load().(http.Handler); ok {
 				h.ServeHTTP(w, r)
 				return
@@ -95,44 +96,52 @@ func runRole(ctx context.Context, name string, r role, args []string, stderr io.
 			}
 			writeStatus(w, http.StatusServiceUnavailable, map[string]string{"status": "starting", "error": lastErr.Load().(string)})
 		})}
-		go func() { _ = ops.Serve(opsLn) }()
-		defer ops.Close()
+		g.Go(func() error { return ops.Run(gctx) })
 		log.Info("health endpoints ready", "url", "http://"+opsLn.Addr().String()+"/readyz")
 	}
-	var h *hub
-	for wait := time.Second; ; wait = min(wait*2, 30*time.Second) {
-		if h, err = openHub(ctx, cfg, log, hubOptions{role: r}); err == nil {
-			break
+	g.Go(func() error {
+		var (
+			h   *hub
+			err error
+		)
+		for wait := time.Second; ; wait = min(wait*2, 30*time.Second) {
+			if h, err = openHub(gctx, cfg, log, hubOptions{role: r}); err == nil {
+				break
+			}
+			if !errors.Is(err, errUnavailable) {
+				return err
+			}
+			lastErr.Store(err.Error())
+			log.Error("cannot start yet; retrying", "err", err, "retry_in", wait)
+			if bot.Sleep(gctx, wait) != nil {
+				return nil
+			}
 		}
-		if !errors.Is(err, errUnavailable) {
-			return err
+		defer h.Close()
+		lastErr.Store("starting its parts")
+		h.onReady = func() { ready.Store(h.opsHandler()) }
+		var ln net.Listener
+		if h.playground != nil {
+			if ln, err = net.Listen("tcp", cfg.Playground.Listen); err != nil {
+				return fmt.Errorf("playground: listen on %s: %w", cfg.Playground.Listen, err)
+			}
+			log.Info("playground ready", "url", "http://"+ln.Addr().String()+"/")
 		}
-		lastErr.Store(err.Error())
-		log.Error("cannot start yet; retrying", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
+		if cfg.Admin.Listen != "" {
+			adminLn, err := net.Listen("tcp", cfg.Admin.Listen)
+			if err != nil {
+				return fmt.Errorf("admin API: listen on %s: %w", cfg.Admin.Listen, err)
+			}
+			h.admin = adminLn
+			log.Info("admin API ready", "url", "http://"+adminLn.Addr().String()+"/api/admin/")
 		}
+		return h.Run(gctx, ln)
+	})
+	err = g.Wait()
+	if err != nil {
+		log.Error("stopped", "err", err)
 	}
-	defer h.Close()
-	ready.Store(h.opsHandler())
-	var ln net.Listener
-	if h.playground != nil {
-		if ln, err = net.Listen("tcp", cfg.Playground.Listen); err != nil {
-			return fmt.Errorf("playground: listen on %s: %w", cfg.Playground.Listen, err)
-		}
-		log.Info("playground ready", "url", "http://"+ln.Addr().String()+"/")
-	}
-	if cfg.Admin.Listen != "" {
-		adminLn, err := net.Listen("tcp", cfg.Admin.Listen)
-		if err != nil {
-			return fmt.Errorf("admin API: listen on %s: %w", cfg.Admin.Listen, err)
-		}
-		h.admin = adminLn
-		log.Info("admin API ready", "url", "http://"+adminLn.Addr().String()+"/api/admin/")
-	}
-	return h.Run(ctx, ln)
+	return err
 }
 
 // errUnavailable marks a start-up failure that waiting can cure: the
@@ -166,8 +175,9 @@ type hub struct {
 	log        *slog.Logger
 	store      *store.Store
 	bus        bot.Bus
-	closeBus   func() // closes the bus and, distributed, its Redis client
-	dedup      bot.Deduper
+	closeBus   func()      // closes the bus and, distributed, its Redis client
+	dedup      bot.Deduper // the adapters' edge de-duplication
+	waker      bot.Waker   // nudges from rules to relays
 	role       role
 	admin      net.Listener // the admin API, when configured
 	rules      *commands.Hub
@@ -179,6 +189,8 @@ type hub struct {
 	now        func() time.Time // the rules' clock
 	// broadcastPoll: see hubOptions.
 	broadcastPoll time.Duration
+	// onReady is called once every part runs (readiness).
+	onReady func()
 }
 
 // adapter is one platform's connection: Run takes its inbound messages to
@@ -225,19 +237,19 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 	if opts.role == (role{}) {
 		opts.role = roleAll
 	}
-	b, dedup, rdb, closeBus, err := openBus(ctx, cfg)
+	b, dedup, waker, rdb, closeBus, err := openBus(ctx, cfg)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	h := &hub{cfg: cfg, log: log, store: st, bus: b, closeBus: closeBus, dedup: dedup, role: opts.role, senders: map[bot.Platform]bot.Sender{},
+	h := &hub{cfg: cfg, log: log, store: st, bus: b, closeBus: closeBus, dedup: dedup, waker: waker, role: opts.role, senders: map[bot.Platform]bot.Sender{},
 		broadcastPoll: opts.broadcastPoll, now: opts.now}
 	if h.now == nil {
 		h.now = time.Now
 	}
 	h.metrics = newMetrics(h)
 	h.rdb = rdb
-	if h.rules, err = newRules(ctx, cfg, st, bot.BusOutbox{Publisher: b}, log, opts.now, h.metrics); err != nil {
+	if h.rules, err = newRules(ctx, cfg, st, waker, log, opts.now, h.metrics); err != nil {
 		closeBus()
 		st.Close()
 		return nil, err
@@ -246,7 +258,7 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 		h.broadcastPoll = 500 * time.Millisecond
 	}
 	if opts.role.all() {
-		// A platform whose adapter does not run here parks its messages with
+		// A platform whose adapter does not run here fails its messages with
 		// the reason instead of dropping them.
 		for _, p := range []bot.Platform{bot.DingTalk, bot.WeChat, bot.Playground} {
 			h.senders[p] = unconfigured(p)
@@ -271,11 +283,7 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 	}
 	if cfg.DingTalk != nil {
 		adapters[bot.DingTalk] = func(pub bot.Publisher, dedup bot.Deduper, log *slog.Logger) (adapter, error) {
-			// DMs DingTalk holds back are retried for a while; the ones it
-			// never takes end here, like any undeliverable message.
-			dopts := []dingtalk.Option{dingtalk.WithUndeliverable(func(ctx context.Context, o *bot.Outbound, cause error) {
-				h.undeliverable(ctx, bot.OutboundTopic(bot.DingTalk), o, cause)
-			})}
+			var dopts []dingtalk.Option
 			if rdb != nil {
 				dopts = append(dopts, dingtalk.WithRedis(rdb, cfg.Bus.Prefix))
 			}
@@ -301,32 +309,33 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 }
 
 // openBus returns the in-memory bus of the embedded default, or Redis
-// Streams when the config says so, with the matching deduper and the Redis
-// client (nil on the in-memory bus) for adapters that share state through it.
-func openBus(ctx context.Context, cfg *configs.Config) (bot.Bus, bot.Deduper, *redis.Client, func(), error) {
+// Streams when the config says so, with the matching deduper and waker and
+// the Redis client (nil on the in-memory bus) for adapters that share state
+// through it.
+func openBus(ctx context.Context, cfg *configs.Config) (bot.Bus, bot.Deduper, bot.Waker, *redis.Client, func(), error) {
 	if cfg.Bus.Kind != "redis" {
 		b := bot.NewMemoryBus(0)
-		return b, bot.NewMemoryDeduper(), nil, func() { b.Close() }, nil
+		return b, bot.NewMemoryDeduper(), &bot.MemoryWaker{}, nil, func() { b.Close() }, nil
 	}
 	opt, err := redis.ParseURL(cfg.Bus.RedisURL)
 	if err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("bus: %s is not a Redis URL (redis://host:6379/0): %w", configs.EnvRedisURL, err)
+		return nil, nil, nil, nil, nil, fmt.Errorf("bus: %s is not a Redis URL (redis://host:6379/0): %w", configs.EnvRedisURL, err)
 	}
 	rdb := redis.NewClient(opt)
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
-		return nil, nil, nil, nil, fmt.Errorf("%w: bus: Redis at %s does not answer: %w", errUnavailable, opt.Addr, err)
+		return nil, nil, nil, nil, nil, fmt.Errorf("%w: bus: Redis at %s does not answer: %w", errUnavailable, opt.Addr, err)
 	}
 	b := redisbus.New(rdb, redisbus.Options{Prefix: cfg.Bus.Prefix, ClaimIdle: time.Duration(cfg.Bus.ClaimIdleSeconds) * time.Second})
-	return b, redisbus.NewDeduper(rdb, cfg.Bus.Prefix), rdb, func() { b.Close(); rdb.Close() }, nil
+	return b, redisbus.NewDeduper(rdb, cfg.Bus.Prefix), redisbus.NewWaker(rdb, cfg.Bus.Prefix), rdb, func() { b.Close(); rdb.Close() }, nil
 }
 
-func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, out commands.Outbox, log *slog.Logger, now func() time.Time, obs commands.Observer) (*commands.Hub, error) {
+func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, waker bot.Waker, log *slog.Logger, now func() time.Time, obs commands.Observer) (*commands.Hub, error) {
 	loc, err := time.LoadLocation(cfg.Hub.Timezone)
 	if err != nil {
 		return nil, fmt.Errorf("%s: hub.timezone: %w", cfg.Source, err)
 	}
-	return commands.New(ctx, st, out, commands.Options{
+	return commands.New(ctx, st, commands.Options{
 		Location: loc, EmergencyKeywords: cfg.Hub.EmergencyKeywords,
 		QuestionsPerMinute: cfg.Hub.QuestionsPerMinute, MaxTextRunes: cfg.Hub.MaxTextRunes,
 		ConsultationStation: cfg.Hub.ConsultationStation,
@@ -335,7 +344,7 @@ func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, out com
 			bot.DingTalk:   {Runes: bot.MaxTextRunes},
 			bot.Playground: {Runes: cfg.Hub.MaxTextRunes},
 		},
-		Now: now, Log: log, Observer: obs,
+		Now: now, Log: log, Observer: obs, Waker: waker,
 	})
 }
 
@@ -356,151 +365,189 @@ func catalog(cfg *configs.Config) playground.Catalog {
 }
 
 // unconfigured stands in for a platform whose adapter does not run in this
-// process: its messages are parked with the reason, never silently dropped.
+// process: its messages fail with the reason, never silently dropped.
 type unconfigured bot.Platform
 
 func (u unconfigured) Send(context.Context, *bot.Outbound) error {
 	return bot.Permanent(fmt.Errorf("no %s adapter is configured in this deployment", string(u)))
 }
 
-// Run serves until ctx ends, then shuts down in order: stop taking messages,
-// let the bus drain (bounded), stop the loops, close.
+// Run serves until ctx ends or a part fails, then shuts down in order:
+// stop taking messages (adapters, the playground), let the in-memory bus
+// drain (bounded), stop the handlers, timers and relays. Every part is a
+// value with Run(ctx) under one errgroup: the first error stops the process
+// with that error, nothing is dropped.
 func (h *hub) Run(ctx context.Context, ln net.Listener) error {
-	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	g, gctx := errgroup.WithContext(ctx)
+	// Work (handlers, timers, relays) outlives the inbound side at shutdown,
+	// so what came in is handled and sent.
+	work, stopWork := context.WithCancel(context.WithoutCancel(gctx))
 	defer stopWork()
-	park := func(ctx context.Context, topic string, m bot.Message, cause error) error {
-		if err := h.store.Park(ctx, topic, m.ID, m.Payload, cause.Error()); err != nil {
-			return err
-		}
-		if strings.HasPrefix(topic, "outbound.") {
-			if o, err := bot.DecodeOutbound(m.Payload); err == nil {
-				h.tellUndelivered(ctx, o, cause)
+	parts := h.workParts()
+	ready := &readiness{want: int64(len(parts)), done: h.onReady}
+	for _, p := range parts {
+		g.Go(func() error {
+			if err := p.run(work, ready.one); err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
 			}
-		}
-		return nil
-	}
-	handler := bot.Chain(h.rules.Handler(),
-		bot.Dependencies(dependencyDown),
-		bot.Log(h.log, h.metrics.observeEvent),
-		bot.Dedup(h.dedup, h.hold(), bot.DefaultKeep),
-		bot.Recover(h.log))
-	var runners []*bot.Runner
-	if h.role.handlers {
-		runners = append(runners, &bot.Runner{
-			Subscriber: h.bus, Topic: bot.TopicEvents, Group: "handlers", Workers: h.cfg.HandlerWorkers(),
-			Process: bot.EventProcessor(handler), Park: park, Log: h.log,
+			return nil
 		})
+	}
+	// The inbound side stops first at shutdown: nothing new comes in while
+	// the bus drains.
+	in, inCtx := errgroup.WithContext(gctx)
+	inbound := func(name string, run func(ctx context.Context) error) {
+		in.Go(func() error {
+			err := run(inCtx)
+			if err == nil && inCtx.Err() == nil {
+				// None ends by itself: stop rather than run deaf.
+				err = errors.New("stopped by itself")
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return nil
+		})
+	}
+	for _, a := range h.inbound {
+		inbound("adapter", a.Run)
+	}
+	if ln != nil {
+		pg := &httpPart{name: "playground", ln: ln, log: h.log, handler: h.playground.Handler(), onShutdown: h.playground.Stop}
+		inbound("playground", pg.Run)
+	}
+	if h.admin != nil {
+		admin := &httpPart{name: "admin API", ln: h.admin, log: h.log, handler: adminAPI{h: h, token: h.cfg.Admin.Token}.handler()}
+		inbound("admin API", admin.Run)
+	}
+	g.Go(func() error {
+		<-inCtx.Done() // ctx ended, or an inbound part failed
+		err := in.Wait()
+		h.log.Info("shutting down")
+		if _, memory := h.bus.(*bot.MemoryBus); memory {
+			h.drain(context.WithoutCancel(ctx), 10*time.Second)
+		}
+		stopWork()
+		return err
+	})
+	return g.Wait()
+}
+
+// part is one long-running piece of a process. run calls ready once it has
+// started (subscribed, listening), and returns when ctx ends.
+type part struct {
+	name string
+	run  func(ctx context.Context, ready func()) error
+}
+
+// readiness calls done once every part said it started.
+type readiness struct {
+	want int64
+	n    atomic.Int64
+	done func()
+}
+
+func (r *readiness) one() {
+	if r.n.Add(1) == r.want && r.done != nil {
+		r.done()
+	}
+}
+
+// workParts are the parts of this process's role: the event handlers,
+// timers and broadcast reports (handlers), the relay of each platform it
+// serves, and the directory refresh (distributed workers).
+func (h *hub) workParts() []part {
+	var parts []part
+	started := func(run func(ctx context.Context) error) func(ctx context.Context, ready func()) error {
+		return func(ctx context.Context, ready func()) error { ready(); return run(ctx) }
+	}
+	if h.role.handlers {
+		handler := bot.Chain(h.rules.Handler(),
+			bot.Dependencies(dependencyDown),
+			bot.Log(h.log, h.metrics.observeEvent),
+			bot.Recover(h.log))
+		runner := &bot.Runner{
+			Subscriber: h.bus, Topic: bot.TopicEvents, Group: "handlers", Workers: h.cfg.HandlerWorkers(),
+			Process: bot.EventProcessor(handler), Park: h.park, Log: h.log,
+		}
+		parts = append(parts,
+			part{"event handlers", func(ctx context.Context, ready func()) error { runner.OnReady = ready; return runner.Run(ctx) }},
+			part{"escalation timers", started(func(ctx context.Context) error {
+				return h.rules.RunTimers(ctx, time.Duration(h.cfg.Hub.TimerSeconds)*time.Second)
+			})},
+			part{"broadcast reports", started(func(ctx context.Context) error { return h.rules.RunBroadcastReports(ctx, h.broadcastPoll) })},
+		)
+		if _, memory := h.bus.(*bot.MemoryBus); !memory {
+			// Other processes change the directory too (an officer's 值班 开 is
+			// handled by whichever worker got it): pick their changes up.
+			parts = append(parts, part{"directory refresh", started(h.refreshDirectory)})
+		}
 	}
 	for p, s := range h.senders {
-		runners = append(runners, &bot.Runner{
-			Subscriber: h.bus, Topic: bot.OutboundTopic(p), Group: "senders", Workers: h.cfg.Hub.SenderWorkers,
-			Process: bot.DeliveryProcessor(h.metrics.counted(p, s), h.dedup, h.hold()), Park: park, Log: h.log,
-		})
-	}
-	var wg sync.WaitGroup
-	for _, r := range runners {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = r.Run(work) }()
-	}
-	if h.role.handlers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = h.rules.RunTimers(work, time.Duration(h.cfg.Hub.TimerSeconds)*time.Second)
-		}()
-	}
-	if h.role.handlers {
-		// Finishing broadcasts and reporting to their authors.
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = h.rules.RunBroadcastReports(work, h.broadcastPoll) }()
-	}
-	if lanes := h.broadcastLanes(); len(lanes) > 0 {
-		// Broadcast sends go from the process that owns each platform's
-		// connection, like every other outbound message.
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = h.rules.RunBroadcasts(work, lanes, commands.EngineOptions{
-				Lease: time.Duration(h.cfg.Broadcast.LeaseSeconds) * time.Second, Poll: h.broadcastPoll,
-				MaxAttempts: h.cfg.Broadcast.MaxAttempts, Dedup: h.dedup, Log: h.log,
-			})
-		}()
-	}
-	if _, memory := h.bus.(*bot.MemoryBus); !memory && h.role.handlers {
-		// Other processes change the directory too (an officer's 值班 开 is
-		// handled by whichever worker got it): pick their changes up.
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tick := time.NewTicker(directoryRefresh)
-			defer tick.Stop()
-			for {
-				select {
-				case <-work.Done():
-					return
-				case <-tick.C:
-					if err := h.rules.Reload(work); err != nil {
-						h.log.Warn("reloading the directory", "err", err)
-					}
-				}
+		relay := h.relay(p, s)
+		parts = append(parts, part{string(p) + " relay", func(ctx context.Context, ready func()) error {
+			wake, err := h.waker.Wakeups(ctx, p)
+			if err != nil {
+				return fmt.Errorf("listen for nudges: %w", err)
 			}
-		}()
+			relay.Wake = wake
+			ready()
+			return relay.Run(ctx)
+		}})
 	}
-	if h.admin != nil {
-		admin := &http.Server{Handler: adminAPI{h: h, token: h.cfg.Admin.Token}.handler(), ReadHeaderTimeout: 5 * time.Second}
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = admin.Serve(h.admin) }()
-		defer admin.Close()
-	}
+	return parts
+}
 
-	// Inbound adapters stop first at shutdown: nothing new comes in while
-	// the bus drains.
-	in, stopIn := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopIn()
-	var inWG sync.WaitGroup
-	for _, a := range h.inbound {
-		inWG.Add(1)
-		go func() {
-			defer inWG.Done()
-			if err := a.Run(in); err != nil {
-				h.log.Error("adapter stopped", "err", err)
+// relay is platform p's relay: interactive messages first, broadcast
+// deliveries in their own lane at the configured pace, giving way to them.
+func (h *hub) relay(p bot.Platform, s bot.Sender) *bot.Relay {
+	var lim bot.Limiter
+	r := h.cfg.Broadcast.Rates[string(p)]
+	switch {
+	case r > 0 && h.rdb != nil:
+		// Every process serving the platform shares the one limit.
+		lim = redisbus.NewLimiter(h.rdb, h.cfg.Bus.Prefix+"broadcast-rate:"+string(p), r)
+	case r > 0:
+		lim = rate.NewLimiter(rate.Limit(r), 1)
+	}
+	poll := h.broadcastPoll
+	return &bot.Relay{
+		Platform: p, Sender: s, Poll: poll,
+		Lease:       time.Duration(h.cfg.Broadcast.LeaseSeconds) * time.Second,
+		MaxAttempts: h.cfg.Broadcast.MaxAttempts,
+		Lanes: []bot.Lane{
+			{Name: "interactive", Queue: h.rules.Outbox(), Workers: h.cfg.Hub.SenderWorkers},
+			{Name: "broadcast", Queue: h.rules.Deliveries(), Workers: h.cfg.Broadcast.Workers, Limiter: lim, Yield: true},
+		},
+		Failed: func(ctx context.Context, m *bot.Outbound, reason string) {
+			if err := h.rules.Undelivered(ctx, m, reason); err != nil {
+				h.log.Warn("telling the officer of an undelivered answer", "message", m.Key, "err", err)
 			}
-		}()
+		},
+		Observe: h.metrics.observeSend,
+		Log:     h.log,
 	}
+}
 
-	var srv *http.Server
-	serveErr := make(chan error, 1)
-	if ln != nil {
-		srv = &http.Server{Handler: h.playground.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		srv.RegisterOnShutdown(h.playground.Stop)
-		go func() { serveErr <- srv.Serve(ln) }()
-	}
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-serveErr:
-		err = fmt.Errorf("playground server: %w", err)
-	}
-	h.log.Info("shutting down")
-	if srv != nil {
-		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = srv.Shutdown(shut)
-		cancel()
-		if e := <-serveErr; e != nil && !errors.Is(e, http.ErrServerClosed) && err == nil {
-			err = e
+// refreshDirectory reloads the directory every directoryRefresh.
+func (h *hub) refreshDirectory(ctx context.Context) error {
+	tick := time.NewTicker(directoryRefresh)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			if err := h.rules.Reload(ctx); err != nil && ctx.Err() == nil {
+				h.log.Warn("reloading the directory", "err", err)
+			}
 		}
 	}
-	stopIn()
-	inWG.Wait()
-	if _, memory := h.bus.(*bot.MemoryBus); memory {
-		h.drain(10 * time.Second)
-	}
-	stopWork()
-	if h.admin != nil {
-		h.admin.Close()
-	}
-	wg.Wait()
-	return err
+}
+
+// park keeps an event that failed for good for admins.
+func (h *hub) park(ctx context.Context, topic string, m bot.Message, cause error) error {
+	return h.store.Park(ctx, topic, m.ID, m.Payload, cause.Error())
 }
 
 // dependencyDown reports whether a handler's failure says the database or
@@ -523,62 +570,20 @@ func dependencyDown(err error) bool {
 	return false
 }
 
-// broadcastLanes is one sending lane per platform this process delivers
-// to, each with its configured token bucket, yielding to interactive
-// messages waiting on the platform's outbound topic.
-func (h *hub) broadcastLanes() []commands.BroadcastLane {
-	var lanes []commands.BroadcastLane
-	for p, s := range h.senders {
-		var lim commands.Limiter
-		r := h.cfg.Broadcast.Rates[string(p)]
-		switch {
-		case r > 0 && h.rdb != nil:
-			// Every process serving the platform shares the one limit.
-			lim = redisbus.NewLimiter(h.rdb, h.cfg.Bus.Prefix+"broadcast-rate:"+string(p), r)
-		case r > 0:
-			lim = rate.NewLimiter(rate.Limit(r), 1)
-		}
-		topic := bot.OutboundTopic(p)
-		busy := func(ctx context.Context) bool {
-			pc, ok := h.bus.(bot.PendingCounter)
-			if !ok {
-				return false
-			}
-			n, err := pc.Pending(ctx, topic, "senders")
-			return err == nil && n > 0
-		}
-		lanes = append(lanes, commands.BroadcastLane{Platform: p, Sender: s, Limiter: lim, Rate: float64(r), Workers: h.cfg.Broadcast.Workers, Busy: busy})
-	}
-	return lanes
-}
-
-// drain waits until everything accepted has been handled and sent: the
-// in-memory bus does not outlive the process.
-func (h *hub) drain(limit time.Duration) {
+// drain waits until every event accepted has been handled: the in-memory
+// bus does not outlive the process (outbound messages are rows, and wait
+// for the next start).
+func (h *hub) drain(ctx context.Context, limit time.Duration) {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		if h.pending() == 0 {
+		if h.pending(ctx) == 0 {
 			return
 		}
-		time.Sleep(20 * time.Millisecond)
+		if bot.Sleep(ctx, 20*time.Millisecond) != nil {
+			break
+		}
 	}
-	h.log.Warn("shutdown before the bus drained; undelivered messages are lost with this process")
-}
-
-// undeliverable keeps a message a platform adapter gave up on, for admins,
-// and lets the rules tell whoever needs to know.
-func (h *hub) undeliverable(ctx context.Context, topic string, o *bot.Outbound, cause error) {
-	payload, _ := bot.EncodeOutbound(o)
-	if err := h.store.Park(ctx, topic, o.Key, payload, cause.Error()); err != nil {
-		h.log.Error("keeping an undeliverable message", "message", o.Key, "err", err)
-	}
-	h.tellUndelivered(ctx, o, cause)
-}
-
-func (h *hub) tellUndelivered(ctx context.Context, o *bot.Outbound, cause error) {
-	if err := h.rules.Undelivered(ctx, o, cause.Error()); err != nil {
-		h.log.Warn("telling the officer of an undelivered answer", "message", o.Key, "err", err)
-	}
+	h.log.Warn("shutdown before the bus drained; events not yet handled are lost with this process")
 }
 
 // hold is how long a message being handled stays claimed.
@@ -589,18 +594,13 @@ func (h *hub) hold() time.Duration {
 	return bot.DefaultHold
 }
 
-// pending counts messages accepted but not yet handled or sent.
-func (h *hub) pending() int64 {
+// pending counts events accepted but not yet handled.
+func (h *hub) pending(ctx context.Context) int64 {
 	pc, ok := h.bus.(bot.PendingCounter)
 	if !ok {
 		return 0
 	}
-	ctx := context.Background()
-	n, _ := pc.Pending(ctx, bot.TopicEvents, "handlers")
-	for p := range h.senders {
-		m, _ := pc.Pending(ctx, bot.OutboundTopic(p), "senders")
-		n += m
-	}
+	n, _ := pc.Pending(context.WithoutCancel(ctx), bot.TopicEvents, "handlers")
 	return n
 }
 

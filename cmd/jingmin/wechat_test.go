@@ -302,14 +302,14 @@ func TestWeChatOfficialAccountRepliesInsideAndOutsideThe48HourWindow(t *testing.
 	if n := len(h.on("oa", "oOutside")); n != 0 {
 		t.Errorf("%d messages counted as delivered outside the window", n)
 	}
-	parked, err := h.store.Parked(context.Background(), bot.OutboundTopic(bot.WeChat))
+	failed, err := h.store.FailedOutbound(context.Background(), string(bot.WeChat), 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(parked) != 1 {
-		t.Fatalf("parked %d outbound messages, want the undeliverable acknowledgement", len(parked))
+	if len(failed) != 1 {
+		t.Fatalf("%d outbound messages failed, want the undeliverable acknowledgement", len(failed))
 	}
-	mustContain(t, "recorded reason", parked[0].Cause, "48 hours", "45015")
+	mustContain(t, "recorded reason", failed[0].Reason, "48 hours", "45015")
 
 	// The officer's answer is refused too: the officer is told, not fooled.
 	// The confirmation of the answer and the notice of its refusal are sent

@@ -1,0 +1,153 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/store"
+)
+
+// rows turns the rules' messages into outbound rows: bounded, validated,
+// with their typed references.
+func rows(msgs []bot.Outbound) []store.OutboundMessage {
+	out := make([]store.OutboundMessage, 0, len(msgs))
+	for i := range msgs {
+		out = append(out, row(&msgs[i]))
+	}
+	return out
+}
+
+func row(o *bot.Outbound) store.OutboundMessage {
+	if o.Format == "" {
+		o.Format = bot.FormatText
+	}
+	o.Text = bot.Truncate(o.Text, bot.MaxTextRunes)
+	m := store.OutboundMessage{
+		Key: o.Key, Purpose: string(o.Ref.Purpose), Platform: string(o.Platform), ToUser: o.ToUser,
+		Format: string(o.Format), Title: o.Title, Text: o.Text, AtUsers: strings.Join(o.AtUsers, ","),
+		ReplyHandle: o.ReplyHandle, TicketID: ref(o.Ref.TicketID), BroadcastID: ref(o.Ref.BroadcastID), OfficerID: ref(o.Ref.OfficerID),
+	}
+	if o.Chat != nil {
+		m.ChatType, m.ChatID, m.ChatName = string(o.Chat.Type), o.Chat.ID, o.Chat.Name
+	}
+	if o.Ref.Purpose == bot.PurposeAlert {
+		m.Priority = store.PriorityBulk
+	}
+	return m
+}
+
+// message is the row as the relay hands it to an adapter.
+func message(m *store.OutboundMessage) bot.Outbound {
+	o := bot.Outbound{
+		Key: m.Key, Platform: bot.Platform(m.Platform), ToUser: m.ToUser, Format: bot.Format(m.Format),
+		Title: m.Title, Text: m.Text, ReplyHandle: m.ReplyHandle,
+		Ref: bot.Ref{Purpose: bot.Purpose(m.Purpose), TicketID: deref(m.TicketID), BroadcastID: deref(m.BroadcastID), OfficerID: deref(m.OfficerID)},
+	}
+	if m.ChatID != "" {
+		o.Chat = &bot.ChatRef{Platform: bot.Platform(m.Platform), ID: m.ChatID, Type: bot.ChatType(m.ChatType), Name: m.ChatName}
+	}
+	if m.AtUsers != "" {
+		o.AtUsers = strings.Split(m.AtUsers, ",")
+	}
+	return o
+}
+
+func ref(id uint) *uint {
+	if id == 0 {
+		return nil
+	}
+	return &id
+}
+
+func deref(id *uint) uint {
+	if id == nil {
+		return 0
+	}
+	return *id
+}
+
+// send writes messages no state change goes with (an answer to a command
+// that changed nothing). A first message that exists already means the
+// cause was handled before: nothing more to do.
+func (h *Hub) send(ctx context.Context, msgs ...bot.Outbound) error {
+	for i := range msgs {
+		if err := msgs[i].Validate(); err != nil {
+			return bot.Permanent(err)
+		}
+	}
+	err := h.store.Enqueue(ctx, rows(msgs)...)
+	if errors.Is(err, store.ErrDuplicate) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	h.wake(ctx, msgs)
+	return nil
+}
+
+// wake nudges the relays of the platforms msgs go to, after their commit.
+func (h *Hub) wake(ctx context.Context, msgs []bot.Outbound) {
+	if h.opts.Waker == nil {
+		return
+	}
+	var seen [4]bot.Platform
+	n := 0
+next:
+	for _, m := range msgs {
+		for _, p := range seen[:n] {
+			if p == m.Platform {
+				continue next
+			}
+		}
+		h.opts.Waker.Wake(ctx, m.Platform)
+		if n < len(seen) {
+			seen[n] = m.Platform
+			n++
+		}
+	}
+}
+
+// changed is the messages and timeline of a ticket's change, as rows.
+func changed(timeline []store.TicketEvent, msgs []bot.Outbound) store.Change {
+	return store.Change{Timeline: timeline, Outbound: rows(msgs)}
+}
+
+// Outbox is the queue of the outbound rows, for a platform's relay.
+func (h *Hub) Outbox() bot.Queue { return outboxQueue{h.store} }
+
+type outboxQueue struct{ st *store.Store }
+
+func (q outboxQueue) Claim(ctx context.Context, p bot.Platform, now time.Time, lease time.Duration, limit int) ([]bot.Claimed, error) {
+	got, err := q.st.ClaimOutbound(ctx, string(p), now, lease, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bot.Claimed, len(got))
+	for i := range got {
+		out[i] = bot.Claimed{Msg: message(&got[i]), Row: got[i].ID, Fence: got[i].Fence, Attempts: got[i].Attempts}
+	}
+	return out, nil
+}
+
+func (q outboxQueue) Settle(ctx context.Context, results []bot.Result) error {
+	out := make([]store.OutboundResult, len(results))
+	for i, r := range results {
+		s := store.OutboundResult{ID: r.Row, Fence: r.Fence, MessageID: r.MessageID, Reason: r.Reason, At: r.At, CountAttempt: r.Counted}
+		switch r.Outcome {
+		case bot.Sent:
+			s.State = store.OutboundSent
+		case bot.Failed:
+			s.State = store.OutboundFailed
+		case bot.Retry:
+			s.State, s.DueAt = store.OutboundPending, r.RetryAt
+		case bot.Released:
+			s.State, s.DueAt = store.OutboundPending, r.At
+		}
+		out[i] = s
+	}
+	return q.st.SettleOutbound(ctx, out)
+}

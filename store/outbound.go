@@ -1,0 +1,237 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// ErrDuplicate is returned by a change whose first outbound message exists
+// already: the cause (a platform message delivered twice) was handled, and
+// the change is not applied a second time.
+var ErrDuplicate = errors.New("already handled")
+
+// Change is what a rule decided beside a ticket's new state: timeline lines
+// and the messages to send, written in the same transaction.
+type Change struct {
+	Timeline []TicketEvent
+	Outbound []OutboundMessage
+}
+
+// insertOutbound writes msgs pending. The first message's key says whether
+// the cause was handled already: if it exists, nothing is written and the
+// result is ErrDuplicate (untouched, so a group commit goes on). Later
+// messages that exist are skipped: a cause handled twice writes each once.
+func (s *Store) insertOutbound(tx *gorm.DB, msgs []OutboundMessage) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	now := tx.NowFunc()
+	for i := range msgs {
+		m := &msgs[i]
+		m.ID = 0
+		if m.State == "" {
+			m.State = OutboundPending
+		}
+		if m.DueAt.IsZero() {
+			m.DueAt = now
+		}
+		m.DueAt = m.DueAt.UTC()
+		m.CreatedAt, m.UpdatedAt = now, now
+	}
+	ignore := clause.OnConflict{Columns: []clause.Column{{Name: "key"}}, DoNothing: true}
+	res := tx.Clauses(ignore).Create(&msgs[0])
+	if res.Error != nil {
+		return untouchedError{fmt.Errorf("write outbound %s: %w", msgs[0].Key, res.Error)}
+	}
+	if res.RowsAffected == 0 {
+		return untouchedError{fmt.Errorf("outbound %s: %w", msgs[0].Key, ErrDuplicate)}
+	}
+	if len(msgs) > 1 {
+		if err := tx.Clauses(ignore).Create(msgs[1:]).Error; err != nil {
+			return fmt.Errorf("write outbound %s: %w", msgs[1].Key, err)
+		}
+	}
+	return nil
+}
+
+// Enqueue writes messages that no state change goes with (an answer to a
+// command that changed nothing, a notice). ErrDuplicate: the first exists.
+func (s *Store) Enqueue(ctx context.Context, msgs ...OutboundMessage) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(tx *gorm.DB) error { return s.insertOutbound(tx, msgs) })
+}
+
+// Apply records a change of no ticket's state: timeline lines of ticket
+// (0: none) and messages, together.
+func (s *Store) Apply(ctx context.Context, ticketID uint, c Change) error {
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.insertOutbound(tx, c.Outbound); err != nil {
+			return err
+		}
+		if ticketID == 0 {
+			return nil
+		}
+		return s.insertTimeline(tx, ticketID, c.Timeline)
+	})
+}
+
+// dueOutbound selects a platform's messages that may be sent now: pending
+// ones whose time has come and sending ones whose lease lapsed.
+func dueOutbound(db *gorm.DB, platform string, now time.Time) *gorm.DB {
+	return db.Where("platform = ? AND ((state = ? AND due_at <= ?) OR (state = ? AND lease_until <= ?))",
+		platform, OutboundPending, now, OutboundSending, now)
+}
+
+// ClaimOutbound leases up to limit of platform's due messages until
+// now+lease, most urgent first, bumping each one's Fence; the result must be
+// recorded with that fence. On MySQL rows are picked FOR UPDATE SKIP LOCKED,
+// so several relays share the work; on SQLite the single writer serialises
+// claims.
+func (s *Store) ClaimOutbound(ctx context.Context, platform string, now time.Time, lease time.Duration, limit int) ([]OutboundMessage, error) {
+	now = now.UTC()
+	until := now.Add(lease)
+	var claimed []OutboundMessage
+	err := s.claimTx(ctx, func(tx *gorm.DB) error {
+		claimed = nil
+		q := dueOutbound(tx, platform, now).Order("priority, due_at, id").Limit(limit)
+		if s.driver == MySQL {
+			q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+		}
+		var rows []OutboundMessage
+		if err := q.Find(&rows).Error; err != nil {
+			return untouchedError{fmt.Errorf("find due outbound messages: %w", err)}
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		ids := make([]uint, len(rows))
+		for i, r := range rows {
+			ids[i] = r.ID
+		}
+		upd := tx.Model(&OutboundMessage{}).Where("id IN ?", ids)
+		if s.driver != MySQL {
+			upd = dueOutbound(upd, platform, now)
+		}
+		res := upd.Updates(map[string]any{"state": OutboundSending, "lease_until": until, "fence": gorm.Expr("fence + 1"), "updated_at": now})
+		if res.Error != nil {
+			return fmt.Errorf("lease outbound messages: %w", res.Error)
+		}
+		if res.RowsAffected != int64(len(rows)) {
+			return fmt.Errorf("lease outbound messages: %d of %d rows changed meanwhile", len(rows)-int(res.RowsAffected), len(rows))
+		}
+		for i := range rows {
+			rows[i].State, rows[i].LeaseUntil, rows[i].UpdatedAt = OutboundSending, &until, now
+			rows[i].Fence++
+		}
+		claimed = rows
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return claimed, nil
+}
+
+// OutboundResult is what became of one claimed message.
+type OutboundResult struct {
+	ID    uint
+	Fence int64
+	// State is sent, failed or pending (to be tried again at DueAt).
+	State     string
+	DueAt     time.Time
+	MessageID string
+	Reason    string
+	// CountAttempt adds the failure to the message's Attempts.
+	CountAttempt bool
+	At           time.Time
+}
+
+// SettleOutbound records results in one transaction. A result whose fence
+// is stale (the lease lapsed and another relay took the message over)
+// records nothing: the successor's result stands.
+func (s *Store) SettleOutbound(ctx context.Context, results []OutboundResult) error {
+	if len(results) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		for _, r := range results {
+			at := r.At.UTC()
+			fields := map[string]any{"state": r.State, "lease_until": nil, "reason": r.Reason, "updated_at": at}
+			switch r.State {
+			case OutboundSent:
+				fields["message_id"], fields["sent_at"] = r.MessageID, at
+			case OutboundPending:
+				fields["due_at"] = r.DueAt.UTC()
+				if r.CountAttempt {
+					fields["attempts"] = gorm.Expr("attempts + 1")
+				}
+			case OutboundFailed:
+			default:
+				return untouchedError{fmt.Errorf("settle outbound %d: unknown state %q", r.ID, r.State)}
+			}
+			err := tx.Model(&OutboundMessage{}).Where("id = ? AND fence = ? AND state = ?", r.ID, r.Fence, OutboundSending).
+				Updates(fields).Error
+			if err != nil {
+				return fmt.Errorf("settle outbound %d: %w", r.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// OutboundOf lists a ticket's messages in the order they were written.
+func (s *Store) OutboundOf(ctx context.Context, ticketID uint) ([]OutboundMessage, error) {
+	var out []OutboundMessage
+	if err := s.read(ctx).Where("ticket_id = ?", ticketID).Order("id").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list messages of ticket %d: %w", ticketID, err)
+	}
+	return out, nil
+}
+
+// FailedOutbound lists messages that could not be delivered, newest first.
+func (s *Store) FailedOutbound(ctx context.Context, platform string, limit int) ([]OutboundMessage, error) {
+	q := s.read(ctx).Where("state = ?", OutboundFailed)
+	if platform != "" {
+		q = q.Where("platform = ?", platform)
+	}
+	var out []OutboundMessage
+	if err := q.Order("id DESC").Limit(limit).Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list undelivered messages: %w", err)
+	}
+	return out, nil
+}
+
+// OutboundByKey finds one message by its key.
+func (s *Store) OutboundByKey(ctx context.Context, key string) (*OutboundMessage, error) {
+	var m OutboundMessage
+	return one(&m, s.read(ctx).Where("`key` = ?", key).Take(&m).Error, "outbound "+key)
+}
+
+// OutboundStates counts messages per state (a process's readiness to shut
+// down, the bench's end, metrics), of one platform or all.
+func (s *Store) OutboundStates(ctx context.Context, platform string) (map[string]int64, error) {
+	type row struct {
+		State string
+		N     int64
+	}
+	q := s.read(ctx).Model(&OutboundMessage{}).Select("state, COUNT(*) AS n").Group("state")
+	if platform != "" {
+		q = q.Where("platform = ?", platform)
+	}
+	var rows []row
+	if err := q.Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("count outbound messages: %w", err)
+	}
+	out := map[string]int64{}
+	for _, r := range rows {
+		out[r.State] = r.N
+	}
+	return out, nil
+}
