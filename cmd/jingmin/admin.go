@@ -56,17 +56,6 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-// openRules opens the store and the rules read-only-ish, for the commands
-// that ask the hub something (roster who, stats).
-func openRules(ctx context.Context, configPath string, stderr io.Writer) (*hub, error) {
-	cfg, err := configs.Load(configPath)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Playground.Enabled = false
-	return openHub(ctx, cfg, newLogger(io.Discard), hubOptions{})
-}
-
 func cmdRoster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "who" {
 		return fmt.Errorf("usage: jingmin roster who --station CODE [--group NAME|CHAT_ID] [--at \"2026-11-22 22:00\"]")
@@ -83,7 +72,7 @@ func cmdRoster(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *station == "" {
 		return fmt.Errorf("roster who: --station is required")
 	}
-	h, err := openRules(ctx, *configPath, stderr)
+	h, err := openTool(ctx, *configPath)
 	if err != nil {
 		return err
 	}
@@ -112,7 +101,7 @@ func cmdStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	h, err := openRules(ctx, *configPath, stderr)
+	h, err := openTool(ctx, *configPath)
 	if err != nil {
 		return err
 	}
@@ -160,7 +149,7 @@ func cmdParked(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	h, err := openRules(ctx, *configPath, stderr)
+	h, err := openTool(ctx, *configPath)
 	if err != nil {
 		return err
 	}

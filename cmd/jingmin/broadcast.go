@@ -45,7 +45,7 @@ func cmdBroadcast(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if idArg == "" && fs.NArg() > 0 {
 		idArg = fs.Arg(0)
 	}
-	h, err := openRules(ctx, *configPath, stderr)
+	h, err := openTool(ctx, *configPath)
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func cmdBroadcast(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // followBroadcast draws a progress bar on stderr until broadcast id is
 // finished, then prints the report on stdout. Interrupting it leaves the
 // broadcast running in the hub.
-func followBroadcast(ctx context.Context, h *hub, id uint, stdout, stderr io.Writer) error {
+func followBroadcast(ctx context.Context, h *tool, id uint, stdout, stderr io.Writer) error {
 	tick := time.NewTicker(300 * time.Millisecond)
 	defer tick.Stop()
 	for {

@@ -22,6 +22,11 @@ func runCLI(t *testing.T, args ...string) (string, error) {
 
 func TestRosterWhoExplainsTheAnswer(t *testing.T) {
 	t.Setenv("JINGMIN_DATABASE_DSN", filepath.Join(t.TempDir(), "hub.db"))
+	for _, step := range []string{"migrate", "sync"} {
+		if out, err := runCLI(t, step); err != nil {
+			t.Fatalf("%s: %v\n%s", step, err, out)
+		}
+	}
 	for _, tc := range []struct {
 		at    string
 		wants []string
