@@ -267,7 +267,15 @@ type holidayFile struct {
 // Load reads path, or the embedded example when path is empty, applies the
 // environment (Env) and validates. Errors name the file, the field and the
 // problem.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return load(path, true) }
+
+// LoadForTools is Load for the command-line tools that read or write the
+// database (stats, parked, roster who, broadcast, sync): they build no
+// platform adapter, serve nothing and dial no Redis, so the platforms'
+// secrets, the admin token and the Redis URL are not required.
+func LoadForTools(path string) (*Config, error) { return load(path, false) }
+
+func load(path string, serving bool) (*Config, error) {
 	var (
 		data []byte
 		err  error
@@ -292,7 +300,7 @@ func Load(path string) (*Config, error) {
 	if c.Holidays, err = loadHolidays(name, fsys, c.HolidayFiles); err != nil {
 		return nil, err
 	}
-	if err := c.applyEnv(os.LookupEnv); err != nil {
+	if err := c.applyEnv(os.LookupEnv, serving); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -543,7 +551,9 @@ const (
 	EnvAdminToken     = "JINGMIN_ADMIN_TOKEN"
 )
 
-func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
+// applyEnv reads the environment over the file. serving: also require what
+// a serving process needs from it (secrets, the Redis URL).
+func (c *Config) applyEnv(lookup func(string) (string, bool), serving bool) error {
 	for _, env := range []struct {
 		name string
 		into *string
@@ -556,24 +566,33 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 			*env.into = v
 		}
 	}
-	if c.Admin.Listen != "" && len(c.Admin.Token) < 16 {
-		return fmt.Errorf("%s: admin.listen is set: the admin API needs %s of at least 16 characters", c.Source, EnvAdminToken)
-	}
 	if c.DingTalk != nil {
-		// Checked here, not in Validate: the secret is only known now.
 		c.DingTalk.ApplyEnv(lookup)
-		if err := c.DingTalk.Validate(); err != nil {
+		// The block is checked now; its secret only by the adapter, in the
+		// one process that holds the DingTalk connection: the others (workers,
+		// the WeCom adapter, the tools) are not given it.
+		v := *c.DingTalk
+		if v.AppSecret == "" {
+			v.AppSecret = "set by the environment of the DingTalk adapter"
+		}
+		if err := v.Validate(); err != nil {
 			return fmt.Errorf("%s: %w", c.Source, err)
 		}
 	}
-	switch {
-	case c.Bus.Kind != "memory" && c.Bus.Kind != "redis":
-		return fmt.Errorf("%s: bus.kind: %q, want memory or redis", c.Source, c.Bus.Kind)
-	case c.Bus.Kind == "redis" && c.Bus.RedisURL == "":
-		return fmt.Errorf("%s: bus.kind: redis needs %s (redis://host:6379/0)", c.Source, EnvRedisURL)
-	}
 	if c.Database.Driver != "sqlite" && c.Database.Driver != "mysql" {
 		return fmt.Errorf("%s: database.driver: %q, want sqlite or mysql", c.Source, c.Database.Driver)
+	}
+	if c.Bus.Kind != "memory" && c.Bus.Kind != "redis" {
+		return fmt.Errorf("%s: bus.kind: %q, want memory or redis", c.Source, c.Bus.Kind)
+	}
+	if !serving {
+		return nil
+	}
+	if c.Admin.Listen != "" && len(c.Admin.Token) < 16 {
+		return fmt.Errorf("%s: admin.listen is set: the admin API needs %s of at least 16 characters", c.Source, EnvAdminToken)
+	}
+	if c.Bus.Kind == "redis" && c.Bus.RedisURL == "" {
+		return fmt.Errorf("%s: bus.kind: redis needs %s (redis://host:6379/0)", c.Source, EnvRedisURL)
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jingminhub/jingmin/adapters/dingtalk"
 )
 
 func TestExampleLoadsWithHolidaysAndTemplates(t *testing.T) {
@@ -125,11 +127,23 @@ func TestDingTalkBlockNeedsItsSecretFromTheEnvironment(t *testing.T) {
 	path := filepath.Join(dir, "station.yaml")
 	os.WriteFile(path, []byte(strings.Replace(string(base), "stations:", "dingtalk: {app_key: dingabc}\n\nstations:", 1)), 0o644)
 	t.Setenv("JINGMIN_DINGTALK_APP_SECRET", "")
-	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "JINGMIN_DINGTALK_APP_SECRET") {
-		t.Errorf("dingtalk without its secret: %v, want an error naming the variable", err)
-	}
-	t.Setenv("JINGMIN_DINGTALK_APP_SECRET", "s3cret")
+	// Only the DingTalk adapter's process is given the secret: the config
+	// loads without it everywhere else, and the adapter refuses to start
+	// without it, naming the variable.
 	c, err := Load(path)
+	if err != nil {
+		t.Fatalf("dingtalk block without the secret, in a process that does not run the adapter: %v", err)
+	}
+	if _, err := dingtalk.New(*c.DingTalk, nil, nil, nil); err == nil || !strings.Contains(err.Error(), "JINGMIN_DINGTALK_APP_SECRET") {
+		t.Errorf("dingtalk adapter without its secret: %v, want an error naming the variable", err)
+	}
+	os.WriteFile(path, []byte(strings.Replace(string(base), "stations:", "dingtalk: {app_key: dingabc, openapi_host: \"ftp://x\"}\n\nstations:", 1)), 0o644)
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "dingtalk.openapi_host") {
+		t.Errorf("bad dingtalk block: %v, want an error naming the field", err)
+	}
+	os.WriteFile(path, []byte(strings.Replace(string(base), "stations:", "dingtalk: {app_key: dingabc}\n\nstations:", 1)), 0o644)
+	t.Setenv("JINGMIN_DINGTALK_APP_SECRET", "s3cret")
+	c, err = Load(path)
 	if err != nil || c.DingTalk == nil || c.DingTalk.AppKey != "dingabc" {
 		t.Fatalf("dingtalk config = %+v, %v", c.DingTalk, err)
 	}

@@ -24,7 +24,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := configs.Load(*configPath)
+	cfg, err := configs.LoadForTools(*configPath)
 	if err != nil {
 		return err
 	}

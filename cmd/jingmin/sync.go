@@ -30,7 +30,7 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := configs.Load(*configPath)
+	cfg, err := configs.LoadForTools(*configPath)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ type tool struct {
 // refuses a database whose schema is behind this binary's, naming the
 // command that brings it up to date.
 func openTool(ctx context.Context, configPath string) (*tool, error) {
-	cfg, err := configs.Load(configPath)
+	cfg, err := configs.LoadForTools(configPath)
 	if err != nil {
 		return nil, err
 	}

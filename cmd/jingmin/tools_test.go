@@ -132,18 +132,37 @@ func TestReadOnlyToolsLeaveEveryRowAsItWas(t *testing.T) {
 	}
 }
 
-// A config with a WeCom block runs the tools without the WeCom secrets:
-// they build no platform adapter.
+// A config with WeCom and DingTalk blocks and a Redis bus runs the tools
+// without the platforms' secrets and without a Redis URL: they build no
+// platform adapter and dial no Redis.
 func TestStatsWithAWeChatBlockNeedsNoWeComSecrets(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "hub.db")
 	t.Setenv("JINGMIN_DATABASE_DSN", db)
-	cfg := stationConfig(t, replace("# wechat:\n#   listen: 0.0.0.0:8090\n#   corp_id: ww0123456789abcdef\n#   robot: {names: [太平警务值班号]}",
-		"wechat:\n  listen: 127.0.0.1:0\n  corp_id: ww0123456789abcdef\n  robot: {names: [太平警务值班号]}"))
-	if !strings.Contains(readFile(t, cfg), "\nwechat:\n") {
-		t.Fatal("the example's wechat block was not uncommented")
+	t.Setenv("JINGMIN_DINGTALK_APP_SECRET", "")
+	migrateCfg := stationConfig(t)
+	cfg := stationConfig(t,
+		replace("# wechat:\n#   listen: 0.0.0.0:8090\n#   corp_id: ww0123456789abcdef\n#   robot: {names: [太平警务值班号]}",
+			"wechat:\n  listen: 127.0.0.1:0\n  corp_id: ww0123456789abcdef\n  robot: {names: [太平警务值班号]}"),
+		replace("# dingtalk:\n#   app_key: dingxxxxxxxxxxxxxxxx", "dingtalk:\n  app_key: dingxxxxxxxxxxxxxxxx"),
+		replace("bus:\n  kind: memory", "bus:\n  kind: redis"))
+	for _, block := range []string{"\nwechat:\n", "\ndingtalk:\n", "kind: redis"} {
+		if !strings.Contains(readFile(t, cfg), block) {
+			t.Fatalf("the example's %q was not turned on", block)
+		}
 	}
-	for _, args := range [][]string{{"migrate", "-config", cfg}, {"sync", "-config", cfg}, {"stats", "-config", cfg}, {"parked", "-config", cfg}} {
-		if out, err := runCLI(t, args...); err != nil {
+	if out, err := runCLI(t, "migrate", "-config", migrateCfg); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"sync", "-config", cfg}, {"stats", "-config", cfg}, {"parked", "-config", cfg},
+		{"roster", "who", "-config", cfg, "--station", "taiping"}, {"broadcast", "status", "B1", "-config", cfg}} {
+		out, err := runCLI(t, args...)
+		if args[0] == "broadcast" { // no broadcast yet: the refusal, not a secret
+			if err == nil || !strings.Contains(err.Error(), "没有找到预警广播 B1") {
+				t.Errorf("%v: %v\n%s", args, err, out)
+			}
+			continue
+		}
+		if err != nil {
 			t.Errorf("%v: %v\n%s", args, err, out)
 		}
 	}
