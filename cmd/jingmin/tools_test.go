@@ -278,11 +278,23 @@ func TestServeWritesTheConfigOnlyIntoAnEmptyDatabaseOrWhenAsked(t *testing.T) {
 	}
 	mustContain(t, "restart log", second.Logs.String(), "the config differs from the directory in the database")
 
+	// Started with -sync, a serving process applies the config.
+	cfg.Database.DSN = db
+	h, err := openHub(withSyncRequested(t.Context()), cfg, second.log, hubOptions{})
+	if err != nil {
+		t.Fatalf("open with -sync: %v", err)
+	}
+	h.Close()
+	if !strings.Contains(identities(), "wang-prod") {
+		t.Errorf("-sync did not apply the config: %s", identities())
+	}
+
+	// So does `jingmin sync`.
 	t.Setenv("JINGMIN_DATABASE_DSN", db)
-	if out, err := runCLI(t, "sync", "-config", stationConfig(t, replace("identities: {playground: wang}", "identities: {playground: wang-prod}"))); err != nil {
+	if out, err := runCLI(t, "sync"); err != nil || !strings.Contains(out, "~ 民警 wang：身份 playground wang-prod → wang") {
 		t.Fatalf("sync: %v\n%s", err, out)
 	}
-	if !strings.Contains(identities(), "wang-prod") {
+	if strings.Contains(identities(), "wang-prod") {
 		t.Errorf("jingmin sync did not apply the config: %s", identities())
 	}
 }
