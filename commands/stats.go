@@ -12,17 +12,24 @@ import (
 
 // Stats are the numbers a station reports: how many questions, how fast the
 // first human answer came, how many tickets breached the SLA (escalated).
+// Each figure is named for what it counts.
 type Stats struct {
-	Station      string  `json:"station"`
-	Group        string  `json:"group,omitempty"` // empty: the station's total
-	Questions    int     `json:"questions"`
-	Answered     int     `json:"answered"`
-	AutoAnswered int     `json:"auto_answered"`
-	Emergencies  int     `json:"emergencies"`
-	Open         int     `json:"open"`
-	Breaches     int     `json:"sla_breaches"`
-	MedianMin    float64 `json:"first_response_median_min"`
-	P90Min       float64 `json:"first_response_p90_min"`
+	Station   string `json:"station"`
+	Group     string `json:"group,omitempty"` // empty: the station's total
+	Questions int    `json:"questions"`
+	// Answered: an officer answered (AutoAnswered ones are not in it).
+	Answered     int `json:"answered"`
+	AutoAnswered int `json:"auto_answered"`
+	Emergencies  int `json:"emergencies"`
+	// Unanswered: open or claimed, no answer yet (an answered ticket not
+	// yet closed is not in it).
+	Unanswered int `json:"unanswered"`
+	// Breaches: escalated at least once for want of an answer in time.
+	Breaches int `json:"sla_breaches"`
+	// MedianMin and P90Min are minutes to the first human answer; nil when
+	// nothing was answered, so "no answers" never reads as "answered at once".
+	MedianMin *float64 `json:"first_response_median_min"`
+	P90Min    *float64 `json:"first_response_p90_min"`
 }
 
 // Stats computes per-group and per-station figures for tickets created in
@@ -75,7 +82,7 @@ func (h *Hub) Stats(ctx context.Context, stationCode string, from, to time.Time)
 				a.waits = append(a.waits, t.FirstResponseAt.Sub(t.CreatedAt).Minutes())
 			}
 			if t.Status == store.StatusOpen || t.Status == store.StatusClaimed {
-				a.s.Open++
+				a.s.Unanswered++
 			}
 		}
 	}
@@ -94,16 +101,18 @@ func (h *Hub) Stats(ctx context.Context, stationCode string, from, to time.Time)
 	return out, nil
 }
 
-// percentile by nearest rank, rounded to a tenth of a minute.
-func percentile(xs []float64, p float64) float64 {
+// percentile by nearest rank, rounded to a tenth of a minute; nil for no
+// values.
+func percentile(xs []float64, p float64) *float64 {
 	if len(xs) == 0 {
-		return 0
+		return nil
 	}
 	s := append([]float64(nil), xs...)
 	sort.Float64s(s)
 	i := int(float64(len(s))*p+0.999999) - 1
 	i = max(0, min(i, len(s)-1))
-	return float64(int(s[i]*10+0.5)) / 10
+	v := float64(int(s[i]*10+0.5)) / 10
+	return &v
 }
 
 func (d *directory) stationByCode(code string) *store.Station {

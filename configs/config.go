@@ -13,8 +13,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -24,6 +26,64 @@ import (
 
 //go:embed example.yaml holidays/*.yaml
 var embedded embed.FS
+
+// loadHolidays reads the built-in calendars (every holidays/*.yaml compiled
+// into the binary, so a config copied anywhere needs no calendar beside
+// it), then each of files: an absolute path as it is, a relative one in
+// fsys (the config's folder, or the embedded files for the example). A
+// date listed again replaces the earlier entry.
+func loadHolidays(name string, fsys fs.FS, files []string) ([]Holiday, error) {
+	type source struct {
+		label string
+		read  func() ([]byte, error)
+	}
+	var sources []source
+	builtin, _ := fs.Glob(embedded, "holidays/*.yaml")
+	for _, b := range builtin {
+		sources = append(sources, source{"built-in " + b, func() ([]byte, error) { return fs.ReadFile(embedded, b) }})
+	}
+	for _, hf := range files {
+		if filepath.IsAbs(hf) {
+			sources = append(sources, source{hf, func() ([]byte, error) { return os.ReadFile(hf) }})
+			continue
+		}
+		sources = append(sources, source{hf, func() ([]byte, error) { return fs.ReadFile(fsys, filepath.ToSlash(filepath.Clean(hf))) }})
+	}
+	var out []Holiday
+	at := map[string]int{}
+	for _, src := range sources {
+		b, err := src.read()
+		if err != nil {
+			return nil, fmt.Errorf("%s: holiday_files: %w", name, err)
+		}
+		var h holidayFile
+		if err := strictUnmarshal(b, &h); err != nil {
+			return nil, fmt.Errorf("%s: %s", src.label, err)
+		}
+		for i, d := range h.Days {
+			if !validDate(d.Date) {
+				return nil, fmt.Errorf("%s: days[%d].date: %q is not a date (YYYY-MM-DD)", src.label, i, d.Date)
+			}
+			if d.Kind != "holiday" && d.Kind != "workday" {
+				return nil, fmt.Errorf("%s: days[%d].kind: %q, want holiday or workday", src.label, i, d.Kind)
+			}
+			if j, ok := at[d.Date]; ok {
+				out[j] = d
+				continue
+			}
+			at[d.Date] = len(out)
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// validDate reports whether s is a real calendar date written YYYY-MM-DD
+// (2026-11-31 is not).
+func validDate(s string) bool {
+	_, err := time.Parse(time.DateOnly, s)
+	return err == nil && dateRe.MatchString(s)
+}
 
 // DefaultName is how the embedded example is named in errors.
 const DefaultName = "configs/example.yaml"
@@ -47,12 +107,14 @@ type Config struct {
 	Officers []Officer        `yaml:"officers"`
 	Groups   []Group          `yaml:"groups"`
 	Roster   Roster           `yaml:"roster"`
-	// HolidayFiles are calendar files relative to this file.
+	// HolidayFiles are calendar files beyond the built-in ones
+	// (configs/holidays, compiled into the binary): absolute, or relative to
+	// this file. A date in a later file replaces the same date before it.
 	HolidayFiles []string          `yaml:"holiday_files"`
 	FAQ          []FAQ             `yaml:"faq"`
 	Templates    map[string]string `yaml:"templates"`
 
-	// Holidays is filled from HolidayFiles by Load.
+	// Holidays is filled by Load: the built-in calendars, then HolidayFiles.
 	Holidays []Holiday `yaml:"-"`
 	// Source names the file the config came from, for messages.
 	Source string `yaml:"-"`
@@ -205,13 +267,20 @@ type holidayFile struct {
 // Load reads path, or the embedded example when path is empty, applies the
 // environment (Env) and validates. Errors name the file, the field and the
 // problem.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return load(path, true) }
+
+// LoadForTools is Load for the command-line tools that read or write the
+// database (stats, parked, roster who, broadcast, sync): they build no
+// platform adapter, serve nothing and dial no Redis, so the platforms'
+// secrets, the admin token and the Redis URL are not required.
+func LoadForTools(path string) (*Config, error) { return load(path, false) }
+
+func load(path string, serving bool) (*Config, error) {
 	var (
 		data []byte
 		err  error
 		fsys fs.FS
 		name = path
-		dir  = "."
 	)
 	if path == "" {
 		name = DefaultName
@@ -228,26 +297,10 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, hf := range c.HolidayFiles {
-		b, err := fs.ReadFile(fsys, filepath.ToSlash(filepath.Join(dir, hf)))
-		if err != nil {
-			return nil, fmt.Errorf("%s: holiday_files: %w", name, err)
-		}
-		var h holidayFile
-		if err := strictUnmarshal(b, &h); err != nil {
-			return nil, fmt.Errorf("%s: %s", hf, err)
-		}
-		for i, d := range h.Days {
-			if !dateRe.MatchString(d.Date) {
-				return nil, fmt.Errorf("%s: days[%d].date: %q is not YYYY-MM-DD", hf, i, d.Date)
-			}
-			if d.Kind != "holiday" && d.Kind != "workday" {
-				return nil, fmt.Errorf("%s: days[%d].kind: %q, want holiday or workday", hf, i, d.Kind)
-			}
-		}
-		c.Holidays = append(c.Holidays, h.Days...)
+	if c.Holidays, err = loadHolidays(name, fsys, c.HolidayFiles); err != nil {
+		return nil, err
 	}
-	if err := c.applyEnv(os.LookupEnv); err != nil {
+	if err := c.applyEnv(os.LookupEnv, serving); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -267,6 +320,15 @@ func Parse(name string, data []byte) (*Config, error) {
 }
 
 func strictUnmarshal(data []byte, v any) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return err
+	}
+	// Unknown keys are reported by their place in the YAML, with the
+	// nearest known key, instead of by Go type names.
+	if errs := unknownKeys(&root, reflect.TypeOf(v), ""); len(errs) > 0 {
+		return errors.Join(errs...)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true) // a misspelt key must not be silently ignored
 	if err := dec.Decode(v); err != nil {
@@ -277,6 +339,125 @@ func strictUnmarshal(data []byte, v any) error {
 		return err
 	}
 	return nil
+}
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+// unknownKeys walks the YAML beside the type it decodes into and reports
+// every mapping key that names no field, as "line N: a.b[0].key: unknown
+// key (did you mean ...?)". It reads only the config types' yaml tags.
+func unknownKeys(n *yaml.Node, t reflect.Type, path string) []error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return nil
+		}
+		return unknownKeys(n.Content[0], t, path)
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return nil // decodes itself
+	}
+	join := func(key string) string {
+		if path == "" {
+			return key
+		}
+		return path + "." + key
+	}
+	var errs []error
+	switch {
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		fields := map[string]reflect.Type{}
+		yamlFields(t, fields)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			ft, ok := fields[k.Value]
+			if !ok {
+				msg := fmt.Sprintf("line %d: %s: unknown key", k.Line, join(k.Value))
+				if near := nearest(k.Value, fields); near != "" {
+					msg += fmt.Sprintf(" (did you mean %s?)", near)
+				}
+				errs = append(errs, errors.New(msg))
+				continue
+			}
+			errs = append(errs, unknownKeys(val, ft, join(k.Value))...)
+		}
+	case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			errs = append(errs, unknownKeys(n.Content[i+1], t.Elem(), join(n.Content[i].Value))...)
+		}
+	case (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && n.Kind == yaml.SequenceNode:
+		for i, item := range n.Content {
+			errs = append(errs, unknownKeys(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i))...)
+		}
+	}
+	return errs
+}
+
+// yamlFields lists the keys a struct decodes, as yaml.v3 names them.
+func yamlFields(t reflect.Type, into map[string]reflect.Type) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				yamlFields(ft, into)
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		into[name] = f.Type
+	}
+}
+
+// nearest is the known key closest to key by edit distance, if close
+// enough to be a likely slip.
+func nearest(key string, known map[string]reflect.Type) string {
+	best, bestD := "", len(key)/3+2
+	for k := range known {
+		if d := editDistance(key, k); d < bestD || (d == bestD && best != "" && k < best) {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
 }
 
 // DefaultWorkers is how many events a hub handles at once unless hub.workers
@@ -370,7 +551,9 @@ const (
 	EnvAdminToken     = "JINGMIN_ADMIN_TOKEN"
 )
 
-func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
+// applyEnv reads the environment over the file. serving: also require what
+// a serving process needs from it (secrets, the Redis URL).
+func (c *Config) applyEnv(lookup func(string) (string, bool), serving bool) error {
 	for _, env := range []struct {
 		name string
 		into *string
@@ -383,24 +566,33 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 			*env.into = v
 		}
 	}
-	if c.Admin.Listen != "" && len(c.Admin.Token) < 16 {
-		return fmt.Errorf("%s: admin.listen is set: the admin API needs %s of at least 16 characters", c.Source, EnvAdminToken)
-	}
 	if c.DingTalk != nil {
-		// Checked here, not in Validate: the secret is only known now.
 		c.DingTalk.ApplyEnv(lookup)
-		if err := c.DingTalk.Validate(); err != nil {
+		// The block is checked now; its secret only by the adapter, in the
+		// one process that holds the DingTalk connection: the others (workers,
+		// the WeCom adapter, the tools) are not given it.
+		v := *c.DingTalk
+		if v.AppSecret == "" {
+			v.AppSecret = "set by the environment of the DingTalk adapter"
+		}
+		if err := v.Validate(); err != nil {
 			return fmt.Errorf("%s: %w", c.Source, err)
 		}
 	}
-	switch {
-	case c.Bus.Kind != "memory" && c.Bus.Kind != "redis":
-		return fmt.Errorf("%s: bus.kind: %q, want memory or redis", c.Source, c.Bus.Kind)
-	case c.Bus.Kind == "redis" && c.Bus.RedisURL == "":
-		return fmt.Errorf("%s: bus.kind: redis needs %s (redis://host:6379/0)", c.Source, EnvRedisURL)
-	}
 	if c.Database.Driver != "sqlite" && c.Database.Driver != "mysql" {
 		return fmt.Errorf("%s: database.driver: %q, want sqlite or mysql", c.Source, c.Database.Driver)
+	}
+	if c.Bus.Kind != "memory" && c.Bus.Kind != "redis" {
+		return fmt.Errorf("%s: bus.kind: %q, want memory or redis", c.Source, c.Bus.Kind)
+	}
+	if !serving {
+		return nil
+	}
+	if c.Admin.Listen != "" && len(c.Admin.Token) < 16 {
+		return fmt.Errorf("%s: admin.listen is set: the admin API needs %s of at least 16 characters", c.Source, EnvAdminToken)
+	}
+	if c.Bus.Kind == "redis" && c.Bus.RedisURL == "" {
+		return fmt.Errorf("%s: bus.kind: redis needs %s (redis://host:6379/0)", c.Source, EnvRedisURL)
 	}
 	return nil
 }
@@ -544,8 +736,8 @@ func (c *Config) Validate() error {
 		if _, ok := officers[o.Officer]; !ok {
 			bad(f+".officer", "unknown officer %q", o.Officer)
 		}
-		if !dateRe.MatchString(o.Date) {
-			bad(f+".date", "%q is not YYYY-MM-DD", o.Date)
+		if !validDate(o.Date) {
+			bad(f+".date", "%q is not a date (YYYY-MM-DD)", o.Date)
 		}
 		if !o.Off && (!clockRe.MatchString(o.Start) || !clockRe.MatchString(o.End) || o.Start == o.End) {
 			bad(f, "an override is either off: true or has start and end HH:MM")

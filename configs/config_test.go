@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jingminhub/jingmin/adapters/dingtalk"
 )
 
 func TestExampleLoadsWithHolidaysAndTemplates(t *testing.T) {
@@ -37,14 +39,19 @@ func TestBadConfigNamesFileFieldAndProblem(t *testing.T) {
 		name, from, to string
 		want           []string
 	}{
-		{"unknown key", "  sla_minutes: 15", "  sla_minutes: 15\n    sla_minuts: 20", []string{"field sla_minuts not found"}},
+		{"unknown key", "  sla_minutes: 15", "  sla_minutes: 15\n    sla_minuts: 20", []string{"stations[0].sla_minuts: unknown key (did you mean sla_minutes?)", "line "}},
+		{"unknown hub key", "  timer_seconds: 15", "  timer_seconds: 15\n  sla_minute: 20", []string{"hub.sla_minute: unknown key"}},
+		{"unknown nested key", "  timer_seconds: 15", "  timer_seconds: 15\nbroadcast:\n  rates: {dingtalk: 5}\n  lease_second: 30", []string{"broadcast.lease_second: unknown key (did you mean lease_seconds?)"}},
+		{"unknown top-level key", "faq:", "holiday_file: [x.yaml]\nfaq:", []string{"holiday_file: unknown key (did you mean holiday_files?)"}},
+		{"impossible override date", "date: 2026-11-27", "date: 2026-11-31", []string{"roster.overrides[0].date", `"2026-11-31" is not a date`}},
+		{"missing holiday file", "faq:", "holiday_files: [holidays/2030.yaml]\nfaq:", []string{"holiday_files", "2030.yaml"}},
 		{"unknown station", "{code: li, station: taiping", "{code: li, station: taipin", []string{"officers[1].station", `unknown station "taipin"`}},
 		{"bad clock", `start: "08:30", end: "17:30"`, `start: "8:30", end: "17:30"`, []string{"roster.shifts[0]", "HH:MM"}},
 		{"bad day", "days: [workdays], start: \"08:30\"", "days: [weekdays], start: \"08:30\"", []string{"roster.shifts[0].days", `"weekdays"`}},
 		{"unknown officer in group", "officer: wang, tags: [住宅]}", "officer: wong, tags: [住宅]}", []string{"groups[0].officer", `"wong"`}},
 		{"unknown role", "roles: [leader, admin]", "roles: [boss]", []string{"officers[4].roles", `"boss"`}},
 		{"zero SLA", "sla_minutes: 15", "sla_minutes: 0", []string{"stations[0].sla_minutes"}},
-		{"unknown template", "holiday_files:", "templates: {ack: 好, akc: 坏}\nholiday_files:", []string{"templates.akc", "unknown template"}},
+		{"unknown template", "faq:", "templates: {ack: 好, akc: 坏}\nfaq:", []string{"templates.akc", "unknown template"}},
 		{"wrong type", "questions_per_minute: 5", "questions_per_minute: many", []string{"line", "many"}},
 	}
 	for _, tc := range tests {
@@ -120,16 +127,85 @@ func TestDingTalkBlockNeedsItsSecretFromTheEnvironment(t *testing.T) {
 	path := filepath.Join(dir, "station.yaml")
 	os.WriteFile(path, []byte(strings.Replace(string(base), "stations:", "dingtalk: {app_key: dingabc}\n\nstations:", 1)), 0o644)
 	t.Setenv("JINGMIN_DINGTALK_APP_SECRET", "")
-	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "JINGMIN_DINGTALK_APP_SECRET") {
-		t.Errorf("dingtalk without its secret: %v, want an error naming the variable", err)
-	}
-	t.Setenv("JINGMIN_DINGTALK_APP_SECRET", "s3cret")
+	// Only the DingTalk adapter's process is given the secret: the config
+	// loads without it everywhere else, and the adapter refuses to start
+	// without it, naming the variable.
 	c, err := Load(path)
+	if err != nil {
+		t.Fatalf("dingtalk block without the secret, in a process that does not run the adapter: %v", err)
+	}
+	if _, err := dingtalk.New(*c.DingTalk, nil, nil, nil); err == nil || !strings.Contains(err.Error(), "JINGMIN_DINGTALK_APP_SECRET") {
+		t.Errorf("dingtalk adapter without its secret: %v, want an error naming the variable", err)
+	}
+	os.WriteFile(path, []byte(strings.Replace(string(base), "stations:", "dingtalk: {app_key: dingabc, openapi_host: \"ftp://x\"}\n\nstations:", 1)), 0o644)
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "dingtalk.openapi_host") {
+		t.Errorf("bad dingtalk block: %v, want an error naming the field", err)
+	}
+	os.WriteFile(path, []byte(strings.Replace(string(base), "stations:", "dingtalk: {app_key: dingabc}\n\nstations:", 1)), 0o644)
+	t.Setenv("JINGMIN_DINGTALK_APP_SECRET", "s3cret")
+	c, err = Load(path)
 	if err != nil || c.DingTalk == nil || c.DingTalk.AppKey != "dingabc" {
 		t.Fatalf("dingtalk config = %+v, %v", c.DingTalk, err)
 	}
 	os.WriteFile(path, []byte(strings.Replace(string(base), "stations:", "dingtalk: {app_key: dingabc, app_secret: x}\n\nstations:", 1)), 0o644)
 	if _, err := Load(path); err == nil {
 		t.Error("a secret in the YAML was accepted")
+	}
+}
+
+// The official calendars are built in: a config copied anywhere, with no
+// calendar beside it, still knows the holidays and make-up days. A file a
+// config adds (absolute or relative to it) adds dates or corrects them, and
+// one with an impossible date is refused.
+func TestHolidayCalendarsAreBuiltInAndFilesAddToThem(t *testing.T) {
+	base, err := os.ReadFile("example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	extra := filepath.Join(t.TempDir(), "extra.yaml")
+	os.WriteFile(extra, []byte("year: 2027\ndays:\n  - {date: 2027-01-01, kind: holiday, name: 元旦}\n  - {date: 2026-10-10, kind: holiday, name: 改为休息}\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "cal"), 0o755)
+	os.WriteFile(filepath.Join(dir, "cal", "bad.yaml"), []byte("days:\n  - {date: 2027-02-30, kind: holiday}\n"), 0o644)
+	for _, tc := range []struct {
+		name, files string
+		want        map[string]string // date: kind
+		err         []string
+	}{
+		{"none", "", map[string]string{"2026-10-10": "workday", "2026-10-01": "holiday"}, nil},
+		{"absolute", "holiday_files: [" + extra + "]\n", map[string]string{"2027-01-01": "holiday", "2026-10-10": "holiday"}, nil},
+		{"impossible date", "holiday_files: [cal/bad.yaml]\n", nil, []string{"cal/bad.yaml", "days[0].date", `"2027-02-30" is not a date`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, tc.name+".yaml")
+			os.WriteFile(path, []byte(strings.Replace(string(base), "faq:", tc.files+"faq:", 1)), 0o644)
+			c, err := Load(path)
+			if tc.err != nil {
+				if err == nil {
+					t.Fatal("loaded")
+				}
+				for _, w := range tc.err {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not mention %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, h := range c.Holidays {
+				if _, dup := got[h.Date]; dup {
+					t.Errorf("date %s listed twice", h.Date)
+				}
+				got[h.Date] = h.Kind
+			}
+			for d, k := range tc.want {
+				if got[d] != k {
+					t.Errorf("%s = %q, want %q", d, got[d], k)
+				}
+			}
+		})
 	}
 }

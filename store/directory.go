@@ -77,8 +77,16 @@ type Directory struct {
 // Sync makes stations, officers, groups, roster, holidays, FAQ and templates
 // match seed, in one transaction. It leaves tickets and officers' runtime
 // state (duty on/off) alone, so a restart with the same config changes nothing.
+// SyncDirectory does the same and reports what it changed.
 func (s *Store) Sync(ctx context.Context, seed Seed) error {
-	return s.tx(ctx, func(tx *gorm.DB) error {
+	_, err := s.SyncDirectory(ctx, seed, SyncOptions{})
+	return err
+}
+
+// applySeed writes seed over the directory inside tx. Officers and groups
+// that left the configuration are removed (see retire), tickets never.
+func (s *Store) applySeed(tx *gorm.DB, seed Seed) error {
+	{
 		stations := map[string]*Station{}
 		for _, ss := range seed.Stations {
 			st := Station{Code: ss.Code}
@@ -232,8 +240,8 @@ func (s *Store) Sync(ctx context.Context, seed Seed) error {
 				return fmt.Errorf("sync templates: %w", err)
 			}
 		}
-		return nil
-	})
+		return retire(tx, seed, stations)
+	}
 }
 
 func (s *Store) syncGroups(tx *gorm.DB, groups []SeedGroup, stations map[string]*Station, officerID func(string) (*uint, error)) error {
@@ -275,8 +283,13 @@ func (s *Store) syncGroups(tx *gorm.DB, groups []SeedGroup, stations map[string]
 
 // LoadDirectory reads everything routing needs.
 func (s *Store) LoadDirectory(ctx context.Context) (*Directory, error) {
+	return loadDirectory(s.read(ctx))
+}
+
+// loadDirectory reads the directory through db (the read pool, or a
+// transaction).
+func loadDirectory(db *gorm.DB) (*Directory, error) {
 	var d Directory
-	db := s.read(ctx)
 	for _, q := range []struct {
 		what string
 		dest any

@@ -55,3 +55,25 @@ func JSON(v any) []byte {
 
 // Error is how a golden file holds a refusal.
 func Error(err error) []byte { return []byte("error: " + err.Error() + "\n") }
+
+// File compares got with the golden file at path (rewritten with -update):
+// for outputs that have no input file of their own, such as a command's
+// printout.
+func File(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("output became:\n%s\nwant (%s):\n%s", got, path, want)
+	}
+}

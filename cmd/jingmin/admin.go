@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,7 +25,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := configs.Load(*configPath)
+	cfg, err := configs.LoadForTools(*configPath)
 	if err != nil {
 		return err
 	}
@@ -57,17 +58,6 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-// openRules opens the store and the rules read-only-ish, for the commands
-// that ask the hub something (roster who, stats).
-func openRules(ctx context.Context, configPath string, stderr io.Writer) (*hub, error) {
-	cfg, err := configs.Load(configPath)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Playground.Enabled = false
-	return openHub(ctx, cfg, newLogger(io.Discard), hubOptions{})
-}
-
 func cmdRoster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "who" {
 		return fmt.Errorf("usage: jingmin roster who --station CODE [--group NAME|CHAT_ID] [--at \"2026-11-22 22:00\"]")
@@ -84,7 +74,7 @@ func cmdRoster(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *station == "" {
 		return fmt.Errorf("roster who: --station is required")
 	}
-	h, err := openRules(ctx, *configPath, stderr)
+	h, err := openTool(ctx, *configPath)
 	if err != nil {
 		return err
 	}
@@ -113,7 +103,7 @@ func cmdStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	h, err := openRules(ctx, *configPath, stderr)
+	h, err := openTool(ctx, *configPath)
 	if err != nil {
 		return err
 	}
@@ -138,16 +128,31 @@ func cmdStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
 	}
-	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "派出所\t群\t问题\t人工答复\t自动答复\t紧急\t未结\t超时升级\t首次响应中位数(分)\tP90(分)")
+	t := table{
+		header: []string{"派出所", "群", "提问", "民警答复", "自动答复", "紧急", "未答复", "超时升级", "首次答复中位数（分钟）", "首次答复P90（分钟）"},
+		right:  []bool{false, false, true, true, true, true, true, true, true, true},
+	}
 	for _, r := range rows {
 		group := r.Group
 		if group == "" {
 			group = "（合计）"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\n", r.Station, bot.Mask(group), r.Questions, r.Answered, r.AutoAnswered, r.Emergencies, r.Open, r.Breaches, r.MedianMin, r.P90Min)
+		t.add(r.Station, bot.Mask(group), strconv.Itoa(r.Questions), strconv.Itoa(r.Answered), strconv.Itoa(r.AutoAnswered),
+			strconv.Itoa(r.Emergencies), strconv.Itoa(r.Unanswered), strconv.Itoa(r.Breaches), minutes(r.MedianMin), minutes(r.P90Min))
 	}
-	return tw.Flush()
+	if err := t.write(stdout); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, "民警答复：有民警答复的问题；未答复：还没有任何答复的（已答复未办结的不算）；超时升级：超过时限被升级过的；—：没有答复，无从计时。")
+	return err
+}
+
+// minutes shows a figure of minutes, or "—" when there was nothing to time.
+func minutes(v *float64) string {
+	if v == nil {
+		return "—"
+	}
+	return strconv.FormatFloat(*v, 'f', 1, 64)
 }
 
 // cmdParked lists what could not be handled or delivered (poison events,
@@ -161,7 +166,7 @@ func cmdParked(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	h, err := openRules(ctx, *configPath, stderr)
+	h, err := openTool(ctx, *configPath)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -89,13 +90,14 @@ func (a adminAPI) read(w http.ResponseWriter, r *http.Request) (adminRequest, *s
 	return req, o, p, u, true
 }
 
-// fail answers a refusal by the rules with 422 and its message, a missing
-// broadcast with 404, anything else with 500.
-func fail(w http.ResponseWriter, err error) {
+// fail answers a refusal by the rules with 422 and its message, worded for
+// the API (fields, not chat commands), a missing broadcast with 404,
+// anything else with 500.
+func (a adminAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var refusal *commands.BroadcastRefusal
 	switch {
 	case errors.As(err, &refusal):
-		writeStatus(w, http.StatusUnprocessableEntity, map[string]string{"error": refusal.Message})
+		writeStatus(w, http.StatusUnprocessableEntity, map[string]string{"error": reword(r.Context(), a.h.store, refusal.Message, apiRefusals)})
 	case errors.Is(err, store.ErrNotFound):
 		writeStatus(w, http.StatusNotFound, map[string]string{"error": "no such broadcast"})
 	default:
@@ -115,18 +117,29 @@ func (a adminAPI) create(w http.ResponseWriter, r *http.Request) {
 	}
 	plan, err := a.h.rules.PlanBroadcast(r.Context(), by, sc, req.Text, p, u)
 	if err != nil {
-		fail(w, err)
+		a.fail(w, r, err)
 		return
 	}
 	b := plan.Broadcast
 	if req.Confirm {
 		if b, err = a.h.rules.ConfirmBroadcast(r.Context(), by, b.ID); err != nil {
-			fail(w, err)
+			a.fail(w, r, err)
 			return
 		}
 	}
 	writeStatus(w, http.StatusCreated, broadcastView{ID: "B" + strconv.FormatUint(uint64(b.ID), 10), Status: b.Status,
-		Scope: b.Scope, Total: b.Total, Platforms: plan.PerPlatform, Preview: a.h.rules.Preview(plan)})
+		Scope: b.Scope, Total: b.Total, Platforms: plan.PerPlatform, Preview: apiPreview(b, plan.PerPlatform)})
+}
+
+// apiPreview is the draft (or the confirmed broadcast) in the API's terms:
+// the chat's preview asks for a reply "确认 B12", the API for a request.
+func apiPreview(b *store.Broadcast, per map[string]int) string {
+	id := "B" + strconv.FormatUint(uint64(b.ID), 10)
+	head := fmt.Sprintf("预警广播 %s：%s，共 %d 个群（%s）\n内容：%s\n", id, scopeWords(b.Scope), b.Total, platformWords(per), b.Text)
+	if b.Status == store.BroadcastDraft {
+		return head + fmt.Sprintf("发送：POST /api/admin/broadcasts/%s/confirm；放弃：POST /api/admin/broadcasts/%s/cancel", id, id)
+	}
+	return head + fmt.Sprintf("已开始发送。进度：GET /api/admin/broadcasts/%s；停止：POST /api/admin/broadcasts/%s/cancel", id, id)
 }
 
 func broadcastID(r *http.Request) (uint, bool) {
@@ -142,12 +155,12 @@ func (a adminAPI) status(w http.ResponseWriter, r *http.Request) {
 	}
 	b, counts, err := a.h.rules.BroadcastProgress(r.Context(), id)
 	if err != nil {
-		fail(w, err)
+		a.fail(w, r, err)
 		return
 	}
 	report, err := a.h.rules.BroadcastReport(r.Context(), id)
 	if err != nil {
-		fail(w, err)
+		a.fail(w, r, err)
 		return
 	}
 	writeStatus(w, http.StatusOK, broadcastView{ID: "B" + strconv.FormatUint(uint64(b.ID), 10), Status: b.Status,
@@ -177,7 +190,7 @@ func (a adminAPI) act(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		fail(w, err)
+		a.fail(w, r, err)
 		return
 	}
 	a.status(w, r)

@@ -37,8 +37,30 @@ func TestAdminAPIBroadcastsWithTheRulesOfTheChat(t *testing.T) {
 	if code, _ := call("POST", "/api/admin/broadcasts", "wrong-token-wrong-token", alert); code != http.StatusUnauthorized {
 		t.Errorf("wrong token: HTTP %d, want 401", code)
 	}
-	if code, out := call("POST", "/api/admin/broadcasts", token, strings.Replace(alert, `"zhao"`, `"wang"`, 1)); code != http.StatusUnprocessableEntity || !strings.Contains(out["error"].(string), "管理员") {
-		t.Errorf("an officer who is no admin: HTTP %d %v, want 422 with the refusal", code, out)
+	if code, out := call("POST", "/api/admin/broadcasts", token, strings.Replace(alert, `"zhao"`, `"wang"`, 1)); code != http.StatusUnprocessableEntity ||
+		!strings.Contains(out["error"].(string), "by 所指的人不是派出所管理员") {
+		t.Errorf("an officer who is no admin: HTTP %d %v, want 422 with the refusal in the API's terms", code, out)
+	}
+	// The API names its fields and requests, never the chat's commands.
+	if code, out := call("POST", "/api/admin/broadcasts", token, `{"scope":"all","text":"  ","by":"zhao"}`); code != http.StatusUnprocessableEntity ||
+		out["error"] != "text 为空：预警内容不能为空。" {
+		t.Errorf("empty text: HTTP %d %v", code, out)
+	}
+	code, draft := call("POST", "/api/admin/broadcasts", token, strings.Replace(alert, `"confirm":true`, `"confirm":false`, 1))
+	if code != http.StatusCreated || draft["status"] != "draft" {
+		t.Fatalf("draft: HTTP %d %v", code, draft)
+	}
+	preview := draft["preview"].(string)
+	mustContain(t, "draft preview", preview, "POST /api/admin/broadcasts/"+draft["id"].(string)+"/confirm", "共 4 个群")
+	if strings.Contains(preview, "回复") || strings.Contains(preview, "###") {
+		t.Errorf("draft preview speaks chat: %q", preview)
+	}
+	if code, out := call("POST", "/api/admin/broadcasts/"+draft["id"].(string)+"/cancel", token, `{"by":"li"}`); code != http.StatusUnprocessableEntity ||
+		!strings.Contains(out["error"].(string), "不是 by 所指的人发起的") {
+		t.Errorf("cancel by another: HTTP %d %v", code, out)
+	}
+	if code, _ := call("POST", "/api/admin/broadcasts/"+draft["id"].(string)+"/cancel", token, `{"by":"zhao"}`); code != http.StatusOK {
+		t.Errorf("cancel the draft: HTTP %d", code)
 	}
 	if code, _ := call("POST", "/api/admin/broadcasts", token, `{"scope":"everywhere","text":"x"}`); code != http.StatusBadRequest {
 		t.Errorf("unknown scope: HTTP %d, want 400", code)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +18,7 @@ import (
 )
 
 const broadcastUsage = `usage:
-  jingmin broadcast send --scope all|station:CODE|tag:NAME|groups:a,b --text-file F [--by OFFICER_CODE] [--wait=true]
+  jingmin broadcast send --scope all|station:CODE|tag:NAME|groups:a,b --text-file F [--by OFFICER_CODE] [--wait=true] [--hub-wait 10s]
   jingmin broadcast status|cancel|retry-failed B12 [--by OFFICER_CODE]`
 
 // cmdBroadcast drafts, confirms and follows fraud-alert broadcasts from the
@@ -33,6 +35,7 @@ func cmdBroadcast(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	scope := fs.String("scope", "", "send: all, station:CODE, tag:NAME or groups:CHAT_ID,CHAT_ID")
 	textFile := fs.String("text-file", "", "send: file holding the alert text (- for standard input)")
 	wait := fs.Bool("wait", true, "send, retry-failed: show progress until the broadcast is finished, then the report")
+	hubWait := fs.Duration("hub-wait", 10*time.Second, "send, retry-failed: how long to wait for the running hub to start sending before saying it seems not to run")
 	verb := args[0]
 	rest := args[1:]
 	var idArg string
@@ -45,7 +48,7 @@ func cmdBroadcast(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if idArg == "" && fs.NArg() > 0 {
 		idArg = fs.Arg(0)
 	}
-	h, err := openRules(ctx, *configPath, stderr)
+	h, err := openTool(ctx, *configPath)
 	if err != nil {
 		return err
 	}
@@ -60,7 +63,7 @@ func cmdBroadcast(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	refused := func(err error) error {
 		var r *commands.BroadcastRefusal
 		if errors.As(err, &r) {
-			return fmt.Errorf("broadcast: %s", r.Message)
+			return fmt.Errorf("broadcast: %s", reword(ctx, h.store, r.Message, cliRefusals))
 		}
 		return err
 	}
@@ -86,20 +89,23 @@ func cmdBroadcast(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return refused(err)
 		}
-		fmt.Fprintln(stderr, h.rules.Preview(plan))
 		b, err := h.rules.ConfirmBroadcast(ctx, officer, plan.Broadcast.ID)
 		if err != nil {
 			return refused(err)
 		}
+		// No "reply 确认 B12" here: the command line confirms as it drafts.
+		fmt.Fprintf(stderr, "预警广播 B%d：%s，共 %d 个群（%s），已确认，由运行中的 hub 发送。\n",
+			b.ID, scopeWords(b.Scope), b.Total, platformWords(plan.PerPlatform))
 		fmt.Fprintf(stdout, "B%d\n", b.ID)
 		if !*wait {
+			fmt.Fprintf(stderr, "查看进度：jingmin broadcast status B%d；停止发送：jingmin broadcast cancel B%d\n", b.ID, b.ID)
 			return nil
 		}
-		return followBroadcast(ctx, h, b.ID, stdout, stderr)
+		return followBroadcast(ctx, h, b.ID, *hubWait, stdout, stderr)
 	case "status", "cancel", "retry-failed":
 		n, err := strconv.ParseUint(strings.TrimPrefix(strings.TrimPrefix(idArg, "B"), "b"), 10, 32)
 		if err != nil || idArg == "" {
-			return fmt.Errorf("broadcast %s: name the broadcast, e.g. B12\n%s", verb, broadcastUsage)
+			return fmt.Errorf("broadcast %s: 请给出广播编号，例如 B12\n%s", verb, broadcastUsage)
 		}
 		id := uint(n)
 		switch verb {
@@ -108,18 +114,22 @@ func cmdBroadcast(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			if err != nil {
 				return refused(err)
 			}
-			fmt.Fprintf(stdout, "B%d cancelled: %d sent, %d not sent\n", id, counts[store.DeliverySent], counts[store.DeliveryCancelled])
+			fmt.Fprintf(stdout, "预警广播 B%d 已取消：已送达 %d 个群，%d 个群不再发送。\n", id, counts[store.DeliverySent], counts[store.DeliveryCancelled])
 			return nil
 		case "retry-failed":
 			k, err := h.rules.RetryFailedBroadcast(ctx, officer, id)
 			if err != nil {
 				return refused(err)
 			}
-			fmt.Fprintf(stdout, "B%d: %d failed deliveries queued again\n", id, k)
-			if k == 0 || !*wait {
+			if k == 0 {
+				fmt.Fprintf(stdout, "预警广播 B%d 没有发送失败的群，无需重发。\n", id)
 				return nil
 			}
-			return followBroadcast(ctx, h, id, stdout, stderr)
+			fmt.Fprintf(stdout, "预警广播 B%d：%d 个发送失败的群已重新排队，由运行中的 hub 发送。\n", id, k)
+			if !*wait {
+				return nil
+			}
+			return followBroadcast(ctx, h, id, *hubWait, stdout, stderr)
 		}
 		report, err := h.rules.BroadcastReport(ctx, id)
 		if err != nil {
@@ -133,10 +143,14 @@ func cmdBroadcast(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 // followBroadcast draws a progress bar on stderr until broadcast id is
 // finished, then prints the report on stdout. Interrupting it leaves the
-// broadcast running in the hub.
-func followBroadcast(ctx context.Context, h *hub, id uint, stdout, stderr io.Writer) error {
+// broadcast running in the hub. The command line only writes rows; when no
+// delivery moves for hubWait, no hub is sending, and it says so instead of
+// waiting at 0 sent.
+func followBroadcast(ctx context.Context, h *tool, id uint, hubWait time.Duration, stdout, stderr io.Writer) error {
 	tick := time.NewTicker(300 * time.Millisecond)
 	defer tick.Stop()
+	var last string
+	lastMove := time.Now()
 	for {
 		b, counts, err := h.rules.BroadcastProgress(ctx, id)
 		if err != nil {
@@ -148,7 +162,7 @@ func followBroadcast(ctx context.Context, h *hub, id uint, stdout, stderr io.Wri
 		if b.Total > 0 {
 			fill = done * width / b.Total
 		}
-		fmt.Fprintf(stderr, "\r[%s%s] %d/%d sent %d failed %d", strings.Repeat("#", fill), strings.Repeat(".", width-fill),
+		fmt.Fprintf(stderr, "\r[%s%s] 已处理 %d/%d：送达 %d，失败 %d", strings.Repeat("#", fill), strings.Repeat(".", width-fill),
 			done, b.Total, counts[store.DeliverySent], counts[store.DeliveryFailed])
 		if b.Status == store.BroadcastDone || b.Status == store.BroadcastCancelled {
 			fmt.Fprintln(stderr)
@@ -159,11 +173,118 @@ func followBroadcast(ctx context.Context, h *hub, id uint, stdout, stderr io.Wri
 			fmt.Fprintln(stdout, report)
 			return nil
 		}
+		if now := fmt.Sprint(counts); now != last {
+			last, lastMove = now, time.Now()
+		} else if counts[store.DeliverySending] == 0 && time.Since(lastMove) >= hubWait {
+			fmt.Fprintln(stderr)
+			return fmt.Errorf("预警广播 B%d 已确认并保存，但 %s 内没有一个群开始发送：预警由运行中的 hub（jingmin serve，分布式部署中是各平台的 jingmin adapter）发送，它似乎没有在运行。hub 启动后会接着发送；查看进度：jingmin broadcast status B%d", id, hubWait, id)
+		}
 		select {
 		case <-ctx.Done():
 			fmt.Fprintln(stderr)
-			return fmt.Errorf("stopped following B%d; it goes on in the hub (jingmin broadcast status B%d)", id, id)
+			return fmt.Errorf("已停止跟踪 B%d，广播仍在 hub 中继续发送（查看：jingmin broadcast status B%d）", id, id)
 		case <-tick.C:
 		}
 	}
+}
+
+// scopeWords names a broadcast's scope as the command line wrote it.
+func scopeWords(scope string) string {
+	kind, arg, _ := strings.Cut(scope, ":")
+	switch kind {
+	case "all":
+		return "全部群"
+	case "station":
+		return "派出所 " + arg
+	case "tag":
+		return "标签“" + arg + "”"
+	case "groups":
+		return "指定群 " + arg
+	}
+	return scope
+}
+
+// platformWords is "钉钉 2、企业微信 1".
+func platformWords(per map[string]int) string {
+	names := map[string]string{"dingtalk": "钉钉", "wechat": "企业微信", "playground": "演示平台"}
+	keys := make([]string, 0, len(per))
+	for p := range per {
+		keys = append(keys, p)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, p := range keys {
+		name := names[p]
+		if name == "" {
+			name = p
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", name, per[p]))
+	}
+	return strings.Join(parts, "、")
+}
+
+// The broadcast rules word their refusals for the chat, where the way out
+// is a chat command ("请用“广播 本所 内容”"). On the command line the way
+// out is a flag, in the admin API a field, so each surface says it in its
+// own terms. A refusal names its template only through its text: reword
+// finds the deployment's template the text was rendered from and renders
+// the surface's version with the same values. Refusals whose words suit
+// every surface are left as they are.
+var (
+	cliRefusals = map[string]string{
+		"broadcast_not_admin":   "--by 指定的人不是派出所管理员或分局管理员，不能发布预警广播；不加 --by 则以操作员身份发送，可发往任何群。",
+		"broadcast_own_station": "--by 指定的管理员只能向本所（{station}）的群广播：--scope 请用 station:本所代码、tag:标签名 或 groups:群号,群号，且只含本所的群。",
+		"broadcast_empty":       "预警内容为空：--text-file 指定的文件里没有文字。",
+		"broadcast_usage":       "--scope 应为 all、station:CODE、tag:NAME 或 groups:CHAT_ID,CHAT_ID。",
+		"broadcast_not_author":  "预警广播 B{id} 不是 --by 指定的人发起的，只有发起人可以操作；不加 --by 则以操作员身份操作。",
+	}
+	apiRefusals = map[string]string{
+		"broadcast_not_admin":   "by 所指的人不是派出所管理员或分局管理员，不能发布预警广播；不填 by 则以操作员身份发送，可发往任何群。",
+		"broadcast_own_station": "by 所指的管理员只能向本所（{station}）的群广播：scope 请用 station:本所代码、tag:标签名 或 groups:群号,群号，且只含本所的群。",
+		"broadcast_empty":       "text 为空：预警内容不能为空。",
+		"broadcast_usage":       "scope 应为 all、station:CODE、tag:NAME 或 groups:CHAT_ID,CHAT_ID。",
+		"broadcast_not_author":  "预警广播 B{id} 不是 by 所指的人发起的，只有发起人可以操作；不填 by 则以操作员身份操作。",
+	}
+)
+
+var placeholder = regexp.MustCompile(`\\\{([a-z_]+)\\\}`)
+
+// reword returns msg in the surface's words when it was rendered from one
+// of the templates words rewrites, else msg unchanged.
+func reword(ctx context.Context, st *store.Store, msg string, words map[string]string) string {
+	d, err := st.LoadDirectory(ctx)
+	if err != nil {
+		return msg
+	}
+	templates := map[string]string{}
+	for _, t := range d.Templates {
+		templates[t.Key] = t.Text
+	}
+	keys := make([]string, 0, len(words))
+	for k := range words {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		tmpl, ok := templates[key]
+		if !ok {
+			continue
+		}
+		re, err := regexp.Compile("^" + placeholder.ReplaceAllString(regexp.QuoteMeta(tmpl), `(?P<$1>.*?)`) + "$")
+		if err != nil {
+			continue
+		}
+		m := re.FindStringSubmatch(msg)
+		if m == nil {
+			continue
+		}
+		out := words[key]
+		for i, name := range re.SubexpNames() {
+			if name != "" {
+				out = strings.ReplaceAll(out, "{"+name+"}", m[i])
+			}
+		}
+		return out
+	}
+	return msg
 }

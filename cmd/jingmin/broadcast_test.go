@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jingminhub/jingmin/adapters/golden"
 	"github.com/jingminhub/jingmin/bot"
 	"github.com/jingminhub/jingmin/configs"
 	"github.com/jingminhub/jingmin/store"
@@ -283,7 +284,10 @@ func TestBroadcastCLISendStatusCancelRetry(t *testing.T) {
 	if err != nil {
 		t.Fatalf("broadcast send: %v\n%s", err, out)
 	}
-	mustContain(t, "send output", out, "B1", "共 2 个群", "已送达 2/2 个群，失败 0 个", "2/2 sent 2")
+	mustContain(t, "send output", out, "B1", "共 2 个群", "已送达 2/2 个群，失败 0 个", "已处理 2/2：送达 2")
+	if strings.Contains(out, "回复") {
+		t.Errorf("send, which confirms by itself, asks for a chat reply:\n%s", out)
+	}
 	for g, want := range map[string]int{"hexie": 1, "yangguang": 1, "hexie-shops": 0} {
 		if n := h.alertsIn(g); n != want {
 			t.Errorf("group %s got %d alerts, want %d", g, n, want)
@@ -298,7 +302,7 @@ func TestBroadcastCLISendStatusCancelRetry(t *testing.T) {
 		t.Errorf("cancel after completion: %v", err)
 	}
 	out, err = runCLI(t, "broadcast", "retry-failed", "B1")
-	if err != nil || !strings.Contains(out, "0 failed deliveries") {
+	if err != nil || !strings.Contains(out, "没有发送失败的群，无需重发") {
 		t.Errorf("retry-failed with nothing failed: %v %s", err, out)
 	}
 	for _, bad := range [][]string{
@@ -317,4 +321,50 @@ func TestBroadcastCLISendStatusCancelRetry(t *testing.T) {
 	waitFor(t, "the report in zhao's chat", func() bool {
 		return len(h.botLines(bot.Direct, "zhao")) > 0 && strings.Contains(h.lastBot(bot.Direct, "zhao").Text, "已送达 2/2")
 	})
+}
+
+// The command line speaks its own language: refusals name flags, not chat
+// commands; cancel answers in Chinese; and with no hub running, send says
+// that the hub sends and seems not to run instead of waiting at 0 sent.
+func TestBroadcastCLIWordsWithoutAHub(t *testing.T) {
+	t.Setenv("JINGMIN_DATABASE_DSN", filepath.Join(t.TempDir(), "hub.db"))
+	for _, step := range []string{"migrate", "sync"} {
+		if out, err := runCLI(t, step); err != nil {
+			t.Fatalf("%s: %v\n%s", step, err, out)
+		}
+	}
+	dir := t.TempDir()
+	textFile := filepath.Join(dir, "alert.txt")
+	emptyFile := filepath.Join(dir, "empty.txt")
+	os.WriteFile(textFile, []byte(alert+"\n"), 0o600)
+	os.WriteFile(emptyFile, []byte("\n"), 0o600)
+	var transcript strings.Builder
+	for _, args := range [][]string{
+		{"broadcast", "send", "--scope", "tag:住宅", "--text-file", textFile, "--by", "zhao", "--hub-wait", "1s"},
+		{"broadcast", "send", "--scope", "all", "--text-file", textFile, "--by", "wang"},
+		{"broadcast", "send", "--scope", "all", "--text-file", emptyFile},
+		{"broadcast", "cancel", "B1", "--by", "li"},
+		{"broadcast", "cancel", "B1", "--by", "zhao"},
+		{"broadcast", "retry-failed", "B1"},
+	} {
+		out, err := runCLI(t, args...)
+		transcript.WriteString("$ jingmin " + strings.ReplaceAll(strings.ReplaceAll(strings.Join(args, " "), textFile, "alert.txt"), emptyFile, "empty.txt") + "\n")
+		// A progress bar redraws its line: keep what it last showed.
+		for _, line := range strings.SplitAfter(out, "\n") {
+			if i := strings.LastIndex(line, "\r"); i >= 0 {
+				line = line[i+1:]
+			}
+			transcript.WriteString(line)
+		}
+		if err != nil {
+			transcript.WriteString("error: " + err.Error() + "\n")
+		}
+	}
+	got := transcript.String()
+	for _, chat := range []string{"回复", "请用“广播", "请发送“广播"} {
+		if strings.Contains(got, chat) {
+			t.Errorf("the command line tells the user to type chat syntax (%q)", chat)
+		}
+	}
+	golden.File(t, "testdata/broadcast-cli.golden", []byte(got))
 }

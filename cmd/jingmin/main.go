@@ -5,6 +5,7 @@
 //	jingmin adapter playground        one platform's connection (distributed)
 //	jingmin healthcheck               readiness probe for containers
 //	jingmin migrate [-status]         apply database migrations
+//	jingmin sync [-dry-run]           write the config's directory into the database
 //	jingmin roster who ...            who would answer a question, and why
 //	jingmin stats ...                 questions, first-response times, SLA breaches
 //	jingmin broadcast send|status|cancel|retry-failed   fraud-alert broadcasts
@@ -34,6 +35,9 @@ commands:
   adapter P    run platform P's connection, inbound and outbound (distributed)
   healthcheck  exit 0 when the process at -url is ready (container health checks)
   migrate      apply database migrations (-status lists them)
+  sync         write the config's stations, officers, groups and roster into the
+               database, one line per change (-dry-run: print only). serve, worker
+               and adapter do it by themselves only into an empty database, or with -sync
   roster who   print who would answer in a group at a time, and why
   stats        per station and group: questions, first-response median/p90, SLA breaches
   parked       what could not be handled or delivered, and groups nobody registered
@@ -43,6 +47,8 @@ commands:
   bench broadcast  send an alert to N stand-in groups, straight and with a restart
 
 Every command takes -config FILE (default: the embedded configs/example.yaml).
+stats, parked, roster who and broadcast read the database as it is: they neither
+migrate it nor write the config into it, and need no Redis and no platform secrets.
 Environment: JINGMIN_DATABASE_DRIVER, JINGMIN_DATABASE_DSN, JINGMIN_BUS, JINGMIN_REDIS_URL,
 JINGMIN_PLAYGROUND_LISTEN, JINGMIN_OPS_LISTEN, JINGMIN_LOG_LEVEL.
 `
@@ -65,12 +71,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return flag.ErrHelp
 	}
 	switch args[0] {
-	case "serve":
-		return cmdServe(ctx, args[1:], stderr)
-	case "worker":
-		return cmdWorker(ctx, args[1:], stderr)
-	case "adapter":
-		return cmdAdapter(ctx, args[1:], stderr)
+	case "serve", "worker", "adapter":
+		rest, doSync, err := takeSyncFlag(args[1:])
+		if err != nil {
+			return fmt.Errorf("%s: %w", args[0], err)
+		}
+		if doSync {
+			ctx = withSyncRequested(ctx)
+		}
+		switch args[0] {
+		case "serve":
+			return cmdServe(ctx, rest, stderr)
+		case "worker":
+			return cmdWorker(ctx, rest, stderr)
+		}
+		return cmdAdapter(ctx, rest, stderr)
+	case "sync":
+		return cmdSync(ctx, args[1:], stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, args[1:], stdout, stderr)
 	case "migrate":

@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/jingminhub/jingmin/adapters/dingtalk"
+	"github.com/jingminhub/jingmin/configs"
 )
 
 // opsHandler serves the process's health: /healthz answers while the process
@@ -52,7 +56,8 @@ func writeStatus(w http.ResponseWriter, code int, v any) {
 }
 
 // cmdHealthcheck is for container health checks (the image has no curl):
-// exit 0 when -url answers 200.
+// exit 0 when -url answers 200. It prints the readiness report (JSON), or
+// only the status line of anything else (a page is not a report).
 func cmdHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -67,12 +72,20 @@ func cmdHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer
 		return fmt.Errorf("healthcheck: %w", err)
 	}
 	resp, err := http.DefaultClient.Do(req)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("healthcheck: nothing answers at %s: the health endpoints are off unless the process is started with -ops ADDR or %s=ADDR (e.g. %s=127.0.0.1:9090 jingmin serve)",
+			req.URL.Host, configs.EnvOpsListen, configs.EnvOpsListen)
+	}
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	fmt.Fprint(stdout, string(body))
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/json" {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		fmt.Fprint(stdout, string(body))
+	} else {
+		fmt.Fprintf(stdout, "%s: %s\n", *url, resp.Status)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("healthcheck: %s answered %s", *url, resp.Status)
 	}

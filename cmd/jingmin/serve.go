@@ -230,7 +230,7 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 		s := cfg.Seed()
 		seed = &s
 	}
-	if err := st.Sync(ctx, *seed); err != nil {
+	if err := startDirectory(ctx, cfg, st, *seed, opts, log); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("load %s into the database: %w", cfg.Source, err)
 	}
