@@ -119,3 +119,19 @@ func TestTruncateNeverSplitsACharacter(t *testing.T) {
 		t.Error("invalid UTF-8 survived")
 	}
 }
+
+func TestCleanTextDropsControlAndBidiCharacters(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"楼道\x00有\x07焦味\x1b[31m", "楼道有焦味[31m"},
+		{"第一行\r\n第二行\t缩进", "第一行\n第二行\t缩进"},
+		{"删除\x7f键", "删除键"},
+		{"#1 \u202e结办\u202c 请看", "#1 结办 请看"},
+		{"\u2066隔离\u2069\u202a嵌入\u202b\u202d", "隔离嵌入"},
+		{"普通文字 a@b.com", "普通文字 a@b.com"},
+		{"零宽\u200b保留", "零宽\u200b保留"},
+	} {
+		if got := CleanText(tc.in); got != tc.want {
+			t.Errorf("CleanText(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -159,11 +159,11 @@ func Normalise(p Post, now time.Time) (*bot.Event, error) {
 	if p.Kind != bot.KindText && p.Kind != bot.KindUnsupported {
 		return nil, fmt.Errorf("kind %q: want text or unsupported", p.Kind)
 	}
-	text, names := bot.ExtractMentions(p.Text)
+	text, names := bot.ExtractMentions(bot.CleanText(p.Text))
 	e := &bot.Event{
 		ID: bot.NewEventID(bot.Playground, p.MessageID), Platform: bot.Playground, MessageID: p.MessageID,
 		Chat:   bot.ChatRef{Platform: bot.Playground, ID: p.ChatID, Type: p.ChatType},
-		Sender: bot.User{ID: p.SenderID, Name: p.Sender},
+		Sender: bot.User{ID: p.SenderID, Name: bot.CleanText(p.Sender)},
 		Kind:   p.Kind, Text: text, Time: now.UTC(),
 		AddressedToBot: p.ChatType == bot.Direct,
 	}
@@ -293,7 +293,7 @@ func (a *Adapter) postMessage(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = p.SenderID
 	}
-	seq := a.append(chatKey(e.Chat.Type, e.Chat.ID), Line{From: p.SenderID, FromName: name, Text: bot.Truncate(p.Text, bot.MaxTextRunes)})
+	seq := a.append(chatKey(e.Chat.Type, e.Chat.ID), Line{From: p.SenderID, FromName: bot.CleanText(name), Text: bot.Truncate(bot.CleanText(p.Text), bot.MaxTextRunes)})
 	writeJSON(w, http.StatusAccepted, map[string]any{"event_id": e.ID, "seq": seq})
 }
 
