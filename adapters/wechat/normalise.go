@@ -247,7 +247,9 @@ func directEvent(id, user, msgType, content, recognition string, created int64, 
 	return e, e.Validate()
 }
 
-func cleanDirect(s string) string { return strings.TrimSpace(bot.Truncate(bot.CleanText(s), bot.MaxTextRunes)) }
+func cleanDirect(s string) string {
+	return strings.TrimSpace(bot.Truncate(bot.CleanText(s), bot.MaxTextRunes))
+}
 
 func unixOr(ts int64, now time.Time) time.Time {
 	if ts > 0 {
