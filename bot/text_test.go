@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"context"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -133,5 +134,18 @@ func TestCleanTextDropsControlAndBidiCharacters(t *testing.T) {
 		if got := CleanText(tc.in); got != tc.want {
 			t.Errorf("CleanText(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestLogMiddlewareHashesDirectChats: the line for a resident's direct chat
+// names it by its log id, never the platform id.
+func TestLogMiddlewareHashesDirectChats(t *testing.T) {
+	var b strings.Builder
+	h := Log(slog.New(slog.NewJSONHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug})), nil)(
+		HandlerFunc(func(context.Context, *Event) error { return errString("store down") }))
+	e := &Event{ID: "wechat:oa:1", Chat: ChatRef{Platform: WeChat, Type: Direct, ID: "oa:oSecretOpenID"}}
+	_ = h.Handle(context.Background(), e)
+	if out := b.String(); strings.Contains(out, "oSecretOpenID") || !strings.Contains(out, LogID("oa:oSecretOpenID")) {
+		t.Errorf("log line = %s, want the chat's log id only", out)
 	}
 }
