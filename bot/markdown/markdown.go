@@ -34,6 +34,20 @@ import (
 	"github.com/jingminhub/jingmin/bot"
 )
 
+// Escape escapes s for a markdown message on platform p: the rules call it
+// on each piece of outside text placed into a bot.FormatMarkdown message.
+// A platform without a markdown dialect of its own gets the strictest
+// (Playground's).
+func Escape(p bot.Platform, s string) string {
+	switch p {
+	case bot.DingTalk:
+		return DingTalk(s)
+	case bot.WeChat:
+		return WeCom(s)
+	}
+	return Playground(s)
+}
+
 // DingTalk escapes s for a DingTalk markdown message.
 func DingTalk(s string) string { return escape(s, dingtalkInline) }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jingminhub/jingmin/adapters/golden"
+	"github.com/jingminhub/jingmin/bot"
 )
 
 var dialects = map[string]func(string) string{"dingtalk": DingTalk, "wecom": WeCom, "playground": Playground}
@@ -64,6 +65,15 @@ func TestNothingHostileSurvives(t *testing.T) {
 		plain := "正常的问题：楼道有焦味，请问怎么办？电话13812345678。"
 		if got := escape(plain); got != plain {
 			t.Errorf("%s changed a plain question: %q", name, got)
+		}
+	}
+}
+
+func TestEscapeByPlatform(t *testing.T) {
+	in := "[点此](http://evil.example) a_b |x|"
+	for p, want := range map[bot.Platform]string{bot.DingTalk: DingTalk(in), bot.WeChat: WeCom(in), bot.Playground: Playground(in), "other": Playground(in)} {
+		if got := Escape(p, in); got != want {
+			t.Errorf("Escape(%s) = %q, want %q", p, got, want)
 		}
 	}
 }
