@@ -256,7 +256,7 @@ func configureSDK(cfg Config, client *http.Client) {
 //
 //	GET|POST /wechat/robot   intelligent robot (JSON, encrypted)
 //	GET|POST /wechat/app     self-built app (XML, encrypted)
-//	GET|POST /wechat/oa      Official Account (XML, plain or encrypted)
+//	GET|POST /wechat/oa      Official Account (XML; encrypted only when an EncodingAESKey is set)
 //	GET      /healthz        liveness
 //
 // GET is the platform's URL verification; POST delivers a message.
