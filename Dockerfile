@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Build: docker build -t jingmin .
-# Run:   docker run -p 8080:8080 -e JINGMIN_PLAYGROUND_LISTEN=0.0.0.0:8080 -v jingmin-data:/data jingmin
+# Run:   docker run -p 127.0.0.1:8080:8080 -e JINGMIN_PLAYGROUND_LISTEN=0.0.0.0:8080 -v jingmin-data:/data jingmin
+#        (the playground lets anyone who reaches it act as any officer: publish it on the host's loopback only)
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./

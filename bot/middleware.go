@@ -49,11 +49,11 @@ func Log(log *slog.Logger, observe Observer) Middleware {
 			}
 			switch {
 			case err == nil:
-				log.Debug("event handled", "event", e.ID, "chat", e.Chat.Key(), "kind", e.Kind, "took", took)
+				log.Debug("event handled", "event", e.ID, "chat", LogChat(e.Chat), "kind", e.Kind, "took", took)
 			case errors.Is(err, ErrBusy):
 				log.Debug("event busy elsewhere", "event", e.ID)
 			default:
-				log.Warn("event failed", "event", e.ID, "chat", e.Chat.Key(), "kind", e.Kind, "took", took, "err", err)
+				log.Warn("event failed", "event", e.ID, "chat", LogChat(e.Chat), "kind", e.Kind, "took", took, "err", err)
 			}
 			return err
 		})

@@ -192,9 +192,13 @@ type Admin struct {
 	Token  string `yaml:"-"`
 }
 
+// Playground is the local stand-in platform. It cannot be enabled beside a
+// wechat: or dingtalk: block: anyone who reaches it acts as any officer.
 type Playground struct {
-	Enabled bool   `yaml:"enabled"`
-	Listen  string `yaml:"listen"`
+	Enabled bool `yaml:"enabled"`
+	// Listen defaults to 127.0.0.1:8080; any non-loopback address is
+	// warned about at start.
+	Listen string `yaml:"listen"`
 }
 
 type Station struct {
@@ -628,6 +632,11 @@ func (c *Config) Validate() error {
 			bad("broadcast.rates."+p, "must be ≥ 0 messages per second (0: no limit), got %v", r)
 		}
 	}
+	if c.Playground.Enabled && (c.WeChat != nil || c.DingTalk != nil) {
+		// Whoever reaches the playground speaks as any officer or admin;
+		// beside a real platform that is a way to post into real groups.
+		bad("playground.enabled", "the playground lets anyone who reaches it act as any officer or admin, so it cannot run beside a real platform (%s): set playground.enabled: false", strings.Join(c.realPlatforms(), " and "))
+	}
 	if c.Broadcast.Workers < 1 || c.Broadcast.LeaseSeconds < 10 || c.Broadcast.MaxAttempts < 1 {
 		bad("broadcast", "workers and max_attempts must be ≥ 1 and lease_seconds ≥ 10")
 	}
@@ -763,6 +772,18 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// realPlatforms names the configured platform blocks, for messages.
+func (c *Config) realPlatforms() []string {
+	var out []string
+	if c.WeChat != nil {
+		out = append(out, "the wechat: block")
+	}
+	if c.DingTalk != nil {
+		out = append(out, "the dingtalk: block")
+	}
+	return out
 }
 
 func knownPlatform(p string) bool { return p == "dingtalk" || p == "wechat" || p == "playground" }

@@ -104,7 +104,7 @@ func TestEnvironmentOverridesDatabase(t *testing.T) {
 
 func TestWeChatBlockTurnsTheAdapterOnWithDefaults(t *testing.T) {
 	base, _ := os.ReadFile("example.yaml")
-	text := strings.Replace(string(base), "stations:", "wechat:\n  corp_id: ww0123\n  robot: {names: [太平警务值班号]}\n\nstations:", 1)
+	text := strings.Replace(withoutPlayground(string(base)), "stations:", "wechat:\n  corp_id: ww0123\n  robot: {names: [太平警务值班号]}\n\nstations:", 1)
 	c, err := Parse("station.yaml", []byte(text))
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +112,7 @@ func TestWeChatBlockTurnsTheAdapterOnWithDefaults(t *testing.T) {
 	if c.WeChat == nil || c.WeChat.Listen == "" || c.WeChat.WebhookPerMinute != 20 {
 		t.Errorf("wechat config = %+v, want it on with defaults", c.WeChat)
 	}
-	bad := strings.Replace(string(base), "stations:", "wechat:\n  corp_id: ww0123\n  webhook_per_minute: -1\n\nstations:", 1)
+	bad := strings.Replace(withoutPlayground(string(base)), "stations:", "wechat:\n  corp_id: ww0123\n  webhook_per_minute: -1\n\nstations:", 1)
 	if _, err := Parse("station.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "wechat.") {
 		t.Errorf("bad wechat block: %v, want an error naming the wechat field", err)
 	}
@@ -125,7 +125,7 @@ func TestDingTalkBlockNeedsItsSecretFromTheEnvironment(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "holidays", "2026.yaml"), hol, 0o644)
 	base, _ := os.ReadFile("example.yaml")
 	path := filepath.Join(dir, "station.yaml")
-	os.WriteFile(path, []byte(strings.Replace(string(base), "stations:", "dingtalk: {app_key: dingabc}\n\nstations:", 1)), 0o644)
+	os.WriteFile(path, []byte(strings.Replace(withoutPlayground(string(base)), "stations:", "dingtalk: {app_key: dingabc}\n\nstations:", 1)), 0o644)
 	t.Setenv("JINGMIN_DINGTALK_APP_SECRET", "")
 	// Only the DingTalk adapter's process is given the secret: the config
 	// loads without it everywhere else, and the adapter refuses to start
@@ -137,17 +137,17 @@ func TestDingTalkBlockNeedsItsSecretFromTheEnvironment(t *testing.T) {
 	if _, err := dingtalk.New(*c.DingTalk, nil, nil, nil); err == nil || !strings.Contains(err.Error(), "JINGMIN_DINGTALK_APP_SECRET") {
 		t.Errorf("dingtalk adapter without its secret: %v, want an error naming the variable", err)
 	}
-	os.WriteFile(path, []byte(strings.Replace(string(base), "stations:", "dingtalk: {app_key: dingabc, openapi_host: \"ftp://x\"}\n\nstations:", 1)), 0o644)
+	os.WriteFile(path, []byte(strings.Replace(withoutPlayground(string(base)), "stations:", "dingtalk: {app_key: dingabc, openapi_host: \"ftp://x\"}\n\nstations:", 1)), 0o644)
 	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "dingtalk.openapi_host") {
 		t.Errorf("bad dingtalk block: %v, want an error naming the field", err)
 	}
-	os.WriteFile(path, []byte(strings.Replace(string(base), "stations:", "dingtalk: {app_key: dingabc}\n\nstations:", 1)), 0o644)
+	os.WriteFile(path, []byte(strings.Replace(withoutPlayground(string(base)), "stations:", "dingtalk: {app_key: dingabc}\n\nstations:", 1)), 0o644)
 	t.Setenv("JINGMIN_DINGTALK_APP_SECRET", "s3cret")
 	c, err = Load(path)
 	if err != nil || c.DingTalk == nil || c.DingTalk.AppKey != "dingabc" {
 		t.Fatalf("dingtalk config = %+v, %v", c.DingTalk, err)
 	}
-	os.WriteFile(path, []byte(strings.Replace(string(base), "stations:", "dingtalk: {app_key: dingabc, app_secret: x}\n\nstations:", 1)), 0o644)
+	os.WriteFile(path, []byte(strings.Replace(withoutPlayground(string(base)), "stations:", "dingtalk: {app_key: dingabc, app_secret: x}\n\nstations:", 1)), 0o644)
 	if _, err := Load(path); err == nil {
 		t.Error("a secret in the YAML was accepted")
 	}
@@ -207,5 +207,35 @@ func TestHolidayCalendarsAreBuiltInAndFilesAddToThem(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// withoutPlayground turns the example's playground off, as a deployment on
+// a real platform must.
+func withoutPlayground(yaml string) string {
+	return strings.Replace(yaml, "playground:\n  enabled: true", "playground:\n  enabled: false", 1)
+}
+
+// TestPlaygroundRefusedBesideARealPlatform: the example (playground on)
+// with a wechat: or dingtalk: block added does not load, and the error says
+// why and what to change.
+func TestPlaygroundRefusedBesideARealPlatform(t *testing.T) {
+	base, _ := os.ReadFile("example.yaml")
+	if !strings.Contains(string(base), "playground:\n  enabled: true") {
+		t.Fatal("the example no longer turns the playground on; this test needs another base")
+	}
+	for name, block := range map[string]string{
+		"wechat":   "wechat:\n  corp_id: ww0123\n  robot: {names: [太平警务值班号]}\n",
+		"dingtalk": "dingtalk: {app_key: dingabc}\n",
+	} {
+		text := strings.Replace(string(base), "stations:", block+"\nstations:", 1)
+		_, err := Parse("station.yaml", []byte(text))
+		if err == nil || !strings.Contains(err.Error(), "playground.enabled") || !strings.Contains(err.Error(), "any officer") ||
+			!strings.Contains(err.Error(), "the "+name+": block") || !strings.Contains(err.Error(), "enabled: false") {
+			t.Errorf("%s beside the playground: %v, want an error saying why and what to set", name, err)
+		}
+		if _, err := Parse("station.yaml", []byte(withoutPlayground(text))); err != nil && strings.Contains(err.Error(), "playground") {
+			t.Errorf("%s with the playground off: %v", name, err)
+		}
 	}
 }

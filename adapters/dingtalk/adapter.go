@@ -384,7 +384,7 @@ func (a *Adapter) publish(ctx context.Context, e *bot.Event) error {
 			a.log.Warn("dingtalk inbound de-duplication not recorded", "event", e.ID, "err", err)
 		}
 	}
-	a.log.Debug("dingtalk message kept", "event", e.ID, "chat", e.Chat.Key(), "kind", e.Kind)
+	a.log.Debug("dingtalk message kept", "event", e.ID, "chat", bot.LogChat(e.Chat), "kind", e.Kind)
 	return nil
 }
 

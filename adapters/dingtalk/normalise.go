@@ -46,14 +46,14 @@ func Normalise(d *chatbot.BotCallbackDataModel, now time.Time) (*bot.Event, erro
 	var chat bot.ChatRef
 	switch d.ConversationType {
 	case conversationGroup:
-		chat = bot.ChatRef{Platform: bot.DingTalk, ID: strings.TrimSpace(d.ConversationId), Type: bot.Group, Name: d.ConversationTitle}
+		chat = bot.ChatRef{Platform: bot.DingTalk, ID: strings.TrimSpace(d.ConversationId), Type: bot.Group, Name: bot.CleanText(d.ConversationTitle)}
 	case conversationDirect:
 		chat = bot.ChatRef{Platform: bot.DingTalk, ID: sender, Type: bot.Direct}
 	default:
 		return nil, fmt.Errorf("bot message %s has conversationType %q, want 1 (direct) or 2 (group)", msgID, d.ConversationType)
 	}
 
-	kind, raw := bot.KindText, d.Text.Content
+	kind, raw := bot.KindText, bot.CleanText(d.Text.Content)
 	switch d.Msgtype {
 	case "text":
 	case "":
@@ -75,7 +75,7 @@ func Normalise(d *chatbot.BotCallbackDataModel, now time.Time) (*bot.Event, erro
 		Platform:  bot.DingTalk,
 		MessageID: msgID,
 		Chat:      chat,
-		Sender:    bot.User{ID: sender, Name: d.SenderNick},
+		Sender:    bot.User{ID: sender, Name: bot.CleanText(d.SenderNick)},
 		Kind:      kind,
 		Text:      text,
 		Time:      at,
@@ -85,7 +85,7 @@ func Normalise(d *chatbot.BotCallbackDataModel, now time.Time) (*bot.Event, erro
 		Mentions:       mentions(d, names),
 	}
 	if d.SessionWebhook != "" {
-		e.ReplyHandle = replyHandle{Webhook: d.SessionWebhook, Expires: d.SessionWebhookExpiredTime, User: sender, Nick: d.SenderNick}.encode()
+		e.ReplyHandle = replyHandle{Webhook: d.SessionWebhook, Expires: d.SessionWebhookExpiredTime, User: sender, Nick: bot.CleanText(d.SenderNick)}.encode()
 	}
 	if err := e.Validate(); err != nil {
 		return nil, fmt.Errorf("bot message %s: %w", msgID, err)

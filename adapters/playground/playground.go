@@ -4,6 +4,13 @@
 // watch the hub answer. It normalises posts into bot.Events exactly as a
 // platform adapter does and delivers bot.Outbound into its transcripts, so
 // end-to-end tests drive the real bus, handlers and store through it.
+//
+// Anyone who can post to the playground can speak as any officer or admin,
+// so it is for trying the hub out, never beside a real platform (the config
+// refuses that), and it defends itself against the browser it runs beside:
+// it answers only requests whose Host names its own address (DNS
+// rebinding), takes posts only as application/json from its own Origin
+// (cross-site requests), and keeps bounded transcripts.
 package playground
 
 import (
@@ -16,13 +23,17 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"mime"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/bot/httpserver"
 )
 
 //go:embed static
@@ -72,7 +83,8 @@ type Adapter struct {
 
 	mu    sync.Mutex
 	seq   int64
-	chats map[string][]Line // chat key → lines
+	chats map[string]*transcript // chat key → its last MaxLines lines
+	bytes int                    // lineBytes of every line kept
 	wake  chan struct{}
 	// stopping ends long-polls when the server shuts down, so shutdown does
 	// not wait for open pages.
@@ -82,8 +94,29 @@ type Adapter struct {
 
 var _ bot.Sender = (*Adapter)(nil)
 
-// maxLines bounds each transcript; the playground is for trying things out.
-const maxLines = 2000
+// MaxChats, MaxLines and MaxBytes bound the playground's memory: at most
+// MaxChats transcripts are kept (the one with the oldest last message is
+// dropped for a new one), the last MaxLines lines of each, and MaxBytes of
+// lines in all (the oldest lines go first); every line's text is at most
+// bot.MaxTextRunes. The playground is for trying things out; the counts
+// leave room for the end-to-end tests that use it as a platform.
+const (
+	MaxChats = 1000
+	MaxLines = 2000
+	MaxBytes = 32 << 20
+)
+
+// transcript is one chat's lines; last is the seq of its newest line.
+type transcript struct {
+	lines []Line
+	last  int64
+	bytes int
+}
+
+// lineBytes is what a line is counted as against MaxBytes.
+func lineBytes(l Line) int {
+	return 96 + len(l.From) + len(l.FromName) + len(l.Text) + len(l.Format) + 16*len(l.At)
+}
 
 // maxBody bounds a posted message; text past bot.MaxTextRunes is cut by the hub.
 const maxBody = 64 << 10
@@ -93,7 +126,7 @@ func New(pub bot.Publisher, catalog Catalog, log *slog.Logger) *Adapter {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Adapter{pub: pub, catalog: catalog, log: log, chats: map[string][]Line{}, wake: make(chan struct{}), stopping: make(chan struct{})}
+	return &Adapter{pub: pub, catalog: catalog, log: log, chats: map[string]*transcript{}, wake: make(chan struct{}), stopping: make(chan struct{})}
 }
 
 func chatKey(t bot.ChatType, id string) string { return string(t) + ":" + id }
@@ -126,11 +159,11 @@ func Normalise(p Post, now time.Time) (*bot.Event, error) {
 	if p.Kind != bot.KindText && p.Kind != bot.KindUnsupported {
 		return nil, fmt.Errorf("kind %q: want text or unsupported", p.Kind)
 	}
-	text, names := bot.ExtractMentions(p.Text)
+	text, names := bot.ExtractMentions(bot.CleanText(p.Text))
 	e := &bot.Event{
 		ID: bot.NewEventID(bot.Playground, p.MessageID), Platform: bot.Playground, MessageID: p.MessageID,
 		Chat:   bot.ChatRef{Platform: bot.Playground, ID: p.ChatID, Type: p.ChatType},
-		Sender: bot.User{ID: p.SenderID, Name: p.Sender},
+		Sender: bot.User{ID: p.SenderID, Name: bot.CleanText(p.Sender)},
 		Kind:   p.Kind, Text: text, Time: now.UTC(),
 		AddressedToBot: p.ChatType == bot.Direct,
 	}
@@ -148,8 +181,12 @@ func Normalise(p Post, now time.Time) (*bot.Event, error) {
 //
 //	GET  /                         the page
 //	GET  /api/catalog              groups and staff
-//	POST /api/messages             post as someone (Post)
+//	POST /api/messages             post as someone (Post), application/json only
 //	GET  /api/chats/{type}/{id}    transcript; ?after=seq, ?wait=seconds long-polls
+//
+// Every request must name the playground's own address in Host (the
+// address it was reached on, or localhost, 127.0.0.1 or [::1] with its
+// port), and carry no Origin or that same one; otherwise it is 403.
 func (a *Adapter) Handler() http.Handler {
 	mux := http.NewServeMux()
 	page, _ := fs.Sub(static, "static") // a fixed, valid path: cannot fail
@@ -157,10 +194,69 @@ func (a *Adapter) Handler() http.Handler {
 	mux.HandleFunc("GET /api/catalog", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, a.catalog) })
 	mux.HandleFunc("POST /api/messages", a.postMessage)
 	mux.HandleFunc("GET /api/chats/{type}/{id}", a.transcript)
-	return mux
+	return sameOrigin(mux)
+}
+
+// sameOrigin refuses requests a web page elsewhere could make a browser
+// send: a Host that is not the playground's own address (a name rebound to
+// 127.0.0.1 by an attacker's DNS), and an Origin that is not the
+// playground's own page.
+func sameOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		if !ownHost(r.Host, local) {
+			writeError(w, http.StatusForbidden, "Host "+strconv.Quote(clip(r.Host, 100))+" is not this playground's address: open it as http://127.0.0.1:PORT/ or http://localhost:PORT/")
+			return
+		}
+		if origin := r.Header.Get("Origin"); origin != "" {
+			u, err := url.Parse(origin)
+			if err != nil || u.Scheme != "http" || u.Path != "" || !ownHost(u.Host, local) {
+				writeError(w, http.StatusForbidden, "Origin "+strconv.Quote(clip(origin, 100))+" is not this playground's page")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ownHost reports whether host (a Host header or an Origin's host) names
+// the address the request came in on: that address itself, or a loopback
+// name with its port.
+func ownHost(host string, local net.Addr) bool {
+	tcp, ok := local.(*net.TCPAddr)
+	if !ok || host == "" {
+		return false
+	}
+	port := strconv.Itoa(tcp.Port)
+	h, p, err := net.SplitHostPort(host)
+	if err != nil { // no port: only right on port 80
+		h, p = strings.Trim(host, "[]"), "80"
+	}
+	if p != port {
+		return false
+	}
+	switch strings.ToLower(h) {
+	case "localhost", "127.0.0.1", "::1":
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.Equal(tcp.IP) && !tcp.IP.IsUnspecified()
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return bot.Truncate(s, n)
 }
 
 func (a *Adapter) postMessage(w http.ResponseWriter, r *http.Request) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		// A form or text/plain post is what a page elsewhere can send
+		// without asking; application/json it cannot.
+		writeError(w, http.StatusUnsupportedMediaType, "post messages as Content-Type: application/json")
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("message body over %d bytes", maxBody))
@@ -197,7 +293,7 @@ func (a *Adapter) postMessage(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = p.SenderID
 	}
-	seq := a.append(chatKey(e.Chat.Type, e.Chat.ID), Line{From: p.SenderID, FromName: name, Text: bot.Truncate(p.Text, bot.MaxTextRunes)})
+	seq := a.append(chatKey(e.Chat.Type, e.Chat.ID), Line{From: p.SenderID, FromName: bot.CleanText(name), Text: bot.Truncate(bot.CleanText(p.Text), bot.MaxTextRunes)})
 	writeJSON(w, http.StatusAccepted, map[string]any{"event_id": e.ID, "seq": seq})
 }
 
@@ -214,7 +310,11 @@ func (a *Adapter) transcript(w http.ResponseWriter, r *http.Request) {
 	for {
 		a.mu.Lock()
 		var out []Line
-		for _, l := range a.chats[key] {
+		var lines []Line
+		if c := a.chats[key]; c != nil {
+			lines = c.lines
+		}
+		for _, l := range lines {
 			if l.Seq > after {
 				out = append(out, l)
 			}
@@ -250,14 +350,66 @@ func (a *Adapter) append(key string, l Line) int64 {
 	if l.Time.IsZero() {
 		l.Time = time.Now().UTC()
 	}
-	lines := append(a.chats[key], l)
-	if len(lines) > maxLines {
-		lines = append([]Line(nil), lines[len(lines)-maxLines:]...)
+	c := a.chats[key]
+	if c == nil {
+		if len(a.chats) >= MaxChats {
+			a.dropOldestChat()
+		}
+		c = &transcript{}
+		a.chats[key] = c
 	}
-	a.chats[key] = lines
+	c.lines = append(c.lines, l)
+	c.bytes += lineBytes(l)
+	a.bytes += lineBytes(l)
+	if len(c.lines) > MaxLines {
+		for _, old := range c.lines[:len(c.lines)-MaxLines] {
+			c.bytes -= lineBytes(old)
+			a.bytes -= lineBytes(old)
+		}
+		c.lines = append([]Line(nil), c.lines[len(c.lines)-MaxLines:]...)
+	}
+	c.last = l.Seq
+	for a.bytes > MaxBytes {
+		a.dropOldestLine()
+	}
 	close(a.wake)
 	a.wake = make(chan struct{})
 	return l.Seq
+}
+
+// dropOldestChat forgets the transcript whose last line is oldest.
+func (a *Adapter) dropOldestChat() {
+	oldest, at := "", int64(0)
+	for k, c := range a.chats {
+		if oldest == "" || c.last < at {
+			oldest, at = k, c.last
+		}
+	}
+	a.bytes -= a.chats[oldest].bytes
+	delete(a.chats, oldest)
+}
+
+// dropOldestLine forgets the oldest line kept, in whichever chat it is.
+func (a *Adapter) dropOldestLine() {
+	oldest, at := "", int64(0)
+	for k, c := range a.chats {
+		if len(c.lines) > 0 && (oldest == "" || c.lines[0].Seq < at) {
+			oldest, at = k, c.lines[0].Seq
+		}
+	}
+	c := a.chats[oldest]
+	if c == nil {
+		a.bytes = 0 // nothing left to drop
+		return
+	}
+	n := lineBytes(c.lines[0])
+	c.bytes -= n
+	a.bytes -= n
+	c.lines[0] = Line{}
+	c.lines = c.lines[1:]
+	if len(c.lines) == 0 {
+		delete(a.chats, oldest)
+	}
 }
 
 // Send delivers an outbound message into a transcript.
@@ -276,7 +428,7 @@ func (a *Adapter) SendReceipt(_ context.Context, o *bot.Outbound) (string, error
 		}
 		key = chatKey(o.Chat.Type, o.Chat.ID)
 	}
-	seq := a.append(key, Line{From: "bot", FromName: BotName, Bot: true, Text: o.Text, Format: string(o.Format), At: o.AtUsers})
+	seq := a.append(key, Line{From: "bot", FromName: BotName, Bot: true, Text: bot.Truncate(o.Text, bot.MaxTextRunes), Format: string(o.Format), At: o.AtUsers})
 	return strconv.FormatInt(seq, 10), nil
 }
 
@@ -286,7 +438,11 @@ var _ bot.ReceiptSender = (*Adapter)(nil)
 func (a *Adapter) Lines(t bot.ChatType, id string) []Line {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return append([]Line(nil), a.chats[chatKey(t, id)]...)
+	c := a.chats[chatKey(t, id)]
+	if c == nil {
+		return nil
+	}
+	return append([]Line(nil), c.lines...)
 }
 
 func newID() string {
@@ -303,4 +459,25 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// NewServer serves the playground on ln, bounded like every hub server,
+// ending open long-polls when it shuts down. A listener on anything but a
+// loopback address is logged as a warning: whoever reaches the port can
+// post as any officer or admin.
+func (a *Adapter) NewServer(ln net.Listener) *httpserver.Server {
+	if !Loopback(ln.Addr()) {
+		a.log.Warn("PLAYGROUND LISTENS BEYOND THIS HOST: anyone who reaches "+ln.Addr().String()+
+			" can post as any officer or admin; bind it to 127.0.0.1 unless this is a throwaway demo",
+			"addr", ln.Addr().String())
+	}
+	return httpserver.New(ln, a.Handler(), a.log, httpserver.Options{
+		Name: "playground", BodyLimit: maxBody, MaxConns: 128, OnShutdown: []func(){a.Stop},
+	})
+}
+
+// Loopback reports whether addr is on a loopback interface only.
+func Loopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }

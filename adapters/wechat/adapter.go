@@ -46,6 +46,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/bot/httpserver"
 )
 
 // Paths the callback server answers; each is configured in the WeCom admin
@@ -57,8 +58,22 @@ const (
 	PathReady = "/healthz"
 )
 
-// MaxBody bounds a callback body; WeCom's are a few KiB.
-const MaxBody = 1 << 20
+// MaxBody bounds a callback body; WeCom's are a few KiB. A longer body is
+// answered 413 without being read further.
+const MaxBody = 64 << 10
+
+// smallBody is the most a callback may declare and still be read without
+// taking a large-body slot; every real callback fits.
+const smallBody = 16 << 10
+
+// DefaultLargeBodies is how many callbacks larger than smallBody (or of
+// unknown length) are read at once; the rest are answered 503. Memory for
+// bodies stays below MaxConns×smallBody + DefaultLargeBodies×MaxBody however
+// many clients send.
+const DefaultLargeBodies = 16
+
+// DefaultMaxConns caps the callback server's open connections.
+const DefaultMaxConns = 512
 
 // publishTimeout keeps the answer to WeCom inside its one-second budget.
 const publishTimeout = 800 * time.Millisecond
@@ -88,6 +103,10 @@ type Adapter struct {
 
 	addrMu sync.Mutex
 	addr   net.Addr
+
+	largeBodies chan struct{} // a slot per large body being read
+	maxConns    int
+	rejects     *rejectLog
 }
 
 var _ bot.Sender = (*Adapter)(nil)
@@ -101,6 +120,8 @@ type options struct {
 	lookup  func(string) (string, bool)
 	client  *http.Client
 	backoff time.Duration
+	large   int
+	conns   int
 }
 
 // WithRedis shares nonces and access tokens with other adapter processes
@@ -124,11 +145,18 @@ func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client 
 // it doubles on each retry. Default one second.
 func WithBackoff(d time.Duration) Option { return func(o *options) { o.backoff = d } }
 
+// WithBodyLimits sets how many large callback bodies are read at once
+// (default DefaultLargeBodies) and how many connections the callback server
+// holds open (default DefaultMaxConns).
+func WithBodyLimits(largeBodies, maxConns int) Option {
+	return func(o *options) { o.large, o.conns = largeBodies, maxConns }
+}
+
 // New builds the adapter from cfg (defaults applied, then validated) and the
 // secrets in the environment. pub receives inbound events; dedup remembers
 // callbacks already taken and response_urls already used.
 func New(cfg Config, pub bot.Publisher, dedup bot.Deduper, log *slog.Logger, opts ...Option) (*Adapter, error) {
-	o := options{now: time.Now, lookup: os.LookupEnv, backoff: time.Second}
+	o := options{now: time.Now, lookup: os.LookupEnv, backoff: time.Second, large: DefaultLargeBodies, conns: DefaultMaxConns}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -152,7 +180,9 @@ func New(cfg Config, pub bot.Publisher, dedup bot.Deduper, log *slog.Logger, opt
 	a := &Adapter{
 		cfg: cfg, sec: sec, pub: pub, dedup: dedup, log: log.With("platform", "wechat"), now: o.now,
 		backoff: o.backoff, limiters: map[string]*rate.Limiter{},
+		largeBodies: make(chan struct{}, max(o.large, 1)), maxConns: o.conns,
 	}
+	a.rejects = newRejectLog(a.log, o.now)
 	a.guard = replayGuard{window: cfg.ReplayWindow, now: o.now, nonces: newMemoryNonces(o.now)}
 	a.tokens = cache.NewMemory()
 	if o.rdb != nil {
@@ -226,7 +256,7 @@ func configureSDK(cfg Config, client *http.Client) {
 //
 //	GET|POST /wechat/robot   intelligent robot (JSON, encrypted)
 //	GET|POST /wechat/app     self-built app (XML, encrypted)
-//	GET|POST /wechat/oa      Official Account (XML, plain or encrypted)
+//	GET|POST /wechat/oa      Official Account (XML; encrypted only when an EncodingAESKey is set)
 //	GET      /healthz        liveness
 //
 // GET is the platform's URL verification; POST delivers a message.
@@ -257,40 +287,22 @@ func (a *Adapter) Handler() http.Handler {
 }
 
 // Run serves the callback URLs on Config.Listen until ctx ends, then shuts
-// the server down, letting requests in flight finish (bounded).
+// the server down, letting requests in flight finish (bounded). The server
+// is bounded like every hub server (httpserver): timeouts, a connection cap
+// and MaxBody per request.
 func (a *Adapter) Run(ctx context.Context) error {
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", a.cfg.Listen)
+	srv, err := httpserver.Listen(ctx, a.cfg.Listen, a.Handler(), a.log, httpserver.Options{
+		Name: "wechat callbacks", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
+		MaxConns: a.maxConns, BodyLimit: MaxBody,
+	})
 	if err != nil {
-		return fmt.Errorf("wechat callbacks: listen on %s: %w", a.cfg.Listen, err)
+		return err
 	}
 	a.addrMu.Lock()
-	a.addr = ln.Addr()
+	a.addr = srv.Addr()
 	a.addrMu.Unlock()
-	srv := &http.Server{
-		Handler:           a.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-	}
-	a.log.Info("wechat callbacks ready", "addr", ln.Addr().String())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	select {
-	case err := <-done:
-		return fmt.Errorf("wechat callbacks: %w", err)
-	case <-ctx.Done():
-	}
-	shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	err = srv.Shutdown(shut)
-	if serr := <-done; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	if err != nil {
-		return fmt.Errorf("wechat callbacks: shut down: %w", err)
-	}
-	return nil
+	a.log.Info("wechat callbacks ready", "addr", srv.Addr().String())
+	return srv.Run(ctx)
 }
 
 // Addr is the address Run listens on, or nil before it does.
@@ -306,7 +318,7 @@ func (a *Adapter) reject(w http.ResponseWriter, endpoint string, status int, rea
 	if err != nil {
 		msg = reason + ": " + clip(err.Error(), 200)
 	}
-	a.log.Warn("wechat callback rejected", "endpoint", endpoint, "status", status, "reason", msg)
+	a.rejects.note(endpoint, status, reason, msg)
 	http.Error(w, msg, status)
 }
 
@@ -314,7 +326,7 @@ func (a *Adapter) reject(w http.ResponseWriter, endpoint string, status int, rea
 // log line keeps only the reason: a decoder's error can quote a fragment of
 // the message, and messages carry residents' words.
 func (a *Adapter) rejectContent(w http.ResponseWriter, endpoint, reason string, err error) {
-	a.log.Warn("wechat callback rejected", "endpoint", endpoint, "status", http.StatusBadRequest, "reason", reason)
+	a.rejects.note(endpoint, http.StatusBadRequest, reason, reason)
 	http.Error(w, reason+": "+clip(err.Error(), 200), http.StatusBadRequest)
 }
 
@@ -333,11 +345,26 @@ func (a *Adapter) rejectCheck(w http.ResponseWriter, endpoint string, err error)
 }
 
 // readBody reads at most MaxBody bytes; ok is false when it answered already.
+// A body that declares more than smallBody, or no length, is read only in
+// one of the large-body slots: with all taken it is answered 503 (WeCom
+// retries; its own callbacks are never that large).
 func (a *Adapter) readBody(w http.ResponseWriter, r *http.Request, endpoint string) ([]byte, bool) {
+	if r.ContentLength > MaxBody {
+		a.reject(w, endpoint, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", MaxBody), nil)
+		return nil, false
+	}
+	if r.ContentLength < 0 || r.ContentLength > smallBody {
+		select {
+		case a.largeBodies <- struct{}{}:
+			defer func() { <-a.largeBodies }()
+		default:
+			a.reject(w, endpoint, http.StatusServiceUnavailable, "too many large bodies being read; retry", nil)
+			return nil, false
+		}
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	var tooBig *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooBig):
+	case httpserver.TooLarge(err):
 		a.reject(w, endpoint, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", MaxBody), nil)
 		return nil, false
 	case err != nil:
@@ -429,24 +456,26 @@ func (a *Adapter) serveEncrypted(w http.ResponseWriter, r *http.Request, ep, tok
 		a.rejectCheck(w, ep, errSignature)
 		return
 	}
-	release, err := a.guard.check(r.Context(), ep, q.timestamp, q.nonce)
+	spend, err := a.guard.check(r.Context(), ep, q.timestamp, q.nonce, requestDigest(r.Method, cipherText))
 	if err != nil {
 		a.rejectCheck(w, ep, err)
 		return
 	}
 	plain, err := open(cipherText)
 	if err != nil {
-		release()
 		a.reject(w, ep, http.StatusBadRequest, "bad ciphertext", err)
 		return
 	}
 	if r.Method == http.MethodGet {
-		release() // verification is not a message: WeCom may repeat it
+		spend()
 		_, _ = w.Write(plain)
 		return
 	}
 	e, err := decode(plain)
-	a.take(w, r, ep, e, err, release)
+	if a.takeEvent(w, r, ep, e, err) {
+		spend()
+		w.WriteHeader(http.StatusOK)
+	}
 }
 
 // DecodeRobot parses and normalises a decrypted robot callback: the fuzzed
@@ -472,6 +501,12 @@ func DecodeApp(plain []byte, agentID string, now time.Time) (*bot.Event, error) 
 // decrypts (safe mode) and answers; it checks neither freshness nor replays,
 // and writes "success" before the message is stored, so its answer is held
 // back until the event is published.
+//
+// The SDK picks plain or safe mode from the caller's encrypt_type, and in
+// plain mode the signature covers no content: with an EncodingAESKey
+// configured (the account in safe mode), only encrypted messages whose
+// msg_signature covers their ciphertext are taken, so no one who merely saw
+// a signed URL can post a message of their own.
 func (a *Adapter) serveOA(w http.ResponseWriter, r *http.Request) {
 	const ep = "oa"
 	q := querySigned(r, "signature")
@@ -484,16 +519,27 @@ func (a *Adapter) serveOA(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body []byte
-	if r.Method == http.MethodPost {
+	digest := requestDigest(r.Method, q.echostr)
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodPost:
 		var ok bool
 		if body, ok = a.readBody(w, r, ep); !ok {
 			return
 		}
-	} else if r.Method != http.MethodGet {
+		digest = requestDigest(r.Method, string(body))
+		if a.sec.OAAESKey != "" {
+			cipherText, ok := a.oaCiphertext(w, r, body)
+			if !ok {
+				return
+			}
+			digest = requestDigest(r.Method, cipherText)
+		}
+	default:
 		a.reject(w, ep, http.StatusMethodNotAllowed, "use GET or POST", nil)
 		return
 	}
-	release, err := a.guard.check(r.Context(), ep, q.timestamp, q.nonce)
+	spend, err := a.guard.check(r.Context(), ep, q.timestamp, q.nonce, digest)
 	if err != nil {
 		a.rejectCheck(w, ep, err)
 		return
@@ -513,22 +559,51 @@ func (a *Adapter) serveOA(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err := serveSafely(srv.Serve); err != nil {
-		release()
 		a.rejectContent(w, ep, "official account message refused", err)
 		return
 	}
 	if r.Method == http.MethodGet {
-		release()
+		spend()
 		held.flush(w)
 		return
 	}
-	if !a.takeEvent(w, r, ep, e, nerr, release) {
+	if !a.takeEvent(w, r, ep, e, nerr) {
 		return
 	}
+	spend()
 	if held.body.Len() == 0 {
 		_, _ = io.WriteString(held, "success")
 	}
 	held.flush(w)
+}
+
+// oaCiphertext checks a safe-mode Official Account POST before the SDK sees
+// it: encrypt_type=aes, and msg_signature over token, timestamp, nonce and
+// the body's ciphertext. It returns the ciphertext, or answers and reports
+// false.
+func (a *Adapter) oaCiphertext(w http.ResponseWriter, r *http.Request, body []byte) (string, bool) {
+	const ep = "oa"
+	qs := r.URL.Query()
+	if qs.Get("encrypt_type") != "aes" || qs.Get("msg_signature") == "" {
+		a.reject(w, ep, http.StatusUnauthorized, "the account is in safe mode: only encrypted messages (encrypt_type=aes, msg_signature) are taken", nil)
+		return "", false
+	}
+	var env oamessage.EncryptedXMLMsg
+	var err error
+	if strings.Contains(r.Header.Get("Content-Type"), "application/json") { // as the SDK decides
+		err = json.Unmarshal(body, &env)
+	} else {
+		err = xml.Unmarshal(body, &env)
+	}
+	if err != nil || env.EncryptedMsg == "" {
+		a.reject(w, ep, http.StatusBadRequest, "body is not <xml><Encrypt>...</Encrypt></xml>", err)
+		return "", false
+	}
+	if !signatureOK(qs.Get("msg_signature"), a.sec.OAToken, qs.Get("timestamp"), qs.Get("nonce"), env.EncryptedMsg) {
+		a.rejectCheck(w, ep, errSignature)
+		return "", false
+	}
+	return env.EncryptedMsg, true
 }
 
 // serveSafely turns a panic inside the SDK's server (its renderer panics on
@@ -564,22 +639,13 @@ func (h *heldResponse) flush(w http.ResponseWriter) {
 	_, _ = w.Write(h.body.Bytes())
 }
 
-// take answers a robot or app callback: 200 once the event is published (or
-// when there is nothing to publish), an error status otherwise.
-func (a *Adapter) take(w http.ResponseWriter, r *http.Request, ep string, e *bot.Event, nerr error, release func()) {
-	if a.takeEvent(w, r, ep, e, nerr, release) {
-		w.WriteHeader(http.StatusOK)
-	}
-}
-
 // takeEvent publishes e once per platform message id. It reports true when
 // the caller should answer success; otherwise it has answered already.
-func (a *Adapter) takeEvent(w http.ResponseWriter, r *http.Request, ep string, e *bot.Event, nerr error, release func()) bool {
+func (a *Adapter) takeEvent(w http.ResponseWriter, r *http.Request, ep string, e *bot.Event, nerr error) bool {
 	switch {
 	case errors.Is(nerr, ErrIgnored):
 		return true
 	case nerr != nil:
-		release()
 		a.rejectContent(w, ep, "malformed message", nerr)
 		return false
 	}
@@ -588,7 +654,6 @@ func (a *Adapter) takeEvent(w http.ResponseWriter, r *http.Request, ep string, e
 	key := "wechat:callback:" + e.ID
 	claim, err := a.dedup.Claim(ctx, key, bot.DefaultHold)
 	if err != nil {
-		release()
 		a.reject(w, ep, http.StatusServiceUnavailable, "cannot take the message now", err)
 		return false
 	}
@@ -599,14 +664,12 @@ func (a *Adapter) takeEvent(w http.ResponseWriter, r *http.Request, ep string, e
 	case bot.ClaimBusy:
 		// The first delivery is being published right now; if it fails,
 		// the platform's next retry must still find the door open.
-		release()
 		a.reject(w, ep, http.StatusServiceUnavailable, "the same message is being taken; retry", nil)
 		return false
 	}
 	settle := context.WithoutCancel(ctx)
 	if err := bot.PublishEvent(ctx, a.pub, e); err != nil {
 		_ = a.dedup.Release(settle, key)
-		release()
 		a.reject(w, ep, http.StatusServiceUnavailable, "the hub could not take the message now", err)
 		return false
 	}
@@ -615,6 +678,6 @@ func (a *Adapter) takeEvent(w http.ResponseWriter, r *http.Request, ep string, e
 		// de-duplication of event ids.
 		a.log.Warn("wechat callback: dedup done failed", "event", e.ID, "err", err)
 	}
-	a.log.Info("wechat callback taken", "endpoint", ep, "event", e.ID, "chat", e.Chat.Key(), "kind", e.Kind)
+	a.log.Info("wechat callback taken", "endpoint", ep, "event", e.ID, "chat", bot.LogChat(e.Chat), "kind", e.Kind)
 	return true
 }

@@ -215,7 +215,7 @@ func TestBadCallbacksAreRefusedAndNothingIsStored(t *testing.T) {
 	}
 }
 
-func TestNonceIsFreedWhenTheHubCannotTakeTheMessage(t *testing.T) {
+func TestRetryOfAFailedRequestIsTaken(t *testing.T) {
 	f := newFixture(t)
 	f.a.pub = &failOnce{Publisher: f.bus}
 	cb, _ := wecomtest.SealJSON(robotToken, robotAESKey, "", wecomtest.RobotText("msg-r", "group", hexie, "res-1", "@太平警务 求助", ""), f.clock.Now(), wecomtest.Nonce())

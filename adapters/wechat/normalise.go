@@ -100,6 +100,7 @@ func NormaliseRobot(m *RobotMessage, names []string, now time.Time) (*bot.Event,
 		e.ReplyHandle = encodeReplyHandle(m.ResponseURL, now.Add(responseURLTTL))
 	}
 	content, ok := robotContent(m.MsgType, m.Text, m.Voice, m.Mixed)
+	content = bot.CleanText(content)
 	if !ok {
 		e.Kind = bot.KindUnsupported
 	} else {
@@ -108,7 +109,7 @@ func NormaliseRobot(m *RobotMessage, names []string, now time.Time) (*bot.Event,
 	}
 	if m.Quote != nil {
 		if q, ok := robotContent(m.Quote.MsgType, m.Quote.Text, m.Quote.Voice, m.Quote.Mixed); ok {
-			e.Quote = &bot.Quote{Text: bot.Truncate(q, bot.MaxTextRunes)}
+			e.Quote = &bot.Quote{Text: bot.Truncate(bot.CleanText(q), bot.MaxTextRunes)}
 		}
 	}
 	return e, e.Validate()
@@ -246,7 +247,9 @@ func directEvent(id, user, msgType, content, recognition string, created int64, 
 	return e, e.Validate()
 }
 
-func cleanDirect(s string) string { return strings.TrimSpace(bot.Truncate(s, bot.MaxTextRunes)) }
+func cleanDirect(s string) string {
+	return strings.TrimSpace(bot.Truncate(bot.CleanText(s), bot.MaxTextRunes))
+}
 
 func unixOr(ts int64, now time.Time) time.Time {
 	if ts > 0 {

@@ -17,21 +17,34 @@ func TestRedisNoncesAreSharedAndExpire(t *testing.T) {
 	rdb, prefix := bustest.Redis(t)
 	ctx := context.Background()
 	a, b := redisNonces{rdb, prefix}, redisNonces{rdb, prefix} // two processes
-	if ok, err := a.Use(ctx, "robot:1:n1", time.Second); !ok || err != nil {
+	if ok, err := a.Use(ctx, "robot:1:n1", "req-1", time.Second); !ok || err != nil {
 		t.Fatalf("first use = %v, %v", ok, err)
 	}
-	if ok, err := b.Use(ctx, "robot:1:n1", time.Second); ok || err != nil {
-		t.Errorf("the other process accepted the same nonce: %v, %v", ok, err)
+	if ok, err := b.Use(ctx, "robot:1:n1", "req-2", time.Second); ok || err != nil {
+		t.Errorf("the other process accepted the same nonce for another request: %v, %v", ok, err)
 	}
-	if err := a.Forget(ctx, "robot:1:n1"); err != nil {
+	if ok, err := b.Use(ctx, "robot:1:n1", "req-1", time.Second); !ok || err != nil {
+		t.Errorf("the platform's retry of the same request was refused: %v, %v", ok, err)
+	}
+	if err := a.Spend(ctx, "robot:1:n1", "req-1"); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := b.Use(ctx, "robot:1:n1", 200*time.Millisecond); !ok {
-		t.Error("a forgotten nonce stays refused")
+	if ok, err := b.Use(ctx, "robot:1:n1", "req-1", time.Second); ok || err != nil {
+		t.Errorf("a spent nonce was taken again: %v, %v", ok, err)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if ok, _ := a.Use(ctx, "robot:1:n1", time.Second); !ok {
-		t.Error("an expired nonce stays refused")
+	if ok, _ := a.Use(ctx, "robot:1:n2", "req-3", 200*time.Millisecond); !ok {
+		t.Fatal("a fresh nonce refused")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, _ := b.Use(ctx, "robot:1:n2", "req-4", 200*time.Millisecond)
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("an expired nonce stays refused")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -780,6 +780,7 @@ func TestDingTalkAdapterRestartedMidFlowRepliesOnce(t *testing.T) {
 		yaml = strings.Replace(yaml, "\ngroups:\n", "\ngroups:\n"+
 			"  - {platform: dingtalk, chat_id: \""+groups[0]+"\", name: 和谐小区钉钉群, station: taiping, officer: wang}\n"+
 			"  - {platform: dingtalk, chat_id: \""+groups[1]+"\", name: 新村钉钉群, station: taiping}\n", 1)
+		yaml = strings.Replace(yaml, "playground:\n  enabled: true", "playground:\n  enabled: false", 1)
 		return yaml + "\ndingtalk:\n  app_key: " + dt.AppKey() + "\n  openapi_host: " + dt.URL + "\n"
 	}), withEnv(dingtalk.EnvAppSecret+"="+dt.AppSecret()))
 	d.start("worker")
