@@ -22,6 +22,7 @@ import (
 	"github.com/jingminhub/jingmin/adapters/playground"
 	"github.com/jingminhub/jingmin/adapters/wechat"
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/bot/httpserver"
 	"github.com/jingminhub/jingmin/bot/redisbus"
 	"github.com/jingminhub/jingmin/commands"
 	"github.com/jingminhub/jingmin/configs"
@@ -85,7 +86,7 @@ func runRole(ctx context.Context, name string, r role, args []string, stderr io.
 		if err != nil {
 			return fmt.Errorf("ops: listen on %s: %w", cfg.Ops.Listen, err)
 		}
-		ops := &httpPart{name: "ops", ln: opsLn, log: log, handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ops := httpserver.New(opsLn, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if h, ok := ready.Load().(http.Handler); ok {
 				h.ServeHTTP(w, r)
 				return
@@ -95,7 +96,7 @@ func runRole(ctx context.Context, name string, r role, args []string, stderr io.
 				return
 			}
 			writeStatus(w, http.StatusServiceUnavailable, map[string]string{"status": "starting", "error": lastErr.Load().(string)})
-		})}
+		}), log, httpserver.Options{Name: "ops", MaxConns: 64, BodyLimit: 4 << 10})
 		g.Go(func() error { return ops.Run(gctx) })
 		log.Info("health endpoints ready", "url", "http://"+opsLn.Addr().String()+"/readyz")
 	}
@@ -413,11 +414,11 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 		inbound("adapter", a.Run)
 	}
 	if ln != nil {
-		pg := &httpPart{name: "playground", ln: ln, log: h.log, handler: h.playground.Handler(), onShutdown: h.playground.Stop}
-		inbound("playground", pg.Run)
+		inbound("playground", h.playground.NewServer(ln).Run)
 	}
 	if h.admin != nil {
-		admin := &httpPart{name: "admin API", ln: h.admin, log: h.log, handler: adminAPI{h: h, token: h.cfg.Admin.Token}.handler()}
+		admin := httpserver.New(h.admin, adminAPI{h: h, token: h.cfg.Admin.Token}.handler(), h.log,
+			httpserver.Options{Name: "admin API", MaxConns: 64, BodyLimit: 256 << 10})
 		inbound("admin API", admin.Run)
 	}
 	g.Go(func() error {
