@@ -49,6 +49,20 @@ func prepareSQLiteFile(path string) error {
 	}
 }
 
+// sqliteOpenError explains why SQLite could not open path: a database in
+// a folder it cannot write in opens, but its write-ahead log cannot be made
+// beside it, and SQLite's error then names neither.
+func sqliteOpenError(path string, err error) error {
+	dir := filepath.Dir(path)
+	probe, perr := os.CreateTemp(dir, ".jingmin-write-check-*")
+	if perr != nil {
+		return fmt.Errorf("open database %s: folder %s is not writable (SQLite keeps its log beside the database): %w", path, dir, cause(perr))
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	return fmt.Errorf("open database %s: %w", path, err)
+}
+
 // cause is the system's reason inside a path error ("permission denied"),
 // so a message that names the path already does not name it twice.
 func cause(err error) error {

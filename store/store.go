@@ -117,7 +117,7 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 	db, err := gorm.Open(dial, cfg)
 	if err != nil {
 		if sqlitePath != "" {
-			return nil, fmt.Errorf("open database %s: %w", sqlitePath, err)
+			return nil, sqliteOpenError(sqlitePath, err)
 		}
 		return nil, fmt.Errorf("open %s database: %w", driver, err)
 	}
@@ -137,7 +137,7 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 	if err := sqlDB.PingContext(ctx); err != nil {
 		sqlDB.Close()
 		if sqlitePath != "" {
-			return nil, fmt.Errorf("open database %s: %w", sqlitePath, err)
+			return nil, sqliteOpenError(sqlitePath, err)
 		}
 		return nil, fmt.Errorf("reach %s database: %w", driver, err)
 	}
