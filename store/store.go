@@ -44,6 +44,9 @@ type Store struct {
 	ckpt   *checkpointer // SQLite with a file only
 	// commits counts committed transactions (SQLite), for the route bench.
 	commits atomic.Int64
+	// wstmts and rstmts are the hot statements prepared on the writer and
+	// the read pool (SQLite; see sqlexec.go).
+	wstmts, rstmts *statements
 }
 
 // ErrNotFound is returned when a looked-up row does not exist.
@@ -142,10 +145,16 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("reach %s database: %w", driver, err)
 	}
 	st := &Store{db: db, r: db, driver: driver}
+	if driver == SQLite {
+		st.wstmts = newStatements(sqlDB)
+	}
 	if readDSN != "" {
 		if st.r, err = openReaders(readDSN, cfg); err != nil {
 			st.Close()
 			return nil, err
+		}
+		if pool, err := st.r.DB(); err == nil {
+			st.rstmts = newStatements(pool)
 		}
 		if st.ckpt, err = newCheckpointer(strings.TrimSuffix(readDSN, "&_pragma=query_only(1)")); err != nil {
 			st.Close()
@@ -187,6 +196,11 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close releases the pool.
 func (s *Store) Close() error {
+	for _, p := range []*statements{s.wstmts, s.rstmts} {
+		if p != nil {
+			p.close()
+		}
+	}
 	if s.ckpt != nil {
 		s.ckpt.close()
 	}
@@ -210,6 +224,9 @@ func (s *Store) Close() error {
 // enough that grouping commits (and with it re-running or fencing the bodies
 // of a failed group) no longer pays.
 func (s *Store) tx(ctx context.Context, f func(tx *gorm.DB) error) error {
+	if s.wstmts != nil && s.wstmts.hasWanted() {
+		s.wstmts.prepareWanted(ctx)
+	}
 	if err := s.db.WithContext(ctx).Transaction(f); err != nil {
 		return err
 	}

@@ -187,7 +187,7 @@ func (s *Store) ticketWhere(ctx context.Context, what, where string, args ...any
 		emergency, afterHours, auto         sql.NullBool
 		createdAt, updatedAt                sql.NullTime
 	)
-	err = pool.QueryRowContext(ctx, query, args...).Scan(
+	err = s.queryRow(ctx, pool, query, args...).Scan(
 		&t.ID, &t.StationID, &t.Number, &t.SourceEventID, &group, &t.Platform, &t.ChatID, &t.ChatType, &t.ResidentID, &residentName,
 		&t.Question, &replyHandle, &t.Status, &emergency, &afterHours, &auto, &assignee, &routing, &t.Level, &escalateAt, &t.Fence,
 		&createdAt, &firstResponse, &answeredBy, &closedAt, &updatedAt)
