@@ -32,7 +32,7 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *Broadcast, groups []Grou
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		b.ID = 0 // a body may run twice (group commit); let the insert assign it
 		if err := tx.Create(b).Error; err != nil {
-			return untouchedError{fmt.Errorf("insert broadcast: %w", err)}
+			return fmt.Errorf("insert broadcast: %w", err)
 		}
 		rows := make([]Delivery, len(groups))
 		for i, g := range groups {
@@ -93,10 +93,10 @@ func (s *Store) RetryFailed(ctx context.Context, id uint, at time.Time) (int64, 
 		var b Broadcast
 		if err := s.lock(tx).Where("id = ?", id).Take(&b).Error; err != nil {
 			_, err = one(&b, err, fmt.Sprintf("broadcast B%d", id))
-			return untouchedError{err}
+			return err
 		}
 		if b.Status != BroadcastDone {
-			return untouchedError{fmt.Errorf("retry broadcast B%d (%s): %w", id, b.Status, ErrBroadcastState)}
+			return fmt.Errorf("retry broadcast B%d (%s): %w", id, b.Status, ErrBroadcastState)
 		}
 		res := tx.Model(&Delivery{}).Where("broadcast_id = ? AND status = ?", id, DeliveryFailed).
 			Updates(map[string]any{"status": DeliveryPending, "attempts": 0, "reason": "", "due_at": at, "lease_until": nil, "updated_at": at})
@@ -119,15 +119,15 @@ func (s *Store) broadcastUpdate(ctx context.Context, id uint, from []string, fie
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&Broadcast{}).Where("id = ? AND status IN ?", id, from).Updates(fields)
 		if res.Error != nil {
-			return untouchedError{fmt.Errorf("update broadcast B%d: %w", id, res.Error)}
+			return fmt.Errorf("update broadcast B%d: %w", id, res.Error)
 		}
 		if res.RowsAffected == 0 {
 			var b Broadcast
 			if err := tx.Where("id = ?", id).Take(&b).Error; err != nil {
 				_, err = one(&b, err, fmt.Sprintf("broadcast B%d", id))
-				return untouchedError{err}
+				return err
 			}
-			return untouchedError{fmt.Errorf("broadcast B%d is %s: %w", id, b.Status, ErrBroadcastState)}
+			return fmt.Errorf("broadcast B%d is %s: %w", id, b.Status, ErrBroadcastState)
 		}
 		if also != nil {
 			return also(tx)
@@ -248,7 +248,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, platform string, now time.T
 		}
 		var rows []Delivery
 		if err := q.Find(&rows).Error; err != nil {
-			return untouchedError{fmt.Errorf("find due deliveries: %w", err)}
+			return fmt.Errorf("find due deliveries: %w", err)
 		}
 		if len(rows) == 0 {
 			return nil
@@ -345,7 +345,7 @@ func (s *Store) markDelivery(ctx context.Context, id uint, attempt int, fields m
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&Delivery{}).Where("id = ? AND attempts = ? AND status = ?", id, attempt, DeliverySending).Updates(fields)
 		if res.Error != nil {
-			return untouchedError{fmt.Errorf("record delivery %d: %w", id, res.Error)}
+			return fmt.Errorf("record delivery %d: %w", id, res.Error)
 		}
 		ok = res.RowsAffected == 1
 		return nil
@@ -364,7 +364,7 @@ func (s *Store) FinishBroadcasts(ctx context.Context, at time.Time) (int64, erro
 			"(SELECT 1 FROM deliveries WHERE deliveries.broadcast_id = broadcasts.id AND deliveries.status IN (?, ?))",
 			BroadcastDone, at, at, BroadcastSending, DeliveryPending, DeliverySending)
 		if res.Error != nil {
-			return untouchedError{fmt.Errorf("finish broadcasts: %w", res.Error)}
+			return fmt.Errorf("finish broadcasts: %w", res.Error)
 		}
 		n = res.RowsAffected
 		return nil
@@ -393,7 +393,7 @@ func (s *Store) MarkReported(ctx context.Context, id uint, round int, at time.Ti
 		res := tx.Model(&Broadcast{}).Where("id = ? AND round = ? AND reported_at IS NULL", id, round).
 			Updates(map[string]any{"reported_at": at, "updated_at": at})
 		if res.Error != nil {
-			return untouchedError{fmt.Errorf("mark broadcast B%d reported: %w", id, res.Error)}
+			return fmt.Errorf("mark broadcast B%d reported: %w", id, res.Error)
 		}
 		if res.RowsAffected == 0 {
 			return nil // another process reported it

@@ -21,7 +21,7 @@ func (s *Store) MarkDigest(ctx context.Context, officerID uint, start time.Time,
 			Where("id = ? AND (digest_for IS NULL OR digest_for < ?)", officerID, start.UTC()).
 			Update("digest_for", start.UTC())
 		if res.Error != nil {
-			return untouchedError{fmt.Errorf("mark digest of officer %d: %w", officerID, res.Error)}
+			return fmt.Errorf("mark digest of officer %d: %w", officerID, res.Error)
 		}
 		if res.RowsAffected != 1 {
 			return nil

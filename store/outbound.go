@@ -46,10 +46,10 @@ func (s *Store) insertOutbound(tx *gorm.DB, msgs []OutboundMessage) error {
 	ignore := clause.OnConflict{Columns: []clause.Column{{Name: "key"}}, DoNothing: true}
 	res := tx.Clauses(ignore).Create(&msgs[0])
 	if res.Error != nil {
-		return untouchedError{fmt.Errorf("write outbound %s: %w", msgs[0].Key, res.Error)}
+		return fmt.Errorf("write outbound %s: %w", msgs[0].Key, res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return untouchedError{fmt.Errorf("outbound %s: %w", msgs[0].Key, ErrDuplicate)}
+		return fmt.Errorf("outbound %s: %w", msgs[0].Key, ErrDuplicate)
 	}
 	if len(msgs) > 1 {
 		if err := tx.Clauses(ignore).Create(msgs[1:]).Error; err != nil {
@@ -106,7 +106,7 @@ func (s *Store) ClaimOutbound(ctx context.Context, platform string, now time.Tim
 		}
 		var rows []OutboundMessage
 		if err := q.Find(&rows).Error; err != nil {
-			return untouchedError{fmt.Errorf("find due outbound messages: %w", err)}
+			return fmt.Errorf("find due outbound messages: %w", err)
 		}
 		if len(rows) == 0 {
 			return nil
@@ -174,7 +174,7 @@ func (s *Store) SettleOutbound(ctx context.Context, results []OutboundResult) er
 				}
 			case OutboundFailed:
 			default:
-				return untouchedError{fmt.Errorf("settle outbound %d: unknown state %q", r.ID, r.State)}
+				return fmt.Errorf("settle outbound %d: unknown state %q", r.ID, r.State)
 			}
 			err := tx.Model(&OutboundMessage{}).Where("id = ? AND fence = ? AND state = ?", r.ID, r.Fence, OutboundSending).
 				Updates(fields).Error

@@ -20,7 +20,6 @@ import (
 func (s *Store) CreateTicket(ctx context.Context, t *Ticket, timeline []TicketEvent, compose func(t *Ticket) []OutboundMessage) (out *Ticket, created bool, err error) {
 	t.utc()
 	err = s.tx(ctx, func(tx *gorm.DB) error {
-		t.ID = 0 // a body may run twice (group commit); let the insert assign it
 		if err := s.insertTicket(tx, t); err != nil {
 			return err
 		}
@@ -107,9 +106,8 @@ func (s *Store) insertTicket(tx *gorm.DB, t *Ticket) error {
 		t.ID = uint(id)
 		return nil
 	}
-	// On SQLite the single writer already serialises inserts, and the
-	// driver compiles every statement afresh, so numbering, the station
-	// check and the insert are one statement. A station that does not
+	// On SQLite the single writer already serialises inserts, so
+	// numbering, the station check and the insert are one statement. A station that does not
 	// exist selects no row, inserts nothing and returns nothing.
 	var id, number int64
 	err := s.queryInts(tx, "INSERT INTO tickets ("+ticketInsertColumns+") "+
@@ -118,10 +116,9 @@ func (s *Store) insertTicket(tx *gorm.DB, t *Ticket) error {
 		append(rest, t.StationID), &id, &number)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return untouchedError{fmt.Errorf("number ticket: station %d does not exist", t.StationID)}
+		return fmt.Errorf("number ticket: station %d does not exist", t.StationID)
 	case err != nil:
-		// The insert is the body's first write: when it fails, nothing was written.
-		return untouchedError{fmt.Errorf("insert ticket: %w", err)}
+		return fmt.Errorf("insert ticket: %w", err)
 	}
 	t.ID, t.Number = uint(id), number
 	return nil
@@ -191,27 +188,6 @@ const ticketColumns = "id, station_id, number, source_event_id, group_id, platfo
 // column back through it.
 func (s *Store) ticketWhere(ctx context.Context, what, where string, args ...any) (*Ticket, error) {
 	query := "SELECT " + ticketColumns + " FROM tickets WHERE " + where + " LIMIT 1"
-	if s.hot != nil {
-		var (
-			t     *Ticket
-			found bool
-		)
-		ok, err := s.hot.query(ctx, query, args, func(r row) (err error) {
-			found = true
-			t, err = scanTicket(r)
-			return err
-		})
-		switch {
-		case !ok:
-			// the driver below
-		case err != nil:
-			return nil, fmt.Errorf("load %s: %w", what, err)
-		case !found:
-			return nil, fmt.Errorf("%s: %w", what, ErrNotFound)
-		default:
-			return t, nil
-		}
-	}
 	pool, err := s.r.DB()
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", what, err)
@@ -224,7 +200,7 @@ func (s *Store) ticketWhere(ctx context.Context, what, where string, args ...any
 		emergency, afterHours, auto         sql.NullBool
 		createdAt, updatedAt                sql.NullTime
 	)
-	err = pool.QueryRowContext(ctx, query, args...).Scan(
+	err = s.queryRow(ctx, pool, query, args...).Scan(
 		&t.ID, &t.StationID, &t.Number, &t.SourceEventID, &group, &t.Platform, &t.ChatID, &t.ChatType, &t.ResidentID, &residentName,
 		&t.Question, &replyHandle, &t.Status, &emergency, &afterHours, &auto, &assignee, &routing, &t.Level, &escalateAt, &t.Fence,
 		&createdAt, &firstResponse, &answeredBy, &closedAt, &updatedAt)
@@ -240,42 +216,6 @@ func (s *Store) ticketWhere(ctx context.Context, what, where string, args ...any
 	t.EscalateAt, t.FirstResponseAt, t.ClosedAt = nullTime(escalateAt), nullTime(firstResponse), nullTime(closedAt)
 	t.CreatedAt, t.UpdatedAt = createdAt.Time, updatedAt.Time
 	return &t, nil
-}
-
-// scanTicket reads a row of ticketColumns from a compiled statement.
-func scanTicket(r row) (*Ticket, error) {
-	id := func(i int) *uint {
-		if r.null(i) {
-			return nil
-		}
-		v := uint(r.int64(i))
-		return &v
-	}
-	var (
-		t   Ticket
-		err error
-	)
-	when := func(i int) *time.Time {
-		if r.null(i) || err != nil {
-			return nil
-		}
-		v, e := r.time(i)
-		err = e
-		return &v
-	}
-	t.ID, t.StationID, t.Number, t.SourceEventID, t.GroupID = uint(r.int64(0)), uint(r.int64(1)), r.int64(2), r.text(3), id(4)
-	t.Platform, t.ChatID, t.ChatType, t.ResidentID, t.ResidentName = r.text(5), r.text(6), r.text(7), r.text(8), r.text(9)
-	t.Question, t.ReplyHandle, t.Status = r.text(10), r.text(11), r.text(12)
-	t.Emergency, t.AfterHours, t.AutoAnswered = r.int64(13) != 0, r.int64(14) != 0, r.int64(15) != 0
-	t.AssigneeID, t.Routing, t.Level, t.EscalateAt, t.Fence = id(16), r.text(17), int(r.int64(18)), when(19), r.int64(20)
-	if c := when(21); c != nil {
-		t.CreatedAt = *c
-	}
-	t.FirstResponseAt, t.AnsweredBy, t.ClosedAt = when(22), id(23), when(24)
-	if u := when(25); u != nil {
-		t.UpdatedAt = *u
-	}
-	return &t, err
 }
 
 func nullID(v sql.NullInt64) *uint {
@@ -484,12 +424,12 @@ func (s *Store) fireLocked(ctx context.Context, id uint, fire func(t *Ticket) (C
 		var t Ticket
 		if err := s.lock(tx).Where("id = ?", id).Take(&t).Error; err != nil {
 			_, err = one(&t, err, fmt.Sprintf("ticket %d", id))
-			return untouchedError{err}
+			return err
 		}
 		fence := t.Fence
 		change, err := fire(&t)
 		if err != nil {
-			return untouchedError{err}
+			return err
 		}
 		return s.saveFired(tx, &t, fence, change)
 	})
