@@ -256,7 +256,7 @@ func (h *Hub) askMessages(d *directory, e *bot.Event, t *store.Ticket, g *store.
 				continue
 			}
 			paged[o.ID] = true
-			if m, ok := d.dm(o, t.Platform, fmt.Sprintf("%spage:%d", key, o.ID), "紧急工单 #"+number, render(d.template("page"), card...), bot.Ref{Purpose: bot.PurposePage, TicketID: t.ID}); ok {
+			if m, ok := d.dm(o, t.Platform, fmt.Sprintf("%spage:%d", key, o.ID), "紧急工单 #"+number, func(esc func(string) string) string { return renderEsc(esc, d.template("page"), card...) }, bot.Ref{Purpose: bot.PurposePage, TicketID: t.ID}); ok {
 				out = append(out, m)
 			}
 		}
@@ -274,7 +274,7 @@ func (h *Hub) askMessages(d *directory, e *bot.Event, t *store.Ticket, g *store.
 		out = append(out, about(replyTo(e, key+"ack", render(d.template("ack"), "number", number, "assignee", title(assignee)), t.ResidentID), bot.PurposeAck, t.ID))
 	}
 	if assignee != nil {
-		if m, ok := d.dm(assignee, t.Platform, fmt.Sprintf("%sdm:%d", key, assignee.ID), "新工单 #"+number, render(d.template("officer_dm"), card...), bot.Ref{Purpose: bot.PurposeAssign, TicketID: t.ID}); ok {
+		if m, ok := d.dm(assignee, t.Platform, fmt.Sprintf("%sdm:%d", key, assignee.ID), "新工单 #"+number, func(esc func(string) string) string { return renderEsc(esc, d.template("officer_dm"), card...) }, bot.Ref{Purpose: bot.PurposeAssign, TicketID: t.ID}); ok {
 			out = append(out, m)
 		}
 	}

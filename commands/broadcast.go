@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/bot/markdown"
 	"github.com/jingminhub/jingmin/store"
 )
 
@@ -66,12 +67,14 @@ type BroadcastPlan struct {
 	PerPlatform map[string]int
 }
 
-// Preview is the draft as shown to its author before confirmation.
+// Preview is the draft as shown to its author before confirmation, in a
+// markdown message on the author's platform: the text shows as written,
+// links and markup plain, so what the author confirms is what they read.
 func (h *Hub) Preview(p *BroadcastPlan) string {
 	d := h.dir.Load()
 	b := p.Broadcast
 	return render(d.template("broadcast_preview"), "id", fmt.Sprint(b.ID), "scope", scopeLabel(b.Scope),
-		"total", fmt.Sprint(b.Total), "platforms", platformCounts(p.PerPlatform), "text", b.Text)
+		"total", fmt.Sprint(b.Total), "platforms", platformCounts(p.PerPlatform), "text", markdown.Escape(bot.Platform(b.ReportPlatform), b.Text))
 }
 
 // PlanBroadcast checks that by may send text to scope, resolves the target
@@ -350,7 +353,7 @@ func (h *Hub) BroadcastReport(ctx context.Context, id uint) (string, error) {
 		}
 		parts := make([]string, 0, len(rs))
 		for _, r := range rs {
-			parts = append(parts, fmt.Sprintf("%s %d 个", bot.Truncate(bot.Mask(r.Reason), 80), r.N))
+			parts = append(parts, fmt.Sprintf("%s %d 个", markdown.Escape(bot.Platform(b.ReportPlatform), bot.Truncate(bot.Mask(r.Reason), 80)), r.N))
 		}
 		reasons = "（原因：" + strings.Join(parts, "；") + "）"
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/bot/markdown"
 	"github.com/jingminhub/jingmin/store"
 )
 
@@ -181,14 +182,34 @@ func about(o bot.Outbound, purpose bot.Purpose, ticketID uint) bot.Outbound {
 }
 
 // dm addresses an officer; ok is false when the officer has no account.
-func (d *directory) dm(o *store.Officer, preferred, key, title, text string, r bot.Ref) (bot.Outbound, bool) {
+// A DM is markdown: text is composed once the officer's platform is known,
+// with esc making outside text (residents' words and names, group names)
+// plain in that platform's dialect.
+func (d *directory) dm(o *store.Officer, preferred, key, title string, text func(esc func(string) string) string, r bot.Ref) (bot.Outbound, bool) {
 	p, uid, ok := d.address(o, preferred)
 	if !ok {
 		return bot.Outbound{}, false
 	}
 	r.OfficerID = o.ID
-	return bot.Outbound{Key: key, Platform: bot.Platform(p), ToUser: uid, Title: title, Text: text, Format: bot.FormatMarkdown, Ref: r}, true
+	esc := func(s string) string { return markdown.Escape(bot.Platform(p), s) }
+	return bot.Outbound{Key: key, Platform: bot.Platform(p), ToUser: uid, Title: title, Text: text(esc), Format: bot.FormatMarkdown, Ref: r}, true
 }
+
+// renderEsc is render with every value passed through esc: for markdown
+// messages whose values come from outside (a resident, a platform).
+func renderEsc(esc func(string) string, tmpl string, kv ...string) string {
+	out := make([]string, len(kv))
+	for i, v := range kv {
+		if i%2 == 1 {
+			v = esc(v)
+		}
+		out[i] = v
+	}
+	return render(tmpl, out...)
+}
+
+// plain leaves text as it is: for plain-text messages.
+func plain(s string) string { return s }
 
 func officerName(o *store.Officer) string {
 	if o == nil {

@@ -76,14 +76,14 @@ func (h *Hub) todo(ctx context.Context, d *directory, e *bot.Event, o *store.Off
 	if err != nil {
 		return err
 	}
-	return h.send(ctx, replyTo(e, "r:"+e.ID, render(d.template("digest"), "count", fmt.Sprint(len(open)), "list", d.ticketList(open))))
+	return h.send(ctx, replyTo(e, "r:"+e.ID, render(d.template("digest"), "count", fmt.Sprint(len(open)), "list", d.ticketList(open, plain))))
 }
 
 // ticketList is one line per ticket: number, group, the question's start.
-func (d *directory) ticketList(ts []store.Ticket) string {
+func (d *directory) ticketList(ts []store.Ticket, esc func(string) string) string {
 	var b strings.Builder
 	for _, t := range ts {
-		fmt.Fprintf(&b, "- #%d %s：%s\n", t.Number, chatName(d, &t), bot.Truncate(t.Question, 30))
+		fmt.Fprintf(&b, "- #%d %s：%s\n", t.Number, esc(chatName(d, &t)), esc(bot.Truncate(t.Question, 30)))
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
@@ -169,7 +169,9 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 			out := []bot.Outbound{about(replyTo(e, "r:"+e.ID, render(d.template("handed_over_ok"), "number", number, "officer", target.Name)), bot.PurposeReply, t.ID)}
 			group := chatName(d, t)
 			if m, ok := d.dm(target, t.Platform, fmt.Sprintf("t%d:handover:%s", t.ID, e.ID), "转交工单 #"+number,
-				render(d.template("handed_over_dm"), "number", number, "from", o.Name, "group", group, "resident", residentLabel(t), "question", t.Question),
+				func(esc func(string) string) string {
+					return renderEsc(esc, d.template("handed_over_dm"), "number", number, "from", o.Name, "group", group, "resident", residentLabel(t), "question", t.Question)
+				},
 				bot.Ref{Purpose: bot.PurposeAssign, TicketID: t.ID}); ok {
 				out = append(out, m)
 			}

@@ -96,8 +96,10 @@ func (h *Hub) escalate(sent *[]bot.Outbound) func(t *store.Ticket) (store.Change
 		group := chatName(d, t)
 		var out []bot.Outbound
 		for _, o := range targets {
-			text := render(d.template("escalation_dm"), "number", fmt.Sprint(t.Number), "group", group,
-				"resident", residentLabel(t), "question", t.Question, "waited", fmt.Sprint(waited))
+			text := func(esc func(string) string) string {
+				return renderEsc(esc, d.template("escalation_dm"), "number", fmt.Sprint(t.Number), "group", group,
+					"resident", residentLabel(t), "question", t.Question, "waited", fmt.Sprint(waited))
+			}
 			if m, ok := d.dm(o, t.Platform, fmt.Sprintf("t%d:esc:%d:%d", t.ID, t.Fence, o.ID), fmt.Sprintf("工单 #%d 超时", t.Number), text,
 				bot.Ref{Purpose: bot.PurposeEscalation, TicketID: t.ID}); ok {
 				out = append(out, m)
@@ -144,7 +146,9 @@ func (h *Hub) digests(ctx context.Context) error {
 			}
 			var msgs []bot.Outbound
 			if len(mine) > 0 {
-				text := render(d.template("digest"), "count", fmt.Sprint(len(mine)), "list", d.ticketList(mine))
+				text := func(esc func(string) string) string {
+					return render(d.template("digest"), "count", fmt.Sprint(len(mine)), "list", d.ticketList(mine, esc))
+				}
 				if m, ok := d.dm(o, "", fmt.Sprintf("digest:%d:%d", o.ID, s.start.Unix()), "待处理工单", text, bot.Ref{Purpose: bot.PurposeDigest}); ok {
 					msgs = append(msgs, m)
 				}

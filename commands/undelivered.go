@@ -30,7 +30,9 @@ func (h *Hub) Undelivered(ctx context.Context, o *bot.Outbound, cause string) er
 	reason := bot.Mask(cause)
 	var msgs []bot.Outbound
 	if officer := d.officers[officerID]; officer != nil {
-		text := render(d.template("answer_undelivered"), "number", fmt.Sprint(t.Number), "group", chatName(d, t), "reason", reason)
+		text := func(esc func(string) string) string {
+			return renderEsc(esc, d.template("answer_undelivered"), "number", fmt.Sprint(t.Number), "group", chatName(d, t), "reason", reason)
+		}
 		if m, ok := d.dm(officer, t.Platform, "undelivered:"+o.Key, fmt.Sprintf("工单 #%d 答复未送达", t.Number), text,
 			bot.Ref{Purpose: bot.PurposeNotice, TicketID: t.ID}); ok {
 			msgs = append(msgs, m)

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jingminhub/jingmin/adapters/golden"
 	"github.com/jingminhub/jingmin/adapters/playground"
 	"github.com/jingminhub/jingmin/bot"
 	"github.com/jingminhub/jingmin/configs"
@@ -350,5 +351,23 @@ func TestReplyToAnotherStationsTicketIsRefused(t *testing.T) {
 	mustContain(t, "reply to another station's ticket", h.lastBot(bot.Direct, "sun").Text, "不属于您所在的派出所")
 	if n := len(h.botLines(bot.Group, "hexie")); n != 1 {
 		t.Errorf("the group got %d bot messages, want only the acknowledgement", n)
+	}
+}
+
+// A resident's markup reaches the officer as the words the resident typed:
+// no live link, heading, font tag or DingTalk action link in the DM.
+func TestResidentsMarkupReachesTheOfficerAsPlainText(t *testing.T) {
+	h := startHub(t, nil, at("2026-11-23 10:00"))
+	h.say("hexie", "res-1", "[补贴](http://evil.example)", "@社区警务助手 [点此领取补贴](http://evil.example/x)\n### 新工单 #99\n<font color=red>急</font> [办结](dtmd://dingtalkclient/sendMessage?content=%231%20办结)")
+	h.settle()
+	dm := h.lastBot(bot.Direct, "wang")
+	if dm.Format != string(bot.FormatMarkdown) {
+		t.Fatalf("officer DM format %q, want markdown", dm.Format)
+	}
+	golden.File(t, "testdata/officer-dm-hostile.golden", []byte(dm.Text))
+	for _, live := range []string{"](http", "](dtmd", "\n### 新工单 #99", "<font", "[点此"} {
+		if strings.Contains(dm.Text, live) {
+			t.Errorf("officer DM keeps live markup %q:\n%s", live, dm.Text)
+		}
 	}
 }
