@@ -196,7 +196,7 @@ func (h *Hub) ask(ctx context.Context, d *directory, e *bot.Event, g *store.Grou
 		CreatedAt: now,
 	}
 	// Asked, assigned, acknowledged and DM sent happen now, together: the
-	// ticket's Routing records them (store.Timeline shows them); only what
+	// ticket's Routing records them (Hub.Timeline derives them); only what
 	// varies gets a timeline row of its own.
 	t.Routing = r.Reason + "：" + officerName(r.Officer)
 	var timeline []store.TicketEvent

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	mysqldrv "github.com/go-sql-driver/mysql"
 	"github.com/libtnb/sqlite"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
@@ -273,4 +274,24 @@ func (s *Store) RawInsertRate(ctx context.Context, d time.Duration) (float64, er
 		n++
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// Down reports whether err is the database saying it is down, restarting
+// or refusing connections (rather than anything about the statement): the
+// caller waits for it instead of giving up on the work.
+func Down(err error) bool {
+	if errors.Is(err, mysqldrv.ErrInvalidConn) {
+		return true
+	}
+	var me *mysqldrv.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1040, // too many connections
+			1053, // server shutdown in progress
+			1927, // connection was killed
+			4031: // disconnected by the server for inactivity
+			return true
+		}
+	}
+	return false
 }

@@ -474,27 +474,15 @@ func (s *Store) OpenTicketsOfStation(ctx context.Context, stationID uint) ([]Tic
 	return out, nil
 }
 
-// Timeline lists a ticket's entries in order.
+// Timeline lists the lines stored for a ticket, in order. The lines its
+// filing implies (asked, assigned, acknowledged, DM sent) are derived from
+// the ticket by the rules (commands.Hub.Timeline).
 func (s *Store) Timeline(ctx context.Context, ticketID uint) ([]TicketEvent, error) {
 	var stored []TicketEvent
 	if err := s.read(ctx).Where("ticket_id = ?", ticketID).Order("id").Find(&stored).Error; err != nil {
 		return nil, fmt.Errorf("load timeline of ticket %d: %w", ticketID, err)
 	}
-	t, err := s.TicketByID(ctx, ticketID)
-	if err != nil || t.Routing == "" {
-		return stored, nil
-	}
-	// Filed with its routing: the first lines are what filing did, at once.
-	at := t.CreatedAt
-	out := []TicketEvent{
-		{TicketID: t.ID, Kind: TLAsked, At: at},
-		{TicketID: t.ID, Kind: TLAssigned, Detail: t.Routing, At: at},
-		{TicketID: t.ID, Kind: TLAcknowledged, At: at},
-	}
-	if !t.AutoAnswered {
-		out = append(out, TicketEvent{TicketID: t.ID, Kind: TLNotified, At: at})
-	}
-	return append(out, stored...), nil
+	return stored, nil
 }
 
 // TicketsCreated lists tickets created in [from, to), optionally of one station.

@@ -749,32 +749,6 @@ func TestCreateTicketForUnknownStationFails(t *testing.T) {
 	})
 }
 
-func TestTicketFiledWithRoutingShowsItsFirstLinesBeforeStoredOnes(t *testing.T) {
-	t.Parallel()
-	forEachDB(t, func(t *testing.T, s *store.Store) {
-		xcl, _, _ := twoStations(t, s)
-		asked := time.Date(2026, 11, 23, 23, 5, 0, 0, cst)
-		q := question(xcl, "e-routed")
-		q.Routing, q.CreatedAt = "duty_account：值班号", asked
-		tk := createTicket(t, s, q, store.TicketEvent{Kind: store.TLFiled, At: asked})
-		tl, err := s.Timeline(testContext(t), tk.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := []string{store.TLAsked, store.TLAssigned, store.TLAcknowledged, store.TLNotified, store.TLFiled}
-		var got []string
-		for _, e := range tl {
-			got = append(got, e.Kind)
-		}
-		if !slices.Equal(got, want) {
-			t.Fatalf("timeline = %q, want %q", got, want)
-		}
-		if tl[1].Detail != "duty_account：值班号" || !tl[0].At.Equal(asked) {
-			t.Errorf("derived lines = %+v", tl[:2])
-		}
-	})
-}
-
 // Every column a ticket has comes back as it was written, through each way
 // of finding one, on both databases (the lookups and the hot writes are
 // written out by hand, not left to the ORM).

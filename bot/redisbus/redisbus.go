@@ -308,3 +308,7 @@ func (b *Bus) Close() error {
 	b.wg.Wait()
 	return nil
 }
+
+// Down reports whether err is Redis saying it cannot serve now (loading its
+// data after a restart, out of client slots): the caller waits for it.
+func Down(err error) bool { return redis.IsLoadingError(err) || redis.IsMaxClientsError(err) }

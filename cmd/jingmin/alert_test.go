@@ -47,7 +47,7 @@ func TestOfficerForwardsAScamAsAlertAdminEditsAndConfirms(t *testing.T) {
 		return strings.Contains(h.lastBot(bot.Direct, "zhao").Text, "B2 送达报告")
 	})
 	mustContain(t, "a confirmed alert cannot be edited", h.dmAndSettle("zhao", "修改 B2 再改"), "不是草稿")
-	tl, err := h.store.Timeline(t.Context(), 1)
+	tl, err := h.rules.Timeline(t.Context(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}

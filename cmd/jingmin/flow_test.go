@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,19 @@ func TestDaytimeQuestionReachesOwnOfficerAndAnswerLandsInGroup(t *testing.T) {
 	}
 	dm := h.lastBot(bot.Direct, "wang")
 	mustContain(t, "officer DM", dm.Text, "#1", "和谐小区业主群", "刘阿姨", "电动车被偷", "#1 内容")
+	// The timeline's first lines are what filing did, with what became of
+	// each message.
+	tl, err := h.rules.Timeline(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, e := range tl {
+		lines = append(lines, e.Kind+" "+e.Detail)
+	}
+	if want := []string{"asked ", "assigned own_officer：王建国", "acknowledged sent", "dm_sent sent"}; !slices.Equal(lines, want) {
+		t.Errorf("timeline = %q, want %q", lines, want)
+	}
 
 	h.Clock.Add(3 * 60e9)
 	h.dm("wang", "#1 马上到，请在楼下等我")
@@ -272,7 +286,7 @@ func TestResidentFloodIsThrottledWithoutLosingText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl, err := h.store.Timeline(context.Background(), tk.ID)
+	tl, err := h.rules.Timeline(context.Background(), tk.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

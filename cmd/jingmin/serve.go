@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
@@ -554,21 +553,9 @@ func (h *hub) park(ctx context.Context, topic string, m bot.Message, cause error
 // dependencyDown reports whether a handler's failure says the database or
 // Redis is down, restarting or refusing connections, rather than anything
 // about the event: the event then waits for it instead of being parked.
+// Each package knows its own server's answers.
 func dependencyDown(err error) bool {
-	if bot.Unreachable(err) || errors.Is(err, mysql.ErrInvalidConn) || redis.IsLoadingError(err) || redis.IsMaxClientsError(err) {
-		return true
-	}
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		switch me.Number {
-		case 1040, // too many connections
-			1053, // server shutdown in progress
-			1927, // connection was killed
-			4031: // disconnected by the server for inactivity
-			return true
-		}
-	}
-	return false
+	return bot.Unreachable(err) || store.Down(err) || redisbus.Down(err)
 }
 
 // drain waits until every event accepted has been handled: the in-memory
