@@ -139,11 +139,6 @@ type Hub struct {
 	ConsultationStation string `yaml:"consultation_station"`
 	// TimerSeconds is how often escalation timers and shift starts are checked.
 	TimerSeconds int `yaml:"timer_seconds"`
-	// DedupHoldSeconds is how long a message being handled (an event, or an
-	// outbound message being sent) stays claimed: if its process dies, a
-	// redelivery waits this long (default 45, more than a handler or a
-	// send may run).
-	DedupHoldSeconds int `yaml:"dedup_hold_seconds"`
 }
 
 // Broadcast tunes the fraud-alert sending engine.
@@ -501,9 +496,6 @@ func (c *Config) defaults() {
 	}
 	if c.Hub.TimerSeconds == 0 {
 		c.Hub.TimerSeconds = 15
-	}
-	if c.Hub.DedupHoldSeconds == 0 {
-		c.Hub.DedupHoldSeconds = 45
 	}
 	if c.Broadcast.Rates == nil {
 		c.Broadcast.Rates = map[string]float64{}

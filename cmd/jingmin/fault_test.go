@@ -121,7 +121,7 @@ func newDeployment(t *testing.T, opts ...deployOption) *deployment {
 	}
 	text := strings.NewReplacer(
 		"bus:\n  kind: memory", fmt.Sprintf("bus:\n  kind: redis\n  prefix: %q\n  claim_idle_seconds: 2", prefix),
-		"questions_per_minute: 5", "questions_per_minute: 0\n  dedup_hold_seconds: 5",
+		"questions_per_minute: 5", "questions_per_minute: 0",
 		"timer_seconds: 15", "timer_seconds: 3600",
 	).Replace(string(example))
 	for _, edit := range c.edits {
@@ -289,12 +289,7 @@ func TestRedisRestartMidFlowLosesNothing(t *testing.T) {
 		t.Skip("starts real processes")
 	}
 	redisd := startRedis(t)
-	// A sender that has just sent a reply records it once Redis is back;
-	// its claim must outlast the outage (about 5 s here; 45 s by default)
-	// or another sender takes the reply over and sends it again.
-	d := newDeployment(t, withRedis(redisd.url), withConfig(func(y string) string {
-		return strings.Replace(y, "dedup_hold_seconds: 5", "dedup_hold_seconds: 15", 1)
-	}))
+	d := newDeployment(t, withRedis(redisd.url))
 	base := d.frontDoor()
 	d.start("worker")
 	const n = 400

@@ -574,14 +574,6 @@ func (h *hub) drain(ctx context.Context, limit time.Duration) {
 	h.log.Warn("shutdown before the bus drained; events not yet handled are lost with this process")
 }
 
-// hold is how long a message being handled stays claimed.
-func (h *hub) hold() time.Duration {
-	if h.cfg.Hub.DedupHoldSeconds > 0 {
-		return time.Duration(h.cfg.Hub.DedupHoldSeconds) * time.Second
-	}
-	return bot.DefaultHold
-}
-
 // pending counts events accepted but not yet handled.
 func (h *hub) pending(ctx context.Context) int64 {
 	pc, ok := h.bus.(bot.PendingCounter)
