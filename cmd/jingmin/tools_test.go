@@ -144,7 +144,8 @@ func TestStatsWithAWeChatBlockNeedsNoWeComSecrets(t *testing.T) {
 		replace("# wechat:\n#   listen: 0.0.0.0:8090\n#   corp_id: ww0123456789abcdef\n#   robot: {names: [太平警务值班号]}",
 			"wechat:\n  listen: 127.0.0.1:0\n  corp_id: ww0123456789abcdef\n  robot: {names: [太平警务值班号]}"),
 		replace("# dingtalk:\n#   app_key: dingxxxxxxxxxxxxxxxx", "dingtalk:\n  app_key: dingxxxxxxxxxxxxxxxx"),
-		replace("bus:\n  kind: memory", "bus:\n  kind: redis"))
+		replace("bus:\n  kind: memory", "bus:\n  kind: redis"),
+		replace("playground:\n  enabled: true", "playground:\n  enabled: false"))
 	for _, block := range []string{"\nwechat:\n", "\ndingtalk:\n", "kind: redis"} {
 		if !strings.Contains(readFile(t, cfg), block) {
 			t.Fatalf("the example's %q was not turned on", block)
