@@ -141,8 +141,12 @@ func (h *Hub) throttle(ctx context.Context, d *directory, e *bot.Event, text str
 	return true, nil
 }
 
-// remember notes a resident's latest ticket, where throttled follow-ups go.
+// remember notes a resident's latest ticket, where throttled follow-ups go;
+// without a limit nothing is throttled, and nothing is kept.
 func (h *Hub) remember(e *bot.Event, t *store.Ticket) {
+	if h.opts.QuestionsPerMinute <= 0 {
+		return
+	}
 	key := e.Chat.Key() + "\x00" + e.Sender.ID
 	h.throttleMu.Lock()
 	r := h.recent[key]
