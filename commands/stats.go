@@ -44,13 +44,15 @@ func (h *Hub) Stats(ctx context.Context, stationCode string, from, to time.Time)
 		}
 		stationID = st.ID
 	}
-	tickets, err := h.store.TicketsCreated(ctx, stationID, from, to)
+	// Counted and bucketed in the database: a year of a district is a
+	// million tickets, and none of them is loaded here.
+	counts, buckets, err := h.store.TicketStats(ctx, stationID, from, to)
 	if err != nil {
 		return nil, err
 	}
 	type acc struct {
 		s     Stats
-		waits []float64
+		waits []bucket
 	}
 	rows := map[string]*acc{}
 	get := func(station, group string) *acc {
@@ -60,30 +62,28 @@ func (h *Hub) Stats(ctx context.Context, stationCode string, from, to time.Time)
 		}
 		return rows[k]
 	}
-	for _, t := range tickets {
-		station := fmt.Sprint(t.StationID)
-		if st := d.stations[t.StationID]; st != nil {
+	place := func(stationID uint, groupID *uint, platform, chatType, chatID string) (string, string) {
+		station := fmt.Sprint(stationID)
+		if st := d.stations[stationID]; st != nil {
 			station = st.Name
 		}
-		group := chatName(d, &t)
+		return station, chatName(d, &store.Ticket{GroupID: groupID, Platform: platform, ChatType: chatType, ChatID: chatID})
+	}
+	for _, c := range counts {
+		station, group := place(c.StationID, c.GroupID, c.Platform, c.ChatType, c.ChatID)
 		for _, a := range []*acc{get(station, group), get(station, "")} {
-			a.s.Questions++
-			if t.Emergency {
-				a.s.Emergencies++
-			}
-			if t.Level > 0 {
-				a.s.Breaches++
-			}
-			switch {
-			case t.AutoAnswered:
-				a.s.AutoAnswered++
-			case t.FirstResponseAt != nil:
-				a.s.Answered++
-				a.waits = append(a.waits, t.FirstResponseAt.Sub(t.CreatedAt).Minutes())
-			}
-			if t.Status == store.StatusOpen || t.Status == store.StatusClaimed {
-				a.s.Unanswered++
-			}
+			a.s.Questions += c.Questions
+			a.s.Emergencies += c.Emergencies
+			a.s.Breaches += c.Breaches
+			a.s.AutoAnswered += c.AutoAnswered
+			a.s.Answered += c.Answered
+			a.s.Unanswered += c.Unanswered
+		}
+	}
+	for _, b := range buckets {
+		station, group := place(b.StationID, b.GroupID, b.Platform, b.ChatType, b.ChatID)
+		for _, a := range []*acc{get(station, group), get(station, "")} {
+			a.waits = append(a.waits, bucket{minutes: float64(b.Tenths) / 10, n: b.N})
 		}
 	}
 	out := make([]Stats, 0, len(rows))
@@ -101,18 +101,34 @@ func (h *Hub) Stats(ctx context.Context, stationCode string, from, to time.Time)
 	return out, nil
 }
 
-// percentile by nearest rank, rounded to a tenth of a minute; nil for no
-// values.
-func percentile(xs []float64, p float64) *float64 {
-	if len(xs) == 0 {
+// bucket is n first answers that came after about minutes.
+type bucket struct {
+	minutes float64
+	n       int
+}
+
+// percentile by nearest rank over buckets, rounded to a tenth of a minute;
+// nil for no values.
+func percentile(bs []bucket, p float64) *float64 {
+	total := 0
+	for _, b := range bs {
+		total += b.n
+	}
+	if total == 0 {
 		return nil
 	}
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	i := int(float64(len(s))*p+0.999999) - 1
-	i = max(0, min(i, len(s)-1))
-	v := float64(int(s[i]*10+0.5)) / 10
-	return &v
+	s := append([]bucket(nil), bs...)
+	sort.Slice(s, func(i, j int) bool { return s[i].minutes < s[j].minutes })
+	rank := max(1, min(int(float64(total)*p+0.999999), total))
+	seen := 0
+	for _, b := range s {
+		seen += b.n
+		if seen >= rank {
+			v := float64(int(b.minutes*10+0.5)) / 10
+			return &v
+		}
+	}
+	return nil
 }
 
 func (d *directory) stationByCode(code string) *store.Station {

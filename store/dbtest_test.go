@@ -80,7 +80,7 @@ func randomHex(t *testing.T, n int) string {
 }
 
 // openStore opens (and migrates) o, closing it when the test ends.
-func openStore(t *testing.T, o store.Options) *store.Store {
+func openStore(t testing.TB, o store.Options) *store.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -107,7 +107,7 @@ func (b backend) raw(t *testing.T) *sql.DB {
 	return db
 }
 
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)
 	t.Cleanup(cancel)

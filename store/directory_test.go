@@ -65,7 +65,7 @@ func districtSeed() store.Seed {
 	}
 }
 
-func syncSeed(t *testing.T, s *store.Store, seed store.Seed) *store.Directory {
+func syncSeed(t testing.TB, s *store.Store, seed store.Seed) *store.Directory {
 	t.Helper()
 	if err := s.Sync(testContext(t), seed); err != nil {
 		t.Fatalf("sync: %v", err)
@@ -73,7 +73,7 @@ func syncSeed(t *testing.T, s *store.Store, seed store.Seed) *store.Directory {
 	return loadDirectory(t, s)
 }
 
-func loadDirectory(t *testing.T, s *store.Store) *store.Directory {
+func loadDirectory(t testing.TB, s *store.Store) *store.Directory {
 	t.Helper()
 	d, err := s.LoadDirectory(testContext(t))
 	if err != nil {
