@@ -73,7 +73,7 @@ type BroadcastPlan struct {
 func (h *Hub) Preview(p *BroadcastPlan) string {
 	d := h.dir.Load()
 	b := p.Broadcast
-	return render(d.template("broadcast_preview"), "id", fmt.Sprint(b.ID), "scope", scopeLabel(b.Scope),
+	return render(d.template("broadcast_preview"), "id", fmt.Sprint(b.ID), "scope", ScopeLabel(b.Scope),
 		"total", fmt.Sprint(b.Total), "platforms", platformCounts(p.PerPlatform), "text", markdown.Escape(bot.Platform(b.ReportPlatform), b.Text))
 }
 
@@ -205,10 +205,10 @@ func (h *Hub) PlanBroadcast(ctx context.Context, by *store.Officer, sc Scope, te
 			lim = TextLimit{Runes: h.opts.MaxTextRunes}
 		}
 		if n := utf8.RuneCountInString(alert); lim.Runes > 0 && n > lim.Runes {
-			return nil, refuse("broadcast_too_long", "platform", platformLabel(p), "limit", fmt.Sprintf("%d 字", lim.Runes), "size", fmt.Sprintf("%d 字", n))
+			return nil, refuse("broadcast_too_long", "platform", PlatformLabel(p), "limit", fmt.Sprintf("%d 字", lim.Runes), "size", fmt.Sprintf("%d 字", n))
 		}
 		if n := len(alert); lim.Bytes > 0 && n > lim.Bytes {
-			return nil, refuse("broadcast_too_long", "platform", platformLabel(p), "limit", fmt.Sprintf("%d 字节（约 %d 个汉字）", lim.Bytes, lim.Bytes/3), "size", fmt.Sprintf("%d 字节", n))
+			return nil, refuse("broadcast_too_long", "platform", PlatformLabel(p), "limit", fmt.Sprintf("%d 字节（约 %d 个汉字）", lim.Bytes, lim.Bytes/3), "size", fmt.Sprintf("%d 字节", n))
 		}
 	}
 	b := &store.Broadcast{AuthorID: idOf(by), Author: author, Scope: sc.String(), Text: text,
@@ -466,7 +466,8 @@ func parseBroadcastReply(text string) (verb string, id uint, ok bool) {
 	return m[1], uint(n), true
 }
 
-func scopeLabel(scope string) string {
+// ScopeLabel names a broadcast's scope as people read it.
+func ScopeLabel(scope string) string {
 	kind, arg, _ := strings.Cut(scope, ":")
 	switch kind {
 	case "all":
@@ -481,7 +482,8 @@ func scopeLabel(scope string) string {
 	return scope
 }
 
-func platformLabel(p string) string {
+// PlatformLabel names a platform as people read it.
+func PlatformLabel(p string) string {
 	switch bot.Platform(p) {
 	case bot.DingTalk:
 		return "钉钉"
@@ -501,7 +503,7 @@ func platformCounts(per map[string]int) string {
 	sort.Strings(ps)
 	parts := make([]string, 0, len(ps))
 	for _, p := range ps {
-		parts = append(parts, fmt.Sprintf("%s %d 个", platformLabel(p), per[p]))
+		parts = append(parts, fmt.Sprintf("%s %d 个", PlatformLabel(p), per[p]))
 	}
 	return strings.Join(parts, "，")
 }

@@ -78,11 +78,17 @@ func (h *Hub) send(ctx context.Context, msgs ...bot.Outbound) error {
 			return bot.Permanent(err)
 		}
 	}
-	err := h.store.Enqueue(ctx, rows(msgs)...)
-	if errors.Is(err, store.ErrDuplicate) {
+	return h.written(ctx, h.store.Enqueue(ctx, rows(msgs)...), msgs)
+}
+
+// written finishes a write of msgs: once committed, their relays are
+// nudged; a write whose first message existed already was made before (the
+// cause handled twice), which is not a failure.
+func (h *Hub) written(ctx context.Context, err error, msgs []bot.Outbound) error {
+	switch {
+	case errors.Is(err, store.ErrDuplicate):
 		return nil
-	}
-	if err != nil {
+	case err != nil:
 		return err
 	}
 	h.wake(ctx, msgs)

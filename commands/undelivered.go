@@ -39,12 +39,5 @@ func (h *Hub) Undelivered(ctx context.Context, o *bot.Outbound, cause string) er
 		}
 	}
 	err = h.store.Apply(ctx, t.ID, changed([]store.TicketEvent{{Kind: store.TLUndelivered, ActorID: &officerID, Detail: reason, At: h.now()}}, msgs))
-	if errors.Is(err, store.ErrDuplicate) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	h.wake(ctx, msgs)
-	return nil
+	return h.written(ctx, err, msgs)
 }

@@ -135,7 +135,7 @@ func (a adminAPI) create(w http.ResponseWriter, r *http.Request) {
 // the chat's preview asks for a reply "确认 B12", the API for a request.
 func apiPreview(b *store.Broadcast, per map[string]int) string {
 	id := "B" + strconv.FormatUint(uint64(b.ID), 10)
-	head := fmt.Sprintf("预警广播 %s：%s，共 %d 个群（%s）\n内容：%s\n", id, scopeWords(b.Scope), b.Total, platformWords(per), b.Text)
+	head := fmt.Sprintf("预警广播 %s：%s，共 %d 个群（%s）\n内容：%s\n", id, commands.ScopeLabel(b.Scope), b.Total, platformWords(per), b.Text)
 	if b.Status == store.BroadcastDraft {
 		return head + fmt.Sprintf("发送：POST /api/admin/broadcasts/%s/confirm；放弃：POST /api/admin/broadcasts/%s/cancel", id, id)
 	}

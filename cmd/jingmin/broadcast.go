@@ -95,7 +95,7 @@ func cmdBroadcast(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		// No "reply 确认 B12" here: the command line confirms as it drafts.
 		fmt.Fprintf(stderr, "预警广播 B%d：%s，共 %d 个群（%s），已确认，由运行中的 hub 发送。\n",
-			b.ID, scopeWords(b.Scope), b.Total, platformWords(plan.PerPlatform))
+			b.ID, commands.ScopeLabel(b.Scope), b.Total, platformWords(plan.PerPlatform))
 		fmt.Fprintf(stdout, "B%d\n", b.ID)
 		if !*wait {
 			fmt.Fprintf(stderr, "查看进度：jingmin broadcast status B%d；停止发送：jingmin broadcast cancel B%d\n", b.ID, b.ID)
@@ -188,25 +188,7 @@ func followBroadcast(ctx context.Context, h *tool, id uint, hubWait time.Duratio
 	}
 }
 
-// scopeWords names a broadcast's scope as the command line wrote it.
-func scopeWords(scope string) string {
-	kind, arg, _ := strings.Cut(scope, ":")
-	switch kind {
-	case "all":
-		return "全部群"
-	case "station":
-		return "派出所 " + arg
-	case "tag":
-		return "标签“" + arg + "”"
-	case "groups":
-		return "指定群 " + arg
-	}
-	return scope
-}
-
-// platformWords is "钉钉 2、企业微信 1".
 func platformWords(per map[string]int) string {
-	names := map[string]string{"dingtalk": "钉钉", "wechat": "企业微信", "playground": "演示平台"}
 	keys := make([]string, 0, len(per))
 	for p := range per {
 		keys = append(keys, p)
@@ -214,11 +196,7 @@ func platformWords(per map[string]int) string {
 	sort.Strings(keys)
 	parts := make([]string, 0, len(keys))
 	for _, p := range keys {
-		name := names[p]
-		if name == "" {
-			name = p
-		}
-		parts = append(parts, fmt.Sprintf("%s %d", name, per[p]))
+		parts = append(parts, fmt.Sprintf("%s %d", commands.PlatformLabel(p), per[p]))
 	}
 	return strings.Join(parts, "、")
 }
