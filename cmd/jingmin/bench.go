@@ -64,11 +64,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if b.events < 1 || b.groups < b.stations || b.officers < 4*b.stations || b.concurrency < 1 || b.procs < 1 || b.workers < 0 || b.senderWorkers < 1 {
 		return fmt.Errorf("bench route: need events ≥ 1, groups ≥ stations, officers ≥ 4 per station, concurrency ≥ 1, procs ≥ 1")
 	}
-	if b.burstGroups < 0 || b.burstGroups > b.groups-b.stations {
-		return fmt.Errorf("bench route: -burst-groups %d: want 0..%d (every station keeps a group for the ordinary events)", b.burstGroups, b.groups-b.stations)
-	}
-	if b.burstGroups > 0 && (b.burstQuestions < 1 || b.groupLimit < 1 || b.groupWindow <= 0) {
-		return fmt.Errorf("bench route: -burst-groups needs -burst-questions ≥ 1, -group-limit ≥ 1 and -group-window > 0")
+	if b.burstGroups < 0 || b.burstGroups > 0 && (b.burstQuestions < 1 || b.groupLimit < 1 || b.groupWindow <= 0) {
+		return fmt.Errorf("bench route: need -burst-groups ≥ 0; a burst needs -burst-questions ≥ 1, -group-limit ≥ 1 and -group-window > 0")
 	}
 	if b.bus == "memory" && b.procs > 1 {
 		return fmt.Errorf("bench route: -procs %d needs -bus redis (processes cannot share an in-memory bus)", b.procs)
@@ -239,13 +236,23 @@ func (r *recorder) expectAnswer(id uint) <-chan struct{} {
 
 // district builds the synthetic directory: stations with a duty account, a
 // leader, two duty officers and community officers on weekday day shifts,
-// each group owned by one officer.
+// each group owned by one officer. A burst gets a station of its own, the
+// last one, so the ordinary events run in the same district with or without
+// it and never answer one of its tickets.
 func (b routeBench) district() (store.Seed, [][]string, [][]string) {
 	var seed store.Seed
-	groupsOf := make([][]string, b.stations)
-	officersOf := make([][]string, b.stations)
+	stations := b.stations
+	if b.burstGroups > 0 {
+		stations++
+	}
+	groupsOf := make([][]string, stations)
+	officersOf := make([][]string, stations)
 	perStation := b.officers / b.stations
-	for s := 0; s < b.stations; s++ {
+	for s := 0; s < stations; s++ {
+		community := perStation - 4
+		if s == b.stations {
+			community = 4
+		}
 		code := fmt.Sprintf("st%02d", s)
 		seed.Stations = append(seed.Stations, store.SeedStation{Code: code, Name: fmt.Sprintf("第%d派出所", s+1), SLAMinutes: 15, DutyAccount: code + "-duty", Leader: code + "-lead"})
 		add := func(id, name string, roles ...string) {
@@ -258,7 +265,7 @@ func (b routeBench) district() (store.Seed, [][]string, [][]string) {
 			add(id, fmt.Sprintf("值班民警%d-%d", s+1, d), store.RoleDutyOfficer)
 			seed.Shifts = append(seed.Shifts, store.SeedShift{Station: code, Officer: id, Weekdays: []int{0, 1, 2, 3, 4, 5, 6}, Start: "17:30", End: "22:00", Kind: "night"})
 		}
-		for o := 0; o < perStation-4; o++ {
+		for o := 0; o < community; o++ {
 			id := fmt.Sprintf("%s-o%d", code, o)
 			add(id, fmt.Sprintf("民警%d-%d", s+1, o), store.RoleOfficer)
 			officersOf[s] = append(officersOf[s], id)
@@ -271,6 +278,12 @@ func (b routeBench) district() (store.Seed, [][]string, [][]string) {
 		id := fmt.Sprintf("g%05d", g)
 		groupsOf[s] = append(groupsOf[s], id)
 		seed.Groups = append(seed.Groups, store.SeedGroup{Platform: "playground", ChatID: id, Name: fmt.Sprintf("小区%d群", g), Station: fmt.Sprintf("st%02d", s), Officer: own})
+	}
+	for g := 0; g < b.burstGroups; g++ {
+		s := b.stations
+		id := fmt.Sprintf("b%05d", g)
+		groupsOf[s] = append(groupsOf[s], id)
+		seed.Groups = append(seed.Groups, store.SeedGroup{Platform: "playground", ChatID: id, Name: fmt.Sprintf("热点小区%d群", g), Station: fmt.Sprintf("st%02d", s), Officer: officersOf[s][g%len(officersOf[s])]})
 	}
 	seed.FAQs = []store.SeedFAQ{{Topic: "身份证", Keywords: []string{"身份证"}, Answer: "带户口簿到派出所户籍窗口办理。"}}
 	for k, v := range configs.DefaultTemplates {
@@ -346,15 +359,9 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult
 		rec = newRecorder(b.groupLimit, b.groupWindow)
 	}
 	seed, groupsOf, officersOf := b.district()
-	// The burst's groups are taken out of the ordinary events' choice, one
-	// per station in turn: their acknowledgements and answers are the
-	// burst's alone.
-	var burstGroups []burstGroup
-	for i := range b.burstGroups {
-		s := i % b.stations
-		n := len(groupsOf[s])
-		burstGroups = append(burstGroups, burstGroup{station: s, chat: groupsOf[s][n-1]})
-		groupsOf[s] = groupsOf[s][:n-1]
+	var burstGroups, burstOfficers []string
+	if b.burstGroups > 0 {
+		burstGroups, burstOfficers = groupsOf[b.stations], officersOf[b.stations]
 	}
 	log := newLogger(io.Discard)
 	// One process publishes and owns the (stand-in) platform; with -procs N,
@@ -493,7 +500,7 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult
 	cpu0 := processCPU()
 	start := time.Now()
 	go func() {
-		burstDone <- b.burst(burstCtx, h.bus, h.store, rec, burstGroups, officersOf, runID, &burstEvents)
+		burstDone <- b.burst(burstCtx, h.bus, h.store, rec, burstGroups, burstOfficers, runID, &burstEvents)
 	}()
 	for c := 0; c < b.concurrency; c++ {
 		wg.Add(1)
@@ -630,12 +637,6 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult
 	return res, nil
 }
 
-// burstGroup is one group of the burst and its station.
-type burstGroup struct {
-	station int
-	chat    string
-}
-
 // burstOutcome is what the burst saw.
 type burstOutcome struct {
 	acks          []time.Duration // publish → acknowledgement, per question
@@ -647,11 +648,11 @@ type burstOutcome struct {
 
 // burst asks each burst group its questions all at once and, once the
 // group's acknowledgements are in, answers every one of them as an officer
-// of the station. With the default numbers the acknowledgements fit in the
+// of the burst's station. With the default numbers the acknowledgements fit in the
 // group's limit and the answers beyond it wait as scheduled rows, for the
 // window to pass, while the ordinary events flow: they must not hold up
 // anyone else's messages.
-func (b routeBench) burst(ctx context.Context, pub bot.Publisher, st *store.Store, rec *recorder, groups []burstGroup, officersOf [][]string, runID string, published *atomic.Int64) burstOutcome {
+func (b routeBench) burst(ctx context.Context, pub bot.Publisher, st *store.Store, rec *recorder, groups, officers []string, runID string, published *atomic.Int64) burstOutcome {
 	var (
 		mu  sync.Mutex
 		out burstOutcome
@@ -677,7 +678,7 @@ func (b routeBench) burst(ctx context.Context, pub bot.Publisher, st *store.Stor
 					defer asking.Done()
 					id := fmt.Sprintf("burst-%s-%d-%d", runID, gi, q)
 					e := &bot.Event{ID: bot.NewEventID(bot.Playground, id), Platform: bot.Playground, MessageID: id, Kind: bot.KindText, Time: time.Now(), ReplyHandle: id,
-						Chat:   bot.ChatRef{Platform: bot.Playground, ID: g.chat, Type: bot.Group},
+						Chat:   bot.ChatRef{Platform: bot.Playground, ID: g, Type: bot.Group},
 						Sender: bot.User{ID: fmt.Sprintf("burst-res-%d-%d", gi, q), Name: "居民"}, Text: "小区门口的路灯坏了好几天了，晚上很黑",
 						AddressedToBot: true, Mentions: []bot.Mention{{Name: "社区警务助手", IsBot: true}}}
 					acked := rec.expect(id)
@@ -710,7 +711,6 @@ func (b routeBench) burst(ctx context.Context, pub bot.Publisher, st *store.Stor
 				}()
 			}
 			asking.Wait()
-			officers := officersOf[g.station]
 			var answering sync.WaitGroup
 			for q, t := range tickets {
 				if t == nil {

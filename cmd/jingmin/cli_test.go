@@ -194,8 +194,10 @@ func TestBenchRouteLosesAndDuplicatesNothing(t *testing.T) {
 			}
 		}
 	})
-	if _, err := runCLI(t, "bench", "route", "-burst-groups", "64", "-groups", "64", "-stations", "4", "-officers", "64"); err == nil || !strings.Contains(err.Error(), "-burst-groups 64") {
-		t.Errorf("a burst over every group accepted: %v", err)
+	for _, bad := range [][]string{{"-burst-groups", "-1"}, {"-burst-groups", "2", "-group-limit", "0"}, {"-burst-groups", "2", "-group-window", "0s"}} {
+		if _, err := runCLI(t, append([]string{"bench", "route"}, bad...)...); err == nil || !strings.Contains(err.Error(), "-burst-groups") {
+			t.Errorf("bench route %v: %v, want a refusal naming -burst-groups", bad, err)
+		}
 	}
 }
 
