@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -34,7 +35,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdBenchBroadcastSender(ctx, args[1:], stderr)
 	}
 	if len(args) == 0 || args[0] != "route" {
-		return fmt.Errorf("usage: jingmin bench route [-events N] [-groups N] [-officers N] [-concurrency N]\n       jingmin bench broadcast [-groups N] [-rate-dingtalk R] [-rate-wechat R]")
+		return fmt.Errorf("usage: jingmin bench route [-events N] [-groups N] [-officers N] [-concurrency N] [-burst-groups N]\n       jingmin bench broadcast [-groups N] [-rate-dingtalk R] [-rate-wechat R]")
 	}
 	fs := flag.NewFlagSet("bench route", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -50,14 +51,21 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&b.bus, "bus", "memory", "memory, or redis (Redis Streams at -redis)")
 	fs.StringVar(&b.redisURL, "redis", envOr(configs.EnvRedisURL, "redis://127.0.0.1:6379/0"), "Redis URL for -bus redis")
 	fs.StringVar(&b.store, "store", "sqlite", "sqlite, or mysql (at -dsn; the bench fills that database)")
-	fs.StringVar(&b.dsn, "dsn", os.Getenv(configs.EnvDatabaseDSN), "MySQL DSN for -store mysql")
+	fs.StringVar(&b.dsn, "dsn", os.Getenv(configs.EnvDatabaseDSN), "MySQL DSN for -store mysql (without a database name the bench creates one and drops it after)")
 	fs.IntVar(&b.procs, "procs", 1, "worker processes (distributed: each a hub of its own over the shared bus and store)")
 	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the event phase (after the baselines) to this file")
+	fs.IntVar(&b.burstGroups, "burst-groups", 0, "groups that get a burst of questions, then their answers, while the events run (0: no burst); the stand-in platform then limits each group to -group-limit messages per -group-window")
+	fs.IntVar(&b.burstQuestions, "burst-questions", 15, "questions to each burst group, all at once; each is answered once the group's acknowledgements are in")
+	fs.IntVar(&b.groupLimit, "group-limit", 20, "with -burst-groups: messages the stand-in platform takes per group per -group-window (WeCom's webhook robots: 20 a minute); beyond it, it answers \"retry after\"")
+	fs.DurationVar(&b.groupWindow, "group-window", time.Minute, "with -burst-groups: the window of -group-limit")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	if b.events < 1 || b.groups < b.stations || b.officers < 4*b.stations || b.concurrency < 1 || b.procs < 1 || b.workers < 0 || b.senderWorkers < 1 {
 		return fmt.Errorf("bench route: need events ≥ 1, groups ≥ stations, officers ≥ 4 per station, concurrency ≥ 1, procs ≥ 1")
+	}
+	if b.burstGroups < 0 || b.burstGroups > 0 && (b.burstQuestions < 1 || b.groupLimit < 1 || b.groupWindow <= 0) {
+		return fmt.Errorf("bench route: need -burst-groups ≥ 0; a burst needs -burst-questions ≥ 1, -group-limit ≥ 1 and -group-window > 0")
 	}
 	if b.bus == "memory" && b.procs > 1 {
 		return fmt.Errorf("bench route: -procs %d needs -bus redis (processes cannot share an in-memory bus)", b.procs)
@@ -81,6 +89,8 @@ type routeBench struct {
 	events, groups, officers, stations, concurrency, workers, procs int
 	senderWorkers                                                   int
 	dir, bus, redisURL, store, dsn, cpuProfile                      string
+	burstGroups, burstQuestions, groupLimit                         int
+	groupWindow                                                     time.Duration
 }
 
 func envOr(name, fallback string) string {
@@ -116,47 +126,150 @@ type routeResult struct {
 	// over the event phase divided by the events: unlike events_per_sec it
 	// barely moves when something else runs on the machine.
 	CPUPerEventMs float64 `json:"cpu_ms_per_event"`
+	// AckP99ms is publish → acknowledgement in the group, over every
+	// resident's question (the burst's too): what a resident waits for.
+	AckP99ms float64 `json:"ack_p99_ms"`
+
+	// What the event phase cost the servers, from their own statistics
+	// (server-wide: other clients during the run add to them). Redis: INFO
+	// commandstats calls per event, in all and for the top commands; MySQL:
+	// SHOW GLOBAL STATUS Questions per event, and the Com_* counters.
+	RedisCmdsPerEvent float64            `json:"redis_cmds_per_event,omitempty"`
+	RedisCmds         map[string]float64 `json:"redis_cmds,omitempty"`
+	SQLStmtsPerEvent  float64            `json:"sql_stmts_per_event,omitempty"`
+	SQLStmts          map[string]float64 `json:"sql_stmts,omitempty"`
+	// What the run made on the servers and removed at the end: its Redis
+	// key prefix (redis_keys_left counts what is still under it) and the
+	// MySQL database it created, if the DSN named none.
+	RedisPrefix   string `json:"redis_prefix,omitempty"`
+	RedisKeysLeft *int   `json:"redis_keys_left,omitempty"`
+	MySQLDatabase string `json:"mysql_database_dropped,omitempty"`
+
+	// The burst (-burst-groups): its groups, its events (questions and
+	// answers), the p99 of its acknowledgements, the answers the platform's
+	// per-group limit held back, every send it told to wait and the
+	// acknowledgements among them (a group over its limit by its own
+	// traffic), and how long until the last answer reached its group.
+	GroupLimit         string  `json:"group_limit,omitempty"`
+	BurstGroups        int     `json:"burst_groups,omitempty"`
+	BurstEvents        int     `json:"burst_events,omitempty"`
+	BurstAckP99ms      float64 `json:"burst_ack_p99_ms,omitempty"`
+	BurstAnswersWaited int     `json:"burst_answers_waited,omitempty"`
+	SendsToldToWait    *int64  `json:"sends_told_to_wait,omitempty"`
+	AcksToldToWait     *int64  `json:"acks_told_to_wait,omitempty"`
+	BurstDrainSeconds  float64 `json:"burst_drain_seconds,omitempty"`
 }
 
 // recorder is the stand-in platform: it records when the first reply to
 // each event arrived (replies carry the event's reply handle) and every
 // idempotency key it was asked to send, to count duplicates that leaked.
+// With a group limit it takes at most limit messages per group per window
+// and answers the rest "retry after" the time a slot frees, as the WeCom
+// webhook adapter does for a robot at its rate.
 type recorder struct {
 	mu      sync.Mutex
-	waiters map[string]chan struct{}
-	keys    map[string]int
-	sent    atomic.Int64
+	waiters map[string]*firstReply
+	// answers are the burst tickets whose answer in the group is awaited;
+	// answerWaited those whose answer was told to wait at least once.
+	answers      map[uint]chan struct{}
+	answerWaited map[uint]bool
+	keys         map[string]int
+	limit        int
+	window       time.Duration
+	recent       map[string][]time.Time // per group, its sends within the window, oldest first
+	sent         atomic.Int64
+	toldWait     atomic.Int64
+	acksWaited   atomic.Int64 // acknowledgements among toldWait
+}
+
+// firstReply is the first message the platform took for one event: done
+// closes when it came, at says when.
+type firstReply struct {
+	done chan struct{}
+	at   time.Time
+}
+
+// took is the time from t0 to the reply; read it only after done closed.
+func (f *firstReply) took(t0 time.Time) time.Duration { return f.at.Sub(t0) }
+
+func newRecorder(limit int, window time.Duration) *recorder {
+	return &recorder{waiters: map[string]*firstReply{}, answers: map[uint]chan struct{}{}, answerWaited: map[uint]bool{},
+		keys: map[string]int{}, recent: map[string][]time.Time{}, limit: limit, window: window}
 }
 
 func (r *recorder) Send(_ context.Context, o *bot.Outbound) error {
-	r.sent.Add(1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.limit > 0 && o.Chat != nil && o.Chat.Type == bot.Group {
+		now := time.Now()
+		recent := r.recent[o.Chat.ID]
+		for len(recent) > 0 && now.Sub(recent[0]) >= r.window {
+			recent = recent[1:]
+		}
+		if len(recent) >= r.limit {
+			r.recent[o.Chat.ID] = recent
+			r.toldWait.Add(1)
+			if o.Ref.Purpose == bot.PurposeAck {
+				r.acksWaited.Add(1)
+			}
+			if _, ok := r.answers[o.Ref.TicketID]; ok && o.Ref.Purpose == bot.PurposeAnswer {
+				r.answerWaited[o.Ref.TicketID] = true
+			}
+			return bot.RetryAfter(recent[0].Add(r.window).Sub(now), fmt.Errorf("group %s is at its %d messages per %s", o.Chat.ID, r.limit, r.window))
+		}
+		r.recent[o.Chat.ID] = append(recent, now)
+	}
+	r.sent.Add(1)
 	r.keys[o.Key]++
-	if ch, ok := r.waiters[o.ReplyHandle]; ok {
-		close(ch)
+	if f, ok := r.waiters[o.ReplyHandle]; ok {
+		f.at = time.Now()
+		close(f.done)
 		delete(r.waiters, o.ReplyHandle)
+	}
+	if ch, ok := r.answers[o.Ref.TicketID]; ok && o.Ref.Purpose == bot.PurposeAnswer {
+		close(ch)
+		delete(r.answers, o.Ref.TicketID)
 	}
 	return nil
 }
 
-func (r *recorder) expect(handle string) <-chan struct{} {
+func (r *recorder) expect(handle string) *firstReply {
+	f := &firstReply{done: make(chan struct{})}
+	r.mu.Lock()
+	r.waiters[handle] = f
+	r.mu.Unlock()
+	return f
+}
+
+// expectAnswer returns a channel closed when an officer's answer to ticket
+// id reaches its group.
+func (r *recorder) expectAnswer(id uint) <-chan struct{} {
 	ch := make(chan struct{})
 	r.mu.Lock()
-	r.waiters[handle] = ch
+	r.answers[id] = ch
 	r.mu.Unlock()
 	return ch
 }
 
 // district builds the synthetic directory: stations with a duty account, a
 // leader, two duty officers and community officers on weekday day shifts,
-// each group owned by one officer.
+// each group owned by one officer. A burst gets a station of its own, the
+// last one, so the ordinary events run in the same district with or without
+// it and never answer one of its tickets.
 func (b routeBench) district() (store.Seed, [][]string, [][]string) {
 	var seed store.Seed
-	groupsOf := make([][]string, b.stations)
-	officersOf := make([][]string, b.stations)
+	stations := b.stations
+	if b.burstGroups > 0 {
+		stations++
+	}
+	groupsOf := make([][]string, stations)
+	officersOf := make([][]string, stations)
 	perStation := b.officers / b.stations
-	for s := 0; s < b.stations; s++ {
+	for s := 0; s < stations; s++ {
+		community := perStation - 4
+		if s == b.stations {
+			community = 4
+		}
 		code := fmt.Sprintf("st%02d", s)
 		seed.Stations = append(seed.Stations, store.SeedStation{Code: code, Name: fmt.Sprintf("第%d派出所", s+1), SLAMinutes: 15, DutyAccount: code + "-duty", Leader: code + "-lead"})
 		add := func(id, name string, roles ...string) {
@@ -169,7 +282,7 @@ func (b routeBench) district() (store.Seed, [][]string, [][]string) {
 			add(id, fmt.Sprintf("值班民警%d-%d", s+1, d), store.RoleDutyOfficer)
 			seed.Shifts = append(seed.Shifts, store.SeedShift{Station: code, Officer: id, Weekdays: []int{0, 1, 2, 3, 4, 5, 6}, Start: "17:30", End: "22:00", Kind: "night"})
 		}
-		for o := 0; o < perStation-4; o++ {
+		for o := 0; o < community; o++ {
 			id := fmt.Sprintf("%s-o%d", code, o)
 			add(id, fmt.Sprintf("民警%d-%d", s+1, o), store.RoleOfficer)
 			officersOf[s] = append(officersOf[s], id)
@@ -183,6 +296,12 @@ func (b routeBench) district() (store.Seed, [][]string, [][]string) {
 		groupsOf[s] = append(groupsOf[s], id)
 		seed.Groups = append(seed.Groups, store.SeedGroup{Platform: "playground", ChatID: id, Name: fmt.Sprintf("小区%d群", g), Station: fmt.Sprintf("st%02d", s), Officer: own})
 	}
+	for g := 0; g < b.burstGroups; g++ {
+		s := b.stations
+		id := fmt.Sprintf("b%05d", g)
+		groupsOf[s] = append(groupsOf[s], id)
+		seed.Groups = append(seed.Groups, store.SeedGroup{Platform: "playground", ChatID: id, Name: fmt.Sprintf("热点小区%d群", g), Station: fmt.Sprintf("st%02d", s), Officer: officersOf[s][g%len(officersOf[s])]})
+	}
 	seed.FAQs = []store.SeedFAQ{{Topic: "身份证", Keywords: []string{"身份证"}, Answer: "带户口簿到派出所户籍窗口办理。"}}
 	for k, v := range configs.DefaultTemplates {
 		seed.Templates = append(seed.Templates, store.Template{Key: k, Text: v})
@@ -190,7 +309,7 @@ func (b routeBench) district() (store.Seed, [][]string, [][]string) {
 	return seed, groupsOf, officersOf
 }
 
-func (b routeBench) run(ctx context.Context, stderr io.Writer) (*routeResult, error) {
+func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult, err error) {
 	dir := b.dir
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "jingmin-bench-")
@@ -216,16 +335,51 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (*routeResult, er
 	cfg.Hub.SenderWorkers = b.senderWorkers
 	cfg.Hub.EmergencyKeywords = []string{"着火", "打架", "持刀", "走失"}
 	cfg.Database.Driver, cfg.Database.DSN = store.SQLite, filepath.Join(dir, "bench.db")
+	// What the run makes on shared servers it removes at the end, after
+	// every hub has stopped (these defers run last).
+	var mysqlDB *benchDatabase
 	if b.store == "mysql" {
-		cfg.Database.Driver, cfg.Database.DSN = store.MySQL, b.dsn
+		if mysqlDB, err = openBenchDatabase(ctx, b.dsn); err != nil {
+			return nil, err
+		}
+		defer func() {
+			derr := mysqlDB.drop(context.WithoutCancel(ctx))
+			mysqlDB.Close()
+			if derr != nil {
+				err = errors.Join(err, derr)
+			} else if res != nil {
+				res.MySQLDatabase = mysqlDB.created
+			}
+		}()
+		cfg.Database.Driver, cfg.Database.DSN = store.MySQL, mysqlDB.dsn
 	}
 	cfg.Bus.Kind, cfg.Bus.ClaimIdleSeconds = b.bus, 30
+	var rs *redisSampler
 	if b.bus == "redis" {
 		cfg.Bus.RedisURL = b.redisURL
-		cfg.Bus.Prefix = fmt.Sprintf("jingmin-bench:%d:", time.Now().UnixNano()) // a run of its own
+		cfg.Bus.Prefix = benchPrefix() // a run of its own
+		if rs, err = newRedisSampler(ctx, b.redisURL, cfg.Bus.Prefix); err != nil {
+			return nil, err
+		}
+		defer func() {
+			left, cerr := rs.cleanUp(context.WithoutCancel(ctx))
+			rs.Close()
+			if cerr != nil {
+				err = errors.Join(err, cerr)
+			} else if res != nil {
+				res.RedisKeysLeft = &left
+			}
+		}()
 	}
-	rec := &recorder{waiters: map[string]chan struct{}{}, keys: map[string]int{}}
+	rec := newRecorder(0, 0)
+	if b.burstGroups > 0 {
+		rec = newRecorder(b.groupLimit, b.groupWindow)
+	}
 	seed, groupsOf, officersOf := b.district()
+	var burstGroups, burstOfficers []string
+	if b.burstGroups > 0 {
+		burstGroups, burstOfficers = groupsOf[b.stations], officersOf[b.stations]
+	}
 	log := newLogger(io.Discard)
 	// One process publishes and owns the (stand-in) platform; with -procs N,
 	// N more run the handlers, as `jingmin adapter` and `jingmin worker` do.
@@ -324,6 +478,13 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (*routeResult, er
 	}
 
 	latencies := make([]time.Duration, 0, b.events)
+	var acks []time.Duration // the questions' alone
+	type lateReply struct {
+		wait *firstReply
+		t0   time.Time
+		ack  bool
+	}
+	var late []lateReply
 	var (
 		mu   sync.Mutex
 		lost atomic.Int64
@@ -341,8 +502,29 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (*routeResult, er
 		}
 		defer pprof.StopCPUProfile()
 	}
+	var redis0, sql0 map[string]int64
+	if rs != nil {
+		if redis0, err = redisCommandStats(ctx, rs.rdb); err != nil {
+			return nil, err
+		}
+	}
+	if mysqlDB != nil {
+		if sql0, err = sqlStatus(ctx, mysqlDB.admin); err != nil {
+			return nil, err
+		}
+	}
+	// The burst runs beside the ordinary events; it ends (or is stopped)
+	// before the hubs stop.
+	var burstEvents atomic.Int64
+	burstCtx, stopBurst := context.WithCancel(ctx)
+	burstDone := make(chan burstOutcome, 1)
+	waitBurst := sync.OnceValue(func() burstOutcome { return <-burstDone })
+	defer func() { stopBurst(); waitBurst() }()
 	cpu0 := processCPU()
 	start := time.Now()
+	go func() {
+		burstDone <- b.burst(burstCtx, h.bus, h.store, rec, burstGroups, burstOfficers, runID, &burstEvents)
+	}()
 	for c := 0; c < b.concurrency; c++ {
 		wg.Add(1)
 		go func() {
@@ -356,7 +538,7 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (*routeResult, er
 					phase.Store(int64(i / 500))
 				}
 				j := jobs[i]
-				var wait <-chan struct{}
+				var wait *firstReply
 				if !j.dup {
 					wait = rec.expect(j.e.ReplyHandle)
 				}
@@ -369,12 +551,19 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (*routeResult, er
 					continue
 				}
 				select {
-				case <-wait:
+				case <-wait.done:
 					mu.Lock()
-					latencies = append(latencies, time.Since(t0))
+					latencies = append(latencies, wait.took(t0))
+					if j.e.Chat.Type == bot.Group {
+						acks = append(acks, wait.took(t0))
+					}
 					mu.Unlock()
 				case <-time.After(10 * time.Second):
-					lost.Add(1)
+					// Late, not lost yet: a group at the platform's
+					// limit has its acknowledgement held back a window.
+					mu.Lock()
+					late = append(late, lateReply{wait: wait, t0: t0, ack: j.e.Chat.Type == bot.Group})
+					mu.Unlock()
 				case <-ctx.Done():
 					return
 				}
@@ -388,6 +577,34 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (*routeResult, er
 	elapsed := time.Since(start)
 	cpu := processCPU() - cpu0
 	pprof.StopCPUProfile() // the profile is of the event phase only
+	phaseEvents := len(jobs) + int(burstEvents.Load())
+	var redis1, sql1 map[string]int64
+	if rs != nil {
+		if redis1, err = redisCommandStats(ctx, rs.rdb); err != nil {
+			return nil, err
+		}
+	}
+	if mysqlDB != nil {
+		if sql1, err = sqlStatus(ctx, mysqlDB.admin); err != nil {
+			return nil, err
+		}
+	}
+	// Replies still out after 10 s are lost, unless the platform's group
+	// limit is on: then they get the window to come.
+	lateWait, cancelLate := context.WithTimeout(ctx, rec.window)
+	for _, l := range late {
+		select {
+		case <-l.wait.done:
+			latencies = append(latencies, l.wait.took(l.t0))
+			if l.ack {
+				acks = append(acks, l.wait.took(l.t0))
+			}
+		case <-lateWait.Done():
+			lost.Add(1)
+		}
+	}
+	cancelLate()
+	burst := waitBurst()
 	commits, txs := h.store.CommitStats()
 	if err := h.store.Checkpoint(ctx); err != nil {
 		return nil, err
@@ -398,7 +615,7 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (*routeResult, er
 	}
 	raw := (rawBefore + rawAfter) / 2
 
-	res := &routeResult{Events: len(jobs), Workers: b.workers, Concurrency: b.concurrency, StoreDriver: h.store.Driver(), BusKind: b.bus, Procs: b.procs, BusRoundTrips: round(busRT, 0),
+	res = &routeResult{Events: len(jobs), Workers: b.workers, Concurrency: b.concurrency, StoreDriver: h.store.Driver(), BusKind: b.bus, Procs: b.procs, BusRoundTrips: round(busRT, 0),
 		ElapsedSeconds: round(elapsed.Seconds(), 2), StoreTxPerSec: round(raw, 0), Outbound: rec.sent.Load(), Lost: int(lost.Load())}
 	res.EventsPerSec = round(float64(len(jobs))/elapsed.Seconds(), 0)
 	res.CPUPerEventMs = round(cpu.Seconds()*1000/float64(len(jobs)), 3)
@@ -406,6 +623,31 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (*routeResult, er
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	res.P50ms = round(pct(latencies, 0.50), 2)
 	res.P99ms = round(pct(latencies, 0.99), 2)
+	acks = append(acks, burst.acks...)
+	sort.Slice(acks, func(i, j int) bool { return acks[i] < acks[j] })
+	res.AckP99ms = round(pct(acks, 0.99), 2)
+	if rs != nil {
+		res.RedisPrefix = rs.prefix
+		// INFO is the bench's own sampling, not the hub's.
+		res.RedisCmdsPerEvent, res.RedisCmds = perEvent(redis0, redis1, phaseEvents, map[string]bool{"info": true}, 8)
+	}
+	if mysqlDB != nil {
+		res.SQLStmtsPerEvent = round(float64(sql1["Questions"]-sql0["Questions"])/float64(phaseEvents), 2)
+		_, res.SQLStmts = perEvent(sql0, sql1, phaseEvents, map[string]bool{"Questions": true}, len(sqlCounters))
+	}
+	if len(burstGroups) > 0 {
+		sort.Slice(burst.acks, func(i, j int) bool { return burst.acks[i] < burst.acks[j] })
+		res.GroupLimit = fmt.Sprintf("%d/%s", b.groupLimit, b.groupWindow)
+		res.BurstGroups, res.BurstEvents = len(burstGroups), int(burstEvents.Load())
+		res.BurstAckP99ms = round(pct(burst.acks, 0.99), 2)
+		res.BurstAnswersWaited = burst.answersWaited
+		told, acksTold := rec.toldWait.Load(), rec.acksWaited.Load()
+		res.SendsToldToWait, res.AcksToldToWait = &told, &acksTold
+		if !burst.last.IsZero() {
+			res.BurstDrainSeconds = round(burst.last.Sub(start).Seconds(), 2)
+		}
+		res.Lost += burst.lost
+	}
 	rec.mu.Lock()
 	for _, n := range rec.keys {
 		if n > 1 {
@@ -416,6 +658,9 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (*routeResult, er
 	unique := map[string]bool{}
 	for _, q := range questions {
 		unique[q.ID] = true
+	}
+	for _, id := range burst.questions {
+		unique[id] = true
 	}
 	tickets, err := h.store.CountTickets(ctx)
 	if err != nil {
@@ -432,6 +677,123 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (*routeResult, er
 	res.RSSMB = peakRSSMB()
 	res.TxPerCommit = round(float64(txs-txs0)/float64(max(commits-commits0, 1)), 2)
 	return res, nil
+}
+
+// burstOutcome is what the burst saw.
+type burstOutcome struct {
+	acks          []time.Duration // publish → acknowledgement, per question
+	questions     []string        // the questions' event ids, for the ticket count
+	lost          int             // questions without acknowledgement or ticket, answers that never arrived
+	answersWaited int             // answers the group's limit held back at least once
+	last          time.Time       // when the last answer reached its group
+}
+
+// burst asks each burst group its questions all at once and, once the
+// group's acknowledgements are in, answers every one of them as an officer
+// of the burst's station. With the default numbers the acknowledgements fit in the
+// group's limit and the answers beyond it wait as scheduled rows, for the
+// window to pass, while the ordinary events flow: they must not hold up
+// anyone else's messages.
+func (b routeBench) burst(ctx context.Context, pub bot.Publisher, st *store.Store, rec *recorder, groups, officers []string, runID string, published *atomic.Int64) burstOutcome {
+	var (
+		mu  sync.Mutex
+		out burstOutcome
+		wg  sync.WaitGroup
+	)
+	// A group's messages beyond its limit go out one window later, or more.
+	ackWait := 10*time.Second + time.Duration(b.burstQuestions/b.groupLimit)*b.groupWindow
+	answerWait := 30*time.Second + time.Duration((2*b.burstQuestions+b.groupLimit-1)/b.groupLimit)*b.groupWindow
+	lose := func() {
+		mu.Lock()
+		out.lost++
+		mu.Unlock()
+	}
+	for gi, g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tickets := make([]*store.Ticket, b.burstQuestions)
+			var asking sync.WaitGroup
+			for q := range b.burstQuestions {
+				asking.Add(1)
+				go func() {
+					defer asking.Done()
+					id := fmt.Sprintf("burst-%s-%d-%d", runID, gi, q)
+					e := &bot.Event{ID: bot.NewEventID(bot.Playground, id), Platform: bot.Playground, MessageID: id, Kind: bot.KindText, Time: time.Now(), ReplyHandle: id,
+						Chat:   bot.ChatRef{Platform: bot.Playground, ID: g, Type: bot.Group},
+						Sender: bot.User{ID: fmt.Sprintf("burst-res-%d-%d", gi, q), Name: "居民"}, Text: "小区门口的路灯坏了好几天了，晚上很黑",
+						AddressedToBot: true, Mentions: []bot.Mention{{Name: "社区警务助手", IsBot: true}}}
+					acked := rec.expect(id)
+					t0 := time.Now()
+					if err := bot.PublishEvent(ctx, pub, e); err != nil {
+						lose()
+						return
+					}
+					published.Add(1)
+					mu.Lock()
+					out.questions = append(out.questions, e.ID)
+					mu.Unlock()
+					select {
+					case <-acked.done:
+						mu.Lock()
+						out.acks = append(out.acks, acked.took(t0))
+						mu.Unlock()
+						t, err := st.TicketBySource(ctx, e.ID)
+						if err != nil {
+							lose()
+							return
+						}
+						tickets[q] = t
+					case <-time.After(ackWait):
+						lose()
+					case <-ctx.Done():
+						lose()
+					}
+				}()
+			}
+			asking.Wait()
+			var answering sync.WaitGroup
+			for q, t := range tickets {
+				if t == nil {
+					continue // counted lost above
+				}
+				answered := rec.expectAnswer(t.ID)
+				off := officers[q%len(officers)]
+				id := fmt.Sprintf("burst-%s-%d-%d-answer", runID, gi, q)
+				e := &bot.Event{ID: bot.NewEventID(bot.Playground, id), Platform: bot.Playground, MessageID: id, Kind: bot.KindText, Time: time.Now(), ReplyHandle: id,
+					Chat: bot.ChatRef{Platform: bot.Playground, ID: off, Type: bot.Direct}, Sender: bot.User{ID: off},
+					Text: fmt.Sprintf("#%d 已通知物业，今天修好", t.Number), AddressedToBot: true}
+				if err := bot.PublishEvent(ctx, pub, e); err != nil {
+					lose()
+					continue
+				}
+				published.Add(1)
+				answering.Add(1)
+				go func() {
+					defer answering.Done()
+					select {
+					case <-answered:
+						now := time.Now()
+						mu.Lock()
+						if now.After(out.last) {
+							out.last = now
+						}
+						mu.Unlock()
+					case <-time.After(answerWait):
+						lose()
+					case <-ctx.Done():
+						lose()
+					}
+				}()
+			}
+			answering.Wait()
+		}()
+	}
+	wg.Wait()
+	rec.mu.Lock()
+	out.answersWaited = len(rec.answerWaited)
+	rec.mu.Unlock()
+	return out
 }
 
 func pct(sorted []time.Duration, p float64) float64 {

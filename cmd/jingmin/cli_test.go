@@ -3,15 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/jingminhub/jingmin/adapters/golden"
+	"github.com/jingminhub/jingmin/bot/bustest"
 	"github.com/jingminhub/jingmin/commands"
 	"github.com/jingminhub/jingmin/store"
+	"github.com/jingminhub/jingmin/store/storetest"
 )
 
 func runCLI(t *testing.T, args ...string) (string, error) {
@@ -137,9 +143,11 @@ func TestMigrateReportsApplied(t *testing.T) {
 	}
 }
 
-func TestBenchRouteLosesAndDuplicatesNothing(t *testing.T) {
+// benchRoute runs `jingmin bench route` with args and returns its JSON line.
+func benchRoute(t *testing.T, args ...string) map[string]any {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), []string{"bench", "route", "-events", "400", "-groups", "64", "-officers", "64", "-stations", "4", "-dir", t.TempDir()}, &stdout, &stderr)
+	err := run(context.Background(), append([]string{"bench", "route"}, args...), &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, stderr.String())
 	}
@@ -148,13 +156,115 @@ func TestBenchRouteLosesAndDuplicatesNothing(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
 		t.Fatalf("last line is not JSON: %q", lines[len(lines)-1])
 	}
-	for _, k := range []string{"events_per_sec", "p50_ms", "p99_ms", "store_tx_per_sec", "ratio", "duplicates_leaked", "lost", "rss_mb"} {
+	for _, k := range []string{"events_per_sec", "p50_ms", "p99_ms", "ack_p99_ms", "store_tx_per_sec", "ratio", "duplicates_leaked", "lost", "rss_mb", "cpu_ms_per_event"} {
 		if _, ok := res[k]; !ok {
 			t.Errorf("bench JSON lacks %s", k)
 		}
 	}
 	if res["lost"] != 0.0 || res["duplicates_leaked"] != 0.0 || res["tickets"].(float64) == 0 {
 		t.Errorf("bench: lost %v, duplicates_leaked %v, tickets %v", res["lost"], res["duplicates_leaked"], res["tickets"])
+	}
+	return res
+}
+
+func TestBenchRouteLosesAndDuplicatesNothing(t *testing.T) {
+	small := []string{"-events", "400", "-groups", "64", "-officers", "64", "-stations", "4", "-dir", t.TempDir()}
+	t.Run("plain", func(t *testing.T) {
+		res := benchRoute(t, small...)
+		for _, k := range []string{"burst_groups", "redis_cmds_per_event", "sql_stmts_per_event"} {
+			if _, ok := res[k]; ok {
+				t.Errorf("embedded bench without a burst reports %s", k)
+			}
+		}
+	})
+	// Two groups get 15 questions at once, then an answer to each: 30
+	// messages against a limit of 20 per window, so the answers beyond it
+	// wait for the window as scheduled rows (the window is long enough for
+	// a slow machine to send the 21st within it) and still all arrive
+	// (lost 0).
+	t.Run("burst", func(t *testing.T) {
+		res := benchRoute(t, "-events", "200", "-groups", "64", "-officers", "64", "-stations", "4", "-dir", t.TempDir(),
+			"-burst-groups", "2", "-burst-questions", "15", "-group-limit", "20", "-group-window", "10s")
+		if res["burst_groups"] != 2.0 || res["burst_events"] != 60.0 || res["group_limit"] != "20/10s" {
+			t.Errorf("burst: groups %v, events %v, limit %v; want 2, 60 (15 questions and 15 answers each), 20/10s", res["burst_groups"], res["burst_events"], res["group_limit"])
+		}
+		if n, _ := res["burst_answers_waited"].(float64); n == 0 {
+			t.Errorf("burst_answers_waited = %v: no answer beyond its group's limit waited", res["burst_answers_waited"])
+		}
+		for _, k := range []string{"burst_ack_p99_ms", "burst_drain_seconds", "sends_told_to_wait", "acks_told_to_wait"} {
+			if _, ok := res[k]; !ok {
+				t.Errorf("burst bench JSON lacks %s", k)
+			}
+		}
+	})
+	for _, bad := range [][]string{{"-burst-groups", "-1"}, {"-burst-groups", "2", "-group-limit", "0"}, {"-burst-groups", "2", "-group-window", "0s"}} {
+		if _, err := runCLI(t, append([]string{"bench", "route"}, bad...)...); err == nil || !strings.Contains(err.Error(), "-burst-groups") {
+			t.Errorf("bench route %v: %v, want a refusal naming -burst-groups", bad, err)
+		}
+	}
+}
+
+// TestBenchRouteDistributedCountsServerCallsAndCleansUp: the distributed
+// shape reports Redis commands and SQL statements per event from the
+// servers' own counters, and leaves nothing behind: no key under its Redis
+// prefix, and no database of its own on MySQL.
+func TestBenchRouteDistributedCountsServerCallsAndCleansUp(t *testing.T) {
+	rdb, _ := bustest.Redis(t)
+	redisURL := "redis://" + bustest.RedisAddr() + "/0"
+	cfg, err := mysql.ParseDSN(storetest.MySQL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DBName = "" // the bench makes a database of its own
+	res := benchRoute(t, "-events", "200", "-groups", "32", "-officers", "32", "-stations", "2",
+		"-bus", "redis", "-redis", redisURL, "-store", "mysql", "-dsn", cfg.FormatDSN(), "-procs", "2")
+	prefix, _ := res["redis_prefix"].(string)
+	if prefix == "" {
+		t.Fatalf("distributed bench names no redis_prefix: %v", res)
+	}
+	t.Cleanup(func() { // whatever the bench left, not for the next run to find
+		if keys, _ := rdb.Keys(context.Background(), prefix+"*").Result(); len(keys) > 0 {
+			rdb.Del(context.Background(), keys...)
+		}
+	})
+	if n, _ := res["redis_cmds_per_event"].(float64); n <= 0 {
+		t.Errorf("redis_cmds_per_event = %v", res["redis_cmds_per_event"])
+	}
+	if cmds, _ := res["redis_cmds"].(map[string]any); cmds["xadd"] == nil || cmds["xreadgroup"] == nil {
+		t.Errorf("redis_cmds lacks the bus's XADD and XREADGROUP: %v", res["redis_cmds"])
+	}
+	if n, _ := res["sql_stmts_per_event"].(float64); n <= 0 {
+		t.Errorf("sql_stmts_per_event = %v", res["sql_stmts_per_event"])
+	}
+	if stmts, _ := res["sql_stmts"].(map[string]any); stmts["Com_insert"] == nil || stmts["Com_commit"] == nil {
+		t.Errorf("sql_stmts lacks inserts and commits: %v", res["sql_stmts"])
+	}
+	var left []string
+	iter := rdb.Scan(context.Background(), 0, prefix+"*", 1000).Iterator()
+	for iter.Next(context.Background()) {
+		left = append(left, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 || res["redis_keys_left"] != 0.0 {
+		t.Errorf("bench left %d keys under %s (it says %v): %v", len(left), prefix, res["redis_keys_left"], left[:min(len(left), 10)])
+	}
+	made, _ := res["mysql_database_dropped"].(string)
+	if !strings.HasPrefix(made, "jingmin_bench_") {
+		t.Fatalf("bench on a DSN without a database reports no database of its own: %v", res["mysql_database_dropped"])
+	}
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var name string
+	switch err := db.QueryRow("SELECT schema_name FROM information_schema.schemata WHERE schema_name = ?", made).Scan(&name); {
+	case err == nil:
+		t.Errorf("database %s is still there after the bench", made)
+	case !errors.Is(err, sql.ErrNoRows):
+		t.Fatal(err)
 	}
 }
 
