@@ -220,6 +220,14 @@ func (r *Relay) runLane(ctx context.Context, i int, wake <-chan struct{}) {
 		workers = 8
 	}
 	work := make(chan Claimed)
+	// Results are recorded by one settler, as many at a time as have come
+	// in: under load one transaction records a batch, not one a message.
+	results := make(chan Result, workers)
+	settled := make(chan struct{})
+	go func() {
+		defer close(settled)
+		r.settleLoop(context.WithoutCancel(ctx), l.Queue, results)
+	}()
 	var wg sync.WaitGroup
 	free := make(chan struct{}, workers)
 	for range workers {
@@ -228,7 +236,7 @@ func (r *Relay) runLane(ctx context.Context, i int, wake <-chan struct{}) {
 		go func() {
 			defer wg.Done()
 			for c := range work {
-				r.deliver(ctx, i, c)
+				results <- r.deliver(ctx, i, c)
 				r.inflight[i].Add(-1)
 				free <- struct{}{}
 			}
@@ -237,6 +245,8 @@ func (r *Relay) runLane(ctx context.Context, i int, wake <-chan struct{}) {
 	defer func() {
 		close(work)
 		wg.Wait()
+		close(results)
+		<-settled
 	}()
 	poll := time.NewTimer(0)
 	defer poll.Stop()
@@ -267,7 +277,7 @@ func (r *Relay) runLane(ctx context.Context, i int, wake <-chan struct{}) {
 			case work <- c:
 				n--
 			case <-ctx.Done():
-				r.settle(l.Queue, Result{Claimed: c, Outcome: Released, At: r.Now()})
+				results <- Result{Claimed: c, Outcome: Released, At: r.Now()}
 				r.inflight[i].Add(-1)
 			}
 		}
@@ -293,10 +303,9 @@ func (r *Relay) runLane(ctx context.Context, i int, wake <-chan struct{}) {
 	}
 }
 
-// deliver sends one message and records the outcome.
-func (r *Relay) deliver(ctx context.Context, lane int, c Claimed) {
+// deliver sends one message and says what became of it.
+func (r *Relay) deliver(ctx context.Context, lane int, c Claimed) Result {
 	l := r.Lanes[lane]
-	settleQueue := l.Queue
 	if l.Yield {
 		for wait := 0; wait < 50 && r.busyBefore(lane); wait++ {
 			if Sleep(ctx, 20*time.Millisecond) != nil {
@@ -306,13 +315,11 @@ func (r *Relay) deliver(ctx context.Context, lane int, c Claimed) {
 	}
 	if l.Limiter != nil {
 		if err := l.Limiter.Wait(ctx); err != nil {
-			r.settle(settleQueue, Result{Claimed: c, Outcome: Released, At: r.Now()})
-			return
+			return Result{Claimed: c, Outcome: Released, At: r.Now()}
 		}
 	}
 	if ctx.Err() != nil {
-		r.settle(settleQueue, Result{Claimed: c, Outcome: Released, At: r.Now()})
-		return
+		return Result{Claimed: c, Outcome: Released, At: r.Now()}
 	}
 	// The platform call runs to its end even when shutdown begins.
 	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.SendTimeout)
@@ -343,27 +350,52 @@ func (r *Relay) deliver(ctx context.Context, lane int, c Claimed) {
 		r.Log.Warn("outbound message not sent", "platform", r.Platform, "lane", l.Name, "row", c.Row,
 			"purpose", c.Msg.Ref.Purpose, "outcome", res.Outcome.String(), "err", Mask(err.Error()))
 	}
-	if !r.settle(settleQueue, res) {
-		return
-	}
-	if res.Outcome == Failed && r.Failed != nil {
-		r.Failed(context.WithoutCancel(ctx), &c.Msg, res.Reason)
+	return res
+}
+
+// maxSettle bounds how many results one transaction records.
+const maxSettle = 64
+
+// settleLoop records results until results is closed: each batch in one
+// call, retried through a short outage of the database (the messages went,
+// or did not, and saying so matters); then tells of the failures.
+func (r *Relay) settleLoop(ctx context.Context, q Queue, results <-chan Result) {
+	for res := range results {
+		batch := []Result{res}
+	more:
+		for len(batch) < maxSettle {
+			select {
+			case res, ok := <-results:
+				if !ok {
+					break more
+				}
+				batch = append(batch, res)
+			default:
+				break more
+			}
+		}
+		if !r.settle(q, batch) {
+			continue
+		}
+		for _, res := range batch {
+			if res.Outcome == Failed && r.Failed != nil {
+				r.Failed(ctx, &res.Msg, res.Reason)
+			}
+		}
 	}
 }
 
-// settle records a result, retrying through a short outage of the
-// database: the message went (or did not), and saying so matters.
-func (r *Relay) settle(q Queue, res Result) bool {
+func (r *Relay) settle(q Queue, batch []Result) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), r.Lease)
 	defer cancel()
 	wait := 50 * time.Millisecond
 	for {
-		err := q.Settle(ctx, []Result{res})
+		err := q.Settle(ctx, batch)
 		if err == nil {
 			return true
 		}
 		if ctx.Err() != nil {
-			r.Log.Error("recording an outbound message's result", "platform", r.Platform, "row", res.Row, "err", err)
+			r.Log.Error("recording outbound messages' results", "platform", r.Platform, "messages", len(batch), "err", err)
 			return false
 		}
 		_ = Sleep(ctx, wait)
