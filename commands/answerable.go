@@ -8,12 +8,19 @@ import (
 	"github.com/jingminhub/jingmin/store"
 )
 
-// Answerable tells which of ticketIDs the user userID of platform may still
-// answer with "#number ...": the tickets of their own station that are not
-// closed, mapped to their numbers. Anyone who is not staff may answer none.
+// OwnTicket is a ticket as a staff member's "#number ..." reaches it.
+type OwnTicket struct {
+	Number int64
+	// Open: not closed, so an answer, a claim or a hand-over is taken.
+	Open bool
+}
+
+// OwnTickets tells which of ticketIDs the user userID of platform reaches
+// with "#number ...": the tickets of their own station, by number, and
+// whether each still takes an answer. Anyone who is not staff reaches none.
 // It is the check ticketCommand makes, asked ahead, so a page can offer a
 // reply only where a reply would be taken.
-func (h *Hub) Answerable(ctx context.Context, platform bot.Platform, userID string, ticketIDs []uint) (map[uint]int64, error) {
+func (h *Hub) OwnTickets(ctx context.Context, platform bot.Platform, userID string, ticketIDs []uint) (map[uint]OwnTicket, error) {
 	o := h.dir.Load().officerByIdentity(string(platform), userID)
 	if o == nil || len(ticketIDs) == 0 {
 		return nil, nil
@@ -24,10 +31,10 @@ func (h *Hub) Answerable(ctx context.Context, platform bot.Platform, userID stri
 	if err != nil {
 		return nil, err
 	}
-	out := map[uint]int64{}
+	out := map[uint]OwnTicket{}
 	for _, t := range ts {
-		if t.StationID == o.StationID && t.Status != store.StatusClosed {
-			out[t.ID] = t.Number
+		if t.StationID == o.StationID {
+			out[t.ID] = OwnTicket{Number: t.Number, Open: t.Status != store.StatusClosed}
 		}
 	}
 	return out, nil

@@ -77,9 +77,10 @@ type Line struct {
 	At       []string  `json:"at,omitempty"`
 	Time     time.Time `json:"time"`
 	// Ticket is the number of the ticket a message of the bot is about, set
-	// (with Open) only in a staff member's direct chat and only while that
-	// member may still answer it: the page offers a reply button on such
-	// lines and on no others.
+	// only in a staff member's direct chat and only for a ticket of their
+	// station; Open says it still takes an answer. The page offers a reply
+	// button on open tickets' lines and on no others, and takes it away
+	// when a line says the ticket closed.
 	Ticket int64 `json:"ticket,omitempty"`
 	Open   bool  `json:"open,omitempty"`
 
@@ -99,10 +100,16 @@ type Record interface {
 	// bot sent there and the questions residents filed from it. Lines
 	// carry Key, and the bot's lines TicketID; Seq is assigned here.
 	History(ctx context.Context, chatType bot.ChatType, chatID string) ([]Line, error)
-	// Answerable maps those of ticketIDs that user (a playground user id)
-	// may still answer to the tickets' numbers: open tickets of the user's
-	// own station.
-	Answerable(ctx context.Context, user string, ticketIDs []uint) (map[uint]int64, error)
+	// Tickets tells, of ticketIDs, those that user (a playground user id)
+	// reaches with "#number ...": the tickets of the user's own station,
+	// with their numbers and whether they still take an answer.
+	Tickets(ctx context.Context, user string, ticketIDs []uint) (map[uint]TicketState, error)
+}
+
+// TicketState is a ticket as its viewer reaches it.
+type TicketState struct {
+	Number int64
+	Open   bool
 }
 
 // Option changes how New builds the adapter.
@@ -385,7 +392,7 @@ func (a *Adapter) transcript(w http.ResponseWriter, r *http.Request) {
 				out = []Line{}
 			}
 			if t == bot.Direct {
-				a.markAnswerable(r.Context(), id, out)
+				a.markTickets(r.Context(), id, out)
 			}
 			writeJSON(w, http.StatusOK, out)
 			return
@@ -563,10 +570,10 @@ func (a *Adapter) SendReceipt(ctx context.Context, o *bot.Outbound) (string, err
 	return strconv.FormatInt(seq, 10), nil
 }
 
-// markAnswerable sets Ticket and Open on the bot's lines in user's direct
-// chat that are about a ticket user may still answer. Without a record, or
+// markTickets sets Ticket and Open on the bot's lines in user's direct
+// chat that are about a ticket of user's station. Without a record, or
 // when it cannot tell, no line offers a reply.
-func (a *Adapter) markAnswerable(ctx context.Context, user string, lines []Line) {
+func (a *Adapter) markTickets(ctx context.Context, user string, lines []Line) {
 	if a.record == nil {
 		return
 	}
@@ -579,7 +586,7 @@ func (a *Adapter) markAnswerable(ctx context.Context, user string, lines []Line)
 	if len(ids) == 0 {
 		return
 	}
-	numbers, err := a.record.Answerable(ctx, user, ids)
+	tickets, err := a.record.Tickets(ctx, user, ids)
 	if err != nil {
 		if ctx.Err() == nil {
 			a.log.Warn("playground: cannot tell which tickets a viewer may answer", "err", err)
@@ -587,8 +594,8 @@ func (a *Adapter) markAnswerable(ctx context.Context, user string, lines []Line)
 		return
 	}
 	for i := range lines {
-		if n, ok := numbers[lines[i].TicketID]; ok && lines[i].Bot {
-			lines[i].Ticket, lines[i].Open = n, true
+		if tk, ok := tickets[lines[i].TicketID]; ok && lines[i].Bot {
+			lines[i].Ticket, lines[i].Open = tk.Number, tk.Open
 		}
 	}
 }

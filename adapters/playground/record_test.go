@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +17,7 @@ import (
 
 // record is a hub's record of two chats: the group hexie (a question and
 // its acknowledgement) and wang's direct chat (two tickets' DMs and the
-// help text). wang may answer ticket 5 only.
+// help text). Tickets 5 (#1, open) and 6 (#2, closed) are wang's station's.
 type record struct {
 	mu    sync.Mutex
 	reads map[string]int
@@ -46,14 +48,17 @@ func (r *record) History(_ context.Context, t bot.ChatType, id string) ([]Line, 
 	return nil, nil
 }
 
-func (r *record) Answerable(_ context.Context, user string, ids []uint) (map[uint]int64, error) {
+func (r *record) Tickets(_ context.Context, user string, ids []uint) (map[uint]TicketState, error) {
 	if user != "wang" {
 		return nil, nil
 	}
-	out := map[uint]int64{}
+	out := map[uint]TicketState{}
 	for _, id := range ids {
-		if id == 5 {
-			out[id] = 1
+		switch id {
+		case 5:
+			out[id] = TicketState{Number: 1, Open: true}
+		case 6:
+			out[id] = TicketState{Number: 2}
 		}
 	}
 	return out, nil
@@ -121,20 +126,18 @@ func TestPlaygroundHistoryComesFirstAndIsReadOnce(t *testing.T) {
 	}
 }
 
-// Only lines about a ticket the viewer may answer carry its number.
-func TestPlaygroundOnlyAnswerableLinesCarryTheirTicket(t *testing.T) {
+// Only lines about a ticket of the viewer's station carry its number, and
+// only an open one's say open.
+func TestPlaygroundOnlyOwnTicketsLinesCarryTheirTicket(t *testing.T) {
 	r := startRigWith(t, &record{reads: map[string]int{}})
 	var marked []string
 	for _, l := range r.lines(t, "/api/chats/direct/wang") {
 		if n, ok := l["ticket"]; ok {
-			if l["open"] != true {
-				t.Errorf("line %q carries ticket %v but not open", l["text"], n)
-			}
-			marked = append(marked, l["text"].(string))
+			marked = append(marked, fmt.Sprintf("%v %v %v", l["text"], n, l["open"]))
 		}
 	}
-	if len(marked) != 1 || marked[0] != "### 新工单 #1" {
-		t.Errorf("lines with a reply: %q, want only the DM of ticket #1 (the viewer's open ticket)", marked)
+	if want := []string{"### 新工单 #1 1 true", "### 新工单 #2 2 <nil>"}; !slices.Equal(marked, want) {
+		t.Errorf("lines with a ticket: %q, want %q (not the help text)", marked, want)
 	}
 	// Someone else's view of the same kind of chat: nothing to answer.
 	for _, l := range r.lines(t, "/api/chats/direct/res-1") {

@@ -100,7 +100,15 @@ func (r playgroundRecord) History(ctx context.Context, t bot.ChatType, id string
 	return lines, nil
 }
 
-// Answerable asks the rules which tickets user may still answer.
-func (r playgroundRecord) Answerable(ctx context.Context, user string, ticketIDs []uint) (map[uint]int64, error) {
-	return r.rules.Answerable(ctx, bot.Playground, user, ticketIDs)
+// Tickets asks the rules which tickets user reaches, and which are open.
+func (r playgroundRecord) Tickets(ctx context.Context, user string, ticketIDs []uint) (map[uint]playground.TicketState, error) {
+	own, err := r.rules.OwnTickets(ctx, bot.Playground, user, ticketIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[uint]playground.TicketState, len(own))
+	for id, t := range own {
+		out[id] = playground.TicketState{Number: t.Number, Open: t.Open}
+	}
+	return out, nil
 }

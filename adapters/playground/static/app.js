@@ -271,6 +271,7 @@
 
     // Only the hub knows which tickets the viewer may still answer (open,
     // of their station): it marks those lines, and only those get a button.
+    if (line.bot && line.ticket > 0) div.dataset.ticket = String(line.ticket);
     if (line.bot && line.open && line.ticket > 0 && chat.type === "direct" && who.staff) {
       const n = String(line.ticket);
       const r = document.createElement("button");
@@ -293,7 +294,14 @@
     const empty = box.querySelector(".empty");
     if (empty && lines.length) empty.remove();
     for (const l of lines) rememberName(l.from, l.from_name);
-    for (const l of lines) box.append(renderLine(l, who, chat));
+    for (const l of lines) {
+      // A line about a ticket that no longer takes an answer (closed just
+      // now) takes the reply buttons of that ticket's earlier lines away.
+      if (l.bot && l.ticket > 0 && !l.open) {
+        for (const b of box.querySelectorAll('button.reply[data-ticket="' + l.ticket + '"]')) b.remove();
+      }
+      box.append(renderLine(l, who, chat));
+    }
     if (atBottom || lines.some((l) => !l.bot && l.from === who.id)) box.scrollTop = box.scrollHeight;
   }
 
