@@ -450,7 +450,13 @@ func (h *Hub) handleBroadcastReply(ctx context.Context, d *directory, e *bot.Eve
 	if err != nil {
 		return err
 	}
-	return reply(msg)
+	m := replyTo(e, "r:"+e.ID, msg)
+	if verb == "状态" {
+		// The report the author also gets when sending ends: markdown, with
+		// its outside text escaped as such.
+		m.Format, m.Title = bot.FormatMarkdown, fmt.Sprintf("预警广播 B%d", id)
+	}
+	return h.send(ctx, m)
 }
 
 // parseBroadcastReply recognises "确认 B12" and its siblings.

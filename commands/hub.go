@@ -208,9 +208,6 @@ func renderEsc(esc func(string) string, tmpl string, kv ...string) string {
 	return render(tmpl, out...)
 }
 
-// plain leaves text as it is: for plain-text messages.
-func plain(s string) string { return s }
-
 func officerName(o *store.Officer) string {
 	if o == nil {
 		return "值班民警"

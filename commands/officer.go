@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/bot/markdown"
 	"github.com/jingminhub/jingmin/store"
 )
 
@@ -76,7 +77,12 @@ func (h *Hub) todo(ctx context.Context, d *directory, e *bot.Event, o *store.Off
 	if err != nil {
 		return err
 	}
-	return h.send(ctx, replyTo(e, "r:"+e.ID, render(d.template("digest"), "count", fmt.Sprint(len(open)), "list", d.ticketList(open, plain))))
+	// The list in the officer's own chat is the digest the officer gets when
+	// a shift starts: markdown, residents' words escaped for the platform.
+	esc := func(s string) string { return markdown.Escape(e.Platform, s) }
+	m := replyTo(e, "r:"+e.ID, render(d.template("digest"), "count", fmt.Sprint(len(open)), "list", d.ticketList(open, esc)))
+	m.Format, m.Title = bot.FormatMarkdown, "待办工单"
+	return h.send(ctx, m)
 }
 
 // ticketList is one line per ticket: number, group, the question's start.

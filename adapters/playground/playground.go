@@ -39,6 +39,9 @@ import (
 //go:embed static
 var static embed.FS
 
+//go:embed static/favicon.png
+var faviconPNG []byte
+
 // BotName is how the bot appears in playground chats; "@社区警务助手" (or
 // "@bot") addresses it.
 const BotName = "社区警务助手"
@@ -73,13 +76,63 @@ type Line struct {
 	Format   string    `json:"format,omitempty"`
 	At       []string  `json:"at,omitempty"`
 	Time     time.Time `json:"time"`
+	// Ticket is the number of the ticket a message of the bot is about, set
+	// only in a staff member's direct chat and only for a ticket of their
+	// station; Open says it still takes an answer. The page offers a reply
+	// button on open tickets' lines and on no others, and takes it away
+	// when a line says the ticket closed.
+	Ticket int64 `json:"ticket,omitempty"`
+	Open   bool  `json:"open,omitempty"`
+
+	// Key identifies the message across the transcript and the record (the
+	// outbound message's key, the inbound event's id), so a line read back
+	// from the record is not shown twice.
+	Key string `json:"-"`
+	// TicketID is the ticket (row id) the bot's message is about.
+	TicketID uint `json:"-"`
 }
+
+// Record is what the hub keeps of playground chats in its database, which
+// outlives the adapter's in-memory transcripts: tickets survive a restart,
+// and so does what was said about them.
+type Record interface {
+	// History is a chat's messages as recorded, oldest first: what the
+	// bot sent there and the questions residents filed from it. Lines
+	// carry Key, and the bot's lines TicketID; Seq is assigned here.
+	History(ctx context.Context, chatType bot.ChatType, chatID string) ([]Line, error)
+	// Tickets tells, of ticketIDs, those that user (a playground user id)
+	// reaches with "#number ...": the tickets of the user's own station,
+	// with their numbers and whether they still take an answer.
+	Tickets(ctx context.Context, user string, ticketIDs []uint) (map[uint]TicketState, error)
+}
+
+// TicketState is a ticket as its viewer reaches it.
+type TicketState struct {
+	Number int64
+	Open   bool
+}
+
+// Option changes how New builds the adapter.
+type Option func(*Adapter)
+
+// WithRecord reads each chat's history from r the first time the chat is
+// used after start, and asks r which tickets a viewer may answer.
+func WithRecord(r Record) Option { return func(a *Adapter) { a.record = r } }
+
+// historyWait bounds reading a chat's history; past it the chat starts
+// empty, as it did before the hub kept a record.
+const historyWait = 5 * time.Second
 
 // Adapter is the playground platform.
 type Adapter struct {
 	pub     bot.Publisher
 	catalog Catalog
 	log     *slog.Logger
+	record  Record // nil: transcripts start empty
+
+	// loading serialises reading chats' history, so a chat's first line
+	// waits until the lines before it are in.
+	loading sync.Mutex
 
 	mu    sync.Mutex
 	seq   int64
@@ -107,10 +160,12 @@ const (
 )
 
 // transcript is one chat's lines; last is the seq of its newest line.
+// loaded says its history was read from the record.
 type transcript struct {
-	lines []Line
-	last  int64
-	bytes int
+	lines  []Line
+	last   int64
+	bytes  int
+	loaded bool
 }
 
 // lineBytes is what a line is counted as against MaxBytes.
@@ -122,11 +177,15 @@ func lineBytes(l Line) int {
 const maxBody = 64 << 10
 
 // New returns an adapter publishing to pub.
-func New(pub bot.Publisher, catalog Catalog, log *slog.Logger) *Adapter {
+func New(pub bot.Publisher, catalog Catalog, log *slog.Logger, opts ...Option) *Adapter {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Adapter{pub: pub, catalog: catalog, log: log, chats: map[string]*transcript{}, wake: make(chan struct{}), stopping: make(chan struct{})}
+	a := &Adapter{pub: pub, catalog: catalog, log: log, chats: map[string]*transcript{}, wake: make(chan struct{}), stopping: make(chan struct{})}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
 }
 
 func chatKey(t bot.ChatType, id string) string { return string(t) + ":" + id }
@@ -183,6 +242,7 @@ func Normalise(p Post, now time.Time) (*bot.Event, error) {
 //	GET  /api/catalog              groups and staff
 //	POST /api/messages             post as someone (Post), application/json only
 //	GET  /api/chats/{type}/{id}    transcript; ?after=seq, ?wait=seconds long-polls
+//	GET  /favicon.ico              the icon
 //
 // Every request must name the playground's own address in Host (the
 // address it was reached on, or localhost, 127.0.0.1 or [::1] with its
@@ -194,6 +254,7 @@ func (a *Adapter) Handler() http.Handler {
 	mux.HandleFunc("GET /api/catalog", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, a.catalog) })
 	mux.HandleFunc("POST /api/messages", a.postMessage)
 	mux.HandleFunc("GET /api/chats/{type}/{id}", a.transcript)
+	mux.HandleFunc("GET /favicon.ico", favicon)
 	return sameOrigin(mux)
 }
 
@@ -283,6 +344,9 @@ func (a *Adapter) postMessage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	// Before the hub hears of it: the chat's history must be in first, and
+	// without the ticket this message may file.
+	a.loadHistory(r.Context(), e.Chat.Type, e.Chat.ID)
 	// Publish first: only a stored event is acknowledged, as with a platform.
 	if err := bot.PublishEvent(r.Context(), a.pub, e); err != nil {
 		a.log.Error("playground publish failed", "event", e.ID, "err", err)
@@ -293,7 +357,7 @@ func (a *Adapter) postMessage(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = p.SenderID
 	}
-	seq := a.append(chatKey(e.Chat.Type, e.Chat.ID), Line{From: p.SenderID, FromName: bot.CleanText(name), Text: bot.Truncate(bot.CleanText(p.Text), bot.MaxTextRunes)})
+	seq := a.append(chatKey(e.Chat.Type, e.Chat.ID), Line{From: p.SenderID, FromName: bot.CleanText(name), Text: bot.Truncate(bot.CleanText(p.Text), bot.MaxTextRunes), Key: e.ID})
 	writeJSON(w, http.StatusAccepted, map[string]any{"event_id": e.ID, "seq": seq})
 }
 
@@ -303,10 +367,12 @@ func (a *Adapter) transcript(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "chat type must be group or direct")
 		return
 	}
+	id := r.PathValue("id")
 	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
 	wait, _ := strconv.Atoi(r.URL.Query().Get("wait"))
 	deadline := time.Now().Add(time.Duration(min(max(wait, 0), 30)) * time.Second)
-	key := chatKey(t, r.PathValue("id"))
+	a.loadHistory(r.Context(), t, id)
+	key := chatKey(t, id)
 	for {
 		a.mu.Lock()
 		var out []Line
@@ -325,6 +391,9 @@ func (a *Adapter) transcript(w http.ResponseWriter, r *http.Request) {
 			if out == nil {
 				out = []Line{}
 			}
+			if t == bot.Direct {
+				a.markTickets(r.Context(), id, out)
+			}
 			writeJSON(w, http.StatusOK, out)
 			return
 		}
@@ -342,9 +411,80 @@ func (a *Adapter) transcript(w http.ResponseWriter, r *http.Request) {
 // Stop ends every open long-poll; pass it to http.Server.RegisterOnShutdown.
 func (a *Adapter) Stop() { a.stopOnce.Do(func() { close(a.stopping) }) }
 
+// loadHistory reads a chat's history from the record the first time the
+// chat is used (shown, posted to or sent to), so its transcript starts with
+// what it showed before a restart. A chat's lines are appended only after
+// this, so what was read comes before them; a line both read back and in
+// memory (a message sent while reading) is kept once. Without the record,
+// or when it cannot be read, the chat starts empty.
+func (a *Adapter) loadHistory(ctx context.Context, t bot.ChatType, id string) {
+	if a.record == nil {
+		return
+	}
+	key := chatKey(t, id)
+	loaded := func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		c := a.chats[key]
+		return c != nil && c.loaded
+	}
+	if loaded() {
+		return
+	}
+	a.loading.Lock()
+	defer a.loading.Unlock()
+	if loaded() {
+		return
+	}
+	// A page that went away mid-read must not leave the chat without its
+	// history: the read finishes on its own clock.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), historyWait)
+	defer cancel()
+	lines, err := a.record.History(ctx, t, id)
+	if err != nil {
+		// No chat id: a direct chat's id is a resident's account.
+		a.log.Warn("playground: cannot read a chat's history; it starts empty", "chat_type", string(t), "err", err)
+		lines = nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	seen := map[string]bool{}
+	if c := a.chats[key]; c != nil {
+		for _, l := range c.lines {
+			seen[l.Key] = true
+		}
+	}
+	for _, l := range lines {
+		if l.Key != "" && seen[l.Key] {
+			continue
+		}
+		a.appendLocked(key, l)
+	}
+	c := a.chats[key]
+	if c == nil {
+		c = a.newTranscript(key)
+	}
+	c.loaded = true
+}
+
 func (a *Adapter) append(key string, l Line) int64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	return a.appendLocked(key, l)
+}
+
+// newTranscript adds an empty transcript, dropping the oldest when there
+// are MaxChats.
+func (a *Adapter) newTranscript(key string) *transcript {
+	if len(a.chats) >= MaxChats {
+		a.dropOldestChat()
+	}
+	c := &transcript{}
+	a.chats[key] = c
+	return c
+}
+
+func (a *Adapter) appendLocked(key string, l Line) int64 {
 	a.seq++
 	l.Seq = a.seq
 	if l.Time.IsZero() {
@@ -352,11 +492,7 @@ func (a *Adapter) append(key string, l Line) int64 {
 	}
 	c := a.chats[key]
 	if c == nil {
-		if len(a.chats) >= MaxChats {
-			a.dropOldestChat()
-		}
-		c = &transcript{}
-		a.chats[key] = c
+		c = a.newTranscript(key)
 	}
 	c.lines = append(c.lines, l)
 	c.bytes += lineBytes(l)
@@ -420,16 +556,55 @@ func (a *Adapter) Send(ctx context.Context, o *bot.Outbound) error {
 
 // SendReceipt is Send, returning the line's sequence number as the
 // message id.
-func (a *Adapter) SendReceipt(_ context.Context, o *bot.Outbound) (string, error) {
-	key := chatKey(bot.Direct, o.ToUser)
+func (a *Adapter) SendReceipt(ctx context.Context, o *bot.Outbound) (string, error) {
+	t, id := bot.Direct, o.ToUser
 	if o.Chat != nil {
 		if o.Chat.Platform != bot.Playground {
 			return "", bot.Permanent(fmt.Errorf("playground cannot deliver to a %s chat", o.Chat.Platform))
 		}
-		key = chatKey(o.Chat.Type, o.Chat.ID)
+		t, id = o.Chat.Type, o.Chat.ID
 	}
-	seq := a.append(key, Line{From: "bot", FromName: BotName, Bot: true, Text: bot.Truncate(o.Text, bot.MaxTextRunes), Format: string(o.Format), At: o.AtUsers})
+	a.loadHistory(ctx, t, id)
+	seq := a.append(chatKey(t, id), Line{From: "bot", FromName: BotName, Bot: true, Text: bot.Truncate(o.Text, bot.MaxTextRunes), Format: string(o.Format), At: o.AtUsers,
+		Key: o.Key, TicketID: o.Ref.TicketID})
 	return strconv.FormatInt(seq, 10), nil
+}
+
+// markTickets sets Ticket and Open on the bot's lines in user's direct
+// chat that are about a ticket of user's station. Without a record, or
+// when it cannot tell, no line offers a reply.
+func (a *Adapter) markTickets(ctx context.Context, user string, lines []Line) {
+	if a.record == nil {
+		return
+	}
+	var ids []uint
+	for _, l := range lines {
+		if l.Bot && l.TicketID != 0 {
+			ids = append(ids, l.TicketID)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	tickets, err := a.record.Tickets(ctx, user, ids)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn("playground: cannot tell which tickets a viewer may answer", "err", err)
+		}
+		return
+	}
+	for i := range lines {
+		if tk, ok := tickets[lines[i].TicketID]; ok && lines[i].Bot {
+			lines[i].Ticket, lines[i].Open = tk.Number, tk.Open
+		}
+	}
+}
+
+// favicon is the page's icon at the address browsers ask for unprompted.
+func favicon(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "max-age=86400")
+	_, _ = w.Write(faviconPNG)
 }
 
 var _ bot.ReceiptSender = (*Adapter)(nil)

@@ -23,10 +23,21 @@ type rig struct {
 
 func startRig(t *testing.T, listen string) *rig {
 	t.Helper()
+	return startRigOn(t, listen)
+}
+
+// startRigWith is startRig on loopback with a record of the chats.
+func startRigWith(t *testing.T, r Record) *rig {
+	t.Helper()
+	return startRigOn(t, "127.0.0.1:0", WithRecord(r))
+}
+
+func startRigOn(t *testing.T, listen string, opts ...Option) *rig {
+	t.Helper()
 	bus := bot.NewMemoryBus(0)
 	t.Cleanup(func() { bus.Close() })
 	logs := &bottest.LogBuffer{}
-	a := New(bus, Catalog{}, slog.New(slog.NewJSONHandler(logs, nil)))
+	a := New(bus, Catalog{}, slog.New(slog.NewJSONHandler(logs, nil)), opts...)
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatal(err)

@@ -265,7 +265,7 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 		}
 	}
 	if cfg.Playground.Enabled && opts.role.serves(bot.Playground) {
-		h.playground = playground.New(b, catalog(cfg), log)
+		h.playground = playground.New(b, catalog(cfg), log, playground.WithRecord(playgroundRecord{store: st, rules: h.rules}))
 		h.senders[bot.Playground] = h.playground
 	}
 	for p, s := range opts.senders {

@@ -130,7 +130,9 @@
   }
 
   function appendText(parent, text) {
-    const re = /(^|[^A-Za-z0-9])([@＠][^\s@＠\u2005]+)/g;
+    // A mention runs to the next space or punctuation: "并@居民；" marks
+    // "@居民" only.
+    const re = /(^|[^A-Za-z0-9])([@＠][^\s@＠\u2005，。；：、！？“”‘’（）《》【】,;:!?()<>"']+)/g;
     let last = 0;
     let m;
     while ((m = re.exec(text)) !== null) {
@@ -148,7 +150,82 @@
   function timeOf(s) {
     const d = new Date(s);
     if (isNaN(d)) return "";
-    return d.toLocaleTimeString("zh-CN", { hour12: false });
+    const time = d.toLocaleTimeString("zh-CN", { hour12: false });
+    if (d.toDateString() === new Date().toDateString()) return time;
+    return d.toLocaleDateString("zh-CN", { month: "numeric", day: "numeric" }) + " " + time;
+  }
+
+  // appendInline renders a line's inline markdown: **bold** and `code`,
+  // the rest as text with @-mentions marked.
+  function appendInline(parent, text) {
+    const re = /\*\*(.+?)\*\*|`([^`]+)`/g;
+    let last = 0;
+    let m;
+    while ((m = re.exec(text)) !== null) {
+      if (m.index > last) appendText(parent, text.slice(last, m.index));
+      const e = document.createElement(m[1] !== undefined ? "strong" : "code");
+      if (m[1] !== undefined) appendText(e, m[1]);
+      else e.textContent = m[2];
+      parent.append(e);
+      last = re.lastIndex;
+    }
+    if (last < text.length) appendText(parent, text.slice(last));
+  }
+
+  // renderMarkdown builds a markdown message as the platforms show one:
+  // headings, lists, block quotes, rules, bold, and each line on a line of
+  // its own. Every piece of text becomes a text node, never markup, so
+  // nothing in a message can add elements of its own; the hub sends
+  // residents' words with their syntax characters made full-width.
+  function renderMarkdown(parent, text) {
+    let list = null;
+    let quote = null;
+    let para = null;
+    const blank = () => { list = null; quote = null; para = null; };
+    const block = (tag) => {
+      const e = document.createElement(tag);
+      parent.append(e);
+      return e;
+    };
+    for (const raw of text.replace(/\r\n?/g, "\n").split("\n")) {
+      const line = raw.replace(/\s+$/, "");
+      let m;
+      if (line.trim() === "") {
+        blank();
+      } else if ((m = /^ {0,3}(#{1,6})\s+(.*?)(?:\s+#+)?$/.exec(line))) {
+        blank();
+        appendInline(block("h" + m[1].length), m[2]);
+      } else if (/^ {0,3}([-*_])(\s*\1){2,}$/.test(line)) {
+        blank();
+        block("hr");
+      } else if ((m = /^\s*(?:([-*+])|(\d{1,9})[.)])\s+(.*)$/.exec(line))) {
+        const tag = m[1] ? "ul" : "ol";
+        if (!list || list.tagName.toLowerCase() !== tag) {
+          blank();
+          list = block(tag);
+          if (m[2] && m[2] !== "1") list.start = Number(m[2]);
+        }
+        const li = document.createElement("li");
+        appendInline(li, m[3]);
+        list.append(li);
+      } else if ((m = /^ {0,3}>\s?(.*)$/.exec(line))) {
+        if (!quote) {
+          blank();
+          quote = block("blockquote");
+        } else {
+          quote.append(document.createElement("br"));
+        }
+        appendInline(quote, m[1]);
+      } else {
+        if (!para) {
+          blank();
+          para = block("p");
+        } else {
+          para.append(document.createElement("br"));
+        }
+        appendInline(para, line);
+      }
+    }
   }
 
   function renderLine(line, who, chat) {
@@ -174,8 +251,8 @@
     div.append(meta);
 
     const markdown = line.format === "markdown";
-    const body = document.createElement(markdown ? "pre" : "div");
-    body.className = "body";
+    const body = document.createElement("div");
+    body.className = "body" + (markdown ? " md" : "");
     if (line.at && line.at.length) {
       const ats = document.createElement("span");
       ats.className = "ats";
@@ -188,18 +265,22 @@
       }
       body.append(ats);
     }
-    if (markdown) body.append(document.createTextNode(line.text || ""));
+    if (markdown) renderMarkdown(body, line.text || "");
     else appendText(body, line.text || "");
     div.append(body);
 
-    const ticket = line.bot && chat.type === "direct" && who.staff && /#(\d+)/.exec(line.text || "");
-    if (ticket) {
+    // Only the hub knows which tickets the viewer may still answer (open,
+    // of their station): it marks those lines, and only those get a button.
+    if (line.bot && line.ticket > 0) div.dataset.ticket = String(line.ticket);
+    if (line.bot && line.open && line.ticket > 0 && chat.type === "direct" && who.staff) {
+      const n = String(line.ticket);
       const r = document.createElement("button");
       r.type = "button";
       r.className = "reply";
-      r.textContent = "回复 #" + ticket[1];
+      r.dataset.ticket = n;
+      r.textContent = "回复 #" + n;
       r.addEventListener("click", () => {
-        el.text.value = "#" + ticket[1] + " ";
+        el.text.value = "#" + n + " ";
         el.text.focus();
       });
       div.append(r);
@@ -213,7 +294,14 @@
     const empty = box.querySelector(".empty");
     if (empty && lines.length) empty.remove();
     for (const l of lines) rememberName(l.from, l.from_name);
-    for (const l of lines) box.append(renderLine(l, who, chat));
+    for (const l of lines) {
+      // A line about a ticket that no longer takes an answer (closed just
+      // now) takes the reply buttons of that ticket's earlier lines away.
+      if (l.bot && l.ticket > 0 && !l.open) {
+        for (const b of box.querySelectorAll('button.reply[data-ticket="' + l.ticket + '"]')) b.remove();
+      }
+      box.append(renderLine(l, who, chat));
+    }
     if (atBottom || lines.some((l) => !l.bot && l.from === who.id)) box.scrollTop = box.scrollHeight;
   }
 
@@ -232,12 +320,16 @@
     return "HTTP " + resp.status;
   }
 
+  // pollLoop shows a chat's messages as they come. The first request asks
+  // for what there is without waiting, so an empty chat is live at once
+  // (and shows its history); the later ones long-poll.
   async function pollLoop(ctrl, chat, who) {
     let after = 0;
     let backoff = 0;
+    let wait = 0;
     while (!ctrl.signal.aborted) {
       try {
-        const url = "/api/chats/" + chat.type + "/" + encodeURIComponent(chat.id) + "?after=" + after + "&wait=20";
+        const url = "/api/chats/" + chat.type + "/" + encodeURIComponent(chat.id) + "?after=" + after + "&wait=" + wait;
         const resp = await fetch(url, { signal: ctrl.signal, cache: "no-store" });
         if (!resp.ok) throw new Error(await errorText(resp));
         const lines = await resp.json();
@@ -249,6 +341,7 @@
         }
         setStatus("在线 live", "ok");
         backoff = 0;
+        wait = 20;
       } catch (e) {
         if (ctrl.signal.aborted) return;
         backoff = Math.min(backoff ? backoff * 2 : 500, 5000);
