@@ -130,9 +130,6 @@ type Relay struct {
 	// Backoff is the first wait after a counted failure; it doubles per
 	// attempt up to MaxBackoff. Defaults 2s and 5min.
 	Backoff, MaxBackoff time.Duration
-	// Failed hears of every message failed for good, after it was recorded
-	// (the rules tell the officer whose answer did not arrive).
-	Failed func(ctx context.Context, m *Outbound, reason string)
 	// Observe hears every send's outcome (metrics); nil: nobody.
 	Observe func(p Platform, lane string, o Outcome, took time.Duration)
 	Now     func() time.Time
@@ -358,7 +355,8 @@ const maxSettle = 64
 
 // settleLoop records results until results is closed: each batch in one
 // call, retried through a short outage of the database (the messages went,
-// or did not, and saying so matters); then tells of the failures.
+// or did not, and saying so matters). What follows from a failure is the
+// queue's to record with it.
 func (r *Relay) settleLoop(ctx context.Context, q Queue, results <-chan Result) {
 	for res := range results {
 		batch := []Result{res}
@@ -374,19 +372,12 @@ func (r *Relay) settleLoop(ctx context.Context, q Queue, results <-chan Result) 
 				break more
 			}
 		}
-		if !r.settle(q, batch) {
-			continue
-		}
-		for _, res := range batch {
-			if res.Outcome == Failed && r.Failed != nil {
-				r.Failed(ctx, &res.Msg, res.Reason)
-			}
-		}
+		r.settle(ctx, q, batch)
 	}
 }
 
-func (r *Relay) settle(q Queue, batch []Result) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), r.Lease)
+func (r *Relay) settle(ctx context.Context, q Queue, batch []Result) bool {
+	ctx, cancel := context.WithTimeout(ctx, r.Lease)
 	defer cancel()
 	wait := 50 * time.Millisecond
 	for {

@@ -123,9 +123,15 @@ func changed(timeline []store.TicketEvent, msgs []bot.Outbound) store.Change {
 }
 
 // Outbox is the queue of the outbound rows, for a platform's relay.
-func (h *Hub) Outbox() bot.Queue { return outboxQueue{h.store} }
+func (h *Hub) Outbox() bot.Queue { return outboxQueue{h.store, h} }
 
-type outboxQueue struct{ st *store.Store }
+// outboxQueue is the outbound rows as a relay's queue. With the rules at
+// hand (h), a message refused for good is recorded together with what
+// follows from it (the officer told of an undelivered answer).
+type outboxQueue struct {
+	st *store.Store
+	h  *Hub
+}
 
 func (q outboxQueue) Claim(ctx context.Context, p bot.Platform, now time.Time, lease time.Duration, limit int) ([]bot.Claimed, error) {
 	got, err := q.st.ClaimOutbound(ctx, string(p), now, lease, limit)
@@ -141,6 +147,7 @@ func (q outboxQueue) Claim(ctx context.Context, p bot.Platform, now time.Time, l
 
 func (q outboxQueue) Settle(ctx context.Context, results []bot.Result) error {
 	out := make([]store.OutboundResult, len(results))
+	var follow []bot.Outbound
 	for i, r := range results {
 		s := store.OutboundResult{ID: r.Row, Fence: r.Fence, MessageID: r.MessageID, Reason: r.Reason, At: r.At, CountAttempt: r.Counted}
 		switch r.Outcome {
@@ -153,7 +160,21 @@ func (q outboxQueue) Settle(ctx context.Context, results []bot.Result) error {
 		case bot.Released:
 			s.State, s.DueAt = store.OutboundPending, r.At
 		}
+		if r.Outcome == bot.Failed && q.h != nil {
+			ticketID, then, msgs, err := q.h.undelivered(ctx, &r.Msg, r.Reason)
+			if err != nil {
+				return err
+			}
+			s.ThenTicket, s.Then = ticketID, then
+			follow = append(follow, msgs...)
+		}
 		out[i] = s
 	}
-	return q.st.SettleOutbound(ctx, out)
+	if err := q.st.SettleOutbound(ctx, out); err != nil {
+		return err
+	}
+	if q.h != nil {
+		q.h.wake(ctx, follow)
+	}
+	return nil
 }

@@ -9,26 +9,26 @@ import (
 	"github.com/jingminhub/jingmin/store"
 )
 
-// Undelivered hears that a message could not be delivered for good (the
-// platform refused it: a WeChat follower silent for over 48 hours, a bot
-// removed from its group). When it was an officer's answer, the ticket
-// records it and the officer is told, so nobody believes the resident got it.
-// The failed message itself stays as a row, with the reason, for admins.
-func (h *Hub) Undelivered(ctx context.Context, o *bot.Outbound, cause string) error {
+// undelivered is what follows a message the platform refused for good (a
+// WeChat follower silent for over 48 hours, a bot removed from its group):
+// when it was an officer's answer, the ticket records it and the officer is
+// told, so nobody believes the resident got it. It is written in the same
+// transaction that marks the message failed (see outboxQueue.Settle); the
+// failed message itself stays as a row, with the reason, for admins.
+func (h *Hub) undelivered(ctx context.Context, o *bot.Outbound, cause string) (ticketID uint, c store.Change, msgs []bot.Outbound, err error) {
 	if o.Ref.Purpose != bot.PurposeAnswer || o.Ref.TicketID == 0 || o.Ref.OfficerID == 0 {
-		return nil
+		return 0, store.Change{}, nil, nil
 	}
 	d := h.dir.Load()
 	t, err := h.store.TicketByID(ctx, o.Ref.TicketID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil
+		return 0, store.Change{}, nil, nil
 	}
 	if err != nil {
-		return err
+		return 0, store.Change{}, nil, err
 	}
 	officerID := o.Ref.OfficerID
 	reason := bot.Mask(cause)
-	var msgs []bot.Outbound
 	if officer := d.officers[officerID]; officer != nil {
 		text := func(esc func(string) string) string {
 			return renderEsc(esc, d.template("answer_undelivered"), "number", fmt.Sprint(t.Number), "group", chatName(d, t), "reason", reason)
@@ -38,6 +38,5 @@ func (h *Hub) Undelivered(ctx context.Context, o *bot.Outbound, cause string) er
 			msgs = append(msgs, m)
 		}
 	}
-	err = h.store.Apply(ctx, t.ID, changed([]store.TicketEvent{{Kind: store.TLUndelivered, ActorID: &officerID, Detail: reason, At: h.now()}}, msgs))
-	return h.written(ctx, err, msgs)
+	return t.ID, changed([]store.TicketEvent{{Kind: store.TLUndelivered, ActorID: &officerID, Detail: reason, At: h.now()}}, msgs), msgs, nil
 }

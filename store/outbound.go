@@ -151,6 +151,11 @@ type OutboundResult struct {
 	// CountAttempt adds the failure to the message's Attempts.
 	CountAttempt bool
 	At           time.Time
+	// Then is what follows from this result (an officer told that an answer
+	// failed), on ticket ThenTicket (0: none), written with it: only if the
+	// result itself is recorded.
+	ThenTicket uint
+	Then       Change
 }
 
 // SettleOutbound records results in one transaction. A result whose fence
@@ -176,10 +181,21 @@ func (s *Store) SettleOutbound(ctx context.Context, results []OutboundResult) er
 			default:
 				return fmt.Errorf("settle outbound %d: unknown state %q", r.ID, r.State)
 			}
-			err := tx.Model(&OutboundMessage{}).Where("id = ? AND fence = ? AND state = ?", r.ID, r.Fence, OutboundSending).
-				Updates(fields).Error
-			if err != nil {
-				return fmt.Errorf("settle outbound %d: %w", r.ID, err)
+			res := tx.Model(&OutboundMessage{}).Where("id = ? AND fence = ? AND state = ?", r.ID, r.Fence, OutboundSending).
+				Updates(fields)
+			if res.Error != nil {
+				return fmt.Errorf("settle outbound %d: %w", r.ID, res.Error)
+			}
+			if res.RowsAffected == 0 || (len(r.Then.Outbound) == 0 && len(r.Then.Timeline) == 0) {
+				continue // stale: the successor's result stands, and its consequences
+			}
+			if err := s.insertOutbound(tx, r.Then.Outbound); err != nil && !errors.Is(err, ErrDuplicate) {
+				return err
+			}
+			if r.ThenTicket != 0 {
+				if err := s.insertTimeline(tx, r.ThenTicket, r.Then.Timeline); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

@@ -519,11 +519,6 @@ func (h *hub) relay(p bot.Platform, s bot.Sender) *bot.Relay {
 			{Name: "interactive", Queue: h.rules.Outbox(), Workers: h.cfg.Hub.SenderWorkers},
 			{Name: "broadcast", Queue: h.rules.Deliveries(), Workers: h.cfg.Broadcast.Workers, Limiter: lim, Yield: true},
 		},
-		Failed: func(ctx context.Context, m *bot.Outbound, reason string) {
-			if err := h.rules.Undelivered(ctx, m, reason); err != nil {
-				h.log.Warn("telling the officer of an undelivered answer", "message", m.Key, "err", err)
-			}
-		},
 		Observe: h.metrics.observeSend,
 		Log:     h.log,
 	}
