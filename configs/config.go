@@ -11,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -592,13 +594,89 @@ func (c *Config) applyEnv(lookup func(string) (string, bool), serving bool) erro
 	if !serving {
 		return nil
 	}
-	if c.Admin.Listen != "" && len(c.Admin.Token) < 16 {
-		return fmt.Errorf("%s: admin.listen is set: the admin API needs %s of at least 16 characters", c.Source, EnvAdminToken)
+	if c.Admin.Listen != "" {
+		if bits := TokenBits(c.Admin.Token); bits < MinTokenBits {
+			return fmt.Errorf("%s: admin.listen is set: %s must carry at least %d bits of entropy (this one about %.0f): "+
+				"generate one with `openssl rand -base64 32` or `head -c 32 /dev/urandom | base64`", c.Source, EnvAdminToken, MinTokenBits, bits)
+		}
 	}
 	if c.Bus.Kind == "redis" && c.Bus.RedisURL == "" {
 		return fmt.Errorf("%s: bus.kind: redis needs %s (redis://host:6379/0)", c.Source, EnvRedisURL)
 	}
 	return nil
+}
+
+// MinTokenBits is the least entropy the admin API's token may carry: the
+// token is all that stands between the network and posting into every
+// group, so it must be beyond guessing, not merely long.
+const MinTokenBits = 128
+
+// TokenBits estimates the entropy of a token as its length times log2 of
+// the alphabet its characters are drawn from: 16 when it is all hex digits,
+// else the sum of the classes it uses (26 lower case, 26 upper case, 10
+// digits, 2 for "-" and "_" or "+" and "/", 32 for other ASCII
+// punctuation and space; 128 for anything beyond ASCII). It is an upper
+// bound for a random token and flatters a chosen one, so repetition counts
+// once: a token made of one block repeated counts as the block, and one
+// whose most frequent character makes up over a quarter of it counts by
+// its distinct characters alone. 32 hex digits or 22 base64 characters
+// pass.
+func TokenBits(token string) float64 {
+	if token == "" {
+		return 0
+	}
+	rs := []rune(token)
+	for p := 1; p <= len(rs)/2; p++ {
+		if len(rs)%p == 0 && slices.Equal(rs[p:], rs[:len(rs)-p]) {
+			rs = rs[:p]
+			break
+		}
+	}
+	token = string(rs)
+	var lower, upper, digit, b64, punct, other, hexOnly = false, false, false, false, false, false, true
+	counts := map[rune]int{}
+	n := 0
+	for _, r := range token {
+		n++
+		counts[r]++
+		switch {
+		case r >= 'a' && r <= 'z':
+			lower = true
+		case r >= 'A' && r <= 'Z':
+			upper = true
+		case r >= '0' && r <= '9':
+			digit = true
+		case r == '-' || r == '_' || r == '+' || r == '/' || r == '=':
+			b64 = true
+		case r < 0x80:
+			punct = true
+		default:
+			other = true
+		}
+		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			hexOnly = false
+		}
+	}
+	alphabet := 0
+	for _, c := range []struct {
+		used bool
+		size int
+	}{{lower, 26}, {upper, 26}, {digit, 10}, {b64, 2}, {punct, 32}, {other, 128}} {
+		if c.used {
+			alphabet += c.size
+		}
+	}
+	if hexOnly {
+		alphabet = 16
+	}
+	most := 0
+	for _, k := range counts {
+		most = max(most, k)
+	}
+	if most*4 > n {
+		n = len(counts)
+	}
+	return float64(n) * math.Log2(float64(alphabet))
 }
 
 var (

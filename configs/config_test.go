@@ -239,3 +239,42 @@ func TestPlaygroundRefusedBesideARealPlatform(t *testing.T) {
 		}
 	}
 }
+
+// The admin API does not start with a guessable token, and the refusal
+// says how to make a good one (without echoing the token).
+func TestAdminTokenNeedsEntropy(t *testing.T) {
+	t.Setenv(EnvAdminListen, "127.0.0.1:0")
+	for _, tc := range []struct {
+		token string
+		ok    bool
+	}{
+		{"", false},
+		{"a-long-enough-admin-token", false}, // 16+ characters, words: about 120 bits at most
+		{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false},    // long, one character
+		{"Password1234Password1234Password1234", false},        // repeated words
+		{"0123456789abcdef0123456789abcde", false},             // 31 hex digits: 124 bits
+		{"9f86d081884c7d659a2feaa0c55ad015", true},             // openssl rand -hex 16
+		{"q3Vt9mZr0bXkL2yH7sWcNf", true},                       // 22 base64url characters
+		{"Yk3qL0cN7rTz2vH8pW5sXb9dF1gJ4mQe6uA0iR7oK2E=", true}, // openssl rand -base64 32
+	} {
+		t.Setenv(EnvAdminToken, tc.token)
+		_, err := Load("")
+		if tc.ok != (err == nil) {
+			t.Errorf("token %q: %v, want ok=%v", tc.token, err, tc.ok)
+			continue
+		}
+		if err != nil {
+			if !strings.Contains(err.Error(), "openssl rand -base64 32") || !strings.Contains(err.Error(), EnvAdminToken) {
+				t.Errorf("token %q: %v, want it to name the variable and say how to generate one", tc.token, err)
+			}
+			if tc.token != "" && strings.Contains(err.Error(), tc.token) {
+				t.Errorf("the refusal repeats the token: %v", err)
+			}
+		}
+	}
+	// Tools never serve the API and load whatever the token.
+	t.Setenv(EnvAdminToken, "short")
+	if _, err := LoadForTools(""); err != nil {
+		t.Errorf("tools with a short admin token: %v", err)
+	}
+}

@@ -302,13 +302,28 @@ type Broadcast struct {
 	ReportUser     string `gorm:"size:128"`
 	// Round counts sending rounds (1, then +1 per retry-failed), so each
 	// round's report has an idempotency key of its own.
-	Round       int `gorm:"not null;default:0"`
-	CreatedAt   time.Time
-	ConfirmedAt *time.Time
-	CancelledAt *time.Time
-	FinishedAt  *time.Time
-	ReportedAt  *time.Time
-	UpdatedAt   time.Time
+	Round int `gorm:"not null;default:0"`
+	// CreatedVia and CreatedFrom say through which channel (chat, cli, api)
+	// and from which address the draft was made; the Confirmed* and
+	// Cancelled* fields say the same of who confirmed and who cancelled
+	// it. The API's shared token does not tell people apart, so the
+	// address is what ties an action to a console.
+	CreatedVia    string `gorm:"size:8"`
+	CreatedFrom   string `gorm:"size:191"`
+	ConfirmedByID *uint
+	ConfirmedBy   string `gorm:"size:128"`
+	ConfirmedVia  string `gorm:"size:8"`
+	ConfirmedFrom string `gorm:"size:191"`
+	CancelledByID *uint
+	CancelledBy   string `gorm:"size:128"`
+	CancelledVia  string `gorm:"size:8"`
+	CancelledFrom string `gorm:"size:191"`
+	CreatedAt     time.Time
+	ConfirmedAt   *time.Time
+	CancelledAt   *time.Time
+	FinishedAt    *time.Time
+	ReportedAt    *time.Time
+	UpdatedAt     time.Time
 }
 
 // Delivery states.
