@@ -37,6 +37,7 @@ func migrations() []*gormigrate.Migration {
 		migrate2026113001(),
 		migrate2026120101(),
 		migrate2026120102(),
+		migrate2026120103(),
 	}
 }
 

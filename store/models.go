@@ -253,6 +253,21 @@ type ParkedMessage struct {
 	At        time.Time `gorm:"not null"`
 }
 
+// ResidentErasure records one erasure of a resident's data on request:
+// who ran it, when, and how much was redacted. The resident is named only
+// by their keyed log hash, so the record keeps no personal data.
+type ResidentErasure struct {
+	ID       uint      `gorm:"primaryKey"`
+	Platform string    `gorm:"size:16;not null"`
+	Resident string    `gorm:"size:64"`
+	By       string    `gorm:"size:128;not null"`
+	At       time.Time `gorm:"not null"`
+	Tickets  int64     `gorm:"not null;default:0"`
+	Timeline int64     `gorm:"not null;default:0"`
+	Messages int64     `gorm:"not null;default:0"`
+	Parked   int64     `gorm:"not null;default:0"`
+}
+
 func splitList(s string) []string {
 	var out []string
 	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '，' }) {
