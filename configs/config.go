@@ -146,6 +146,23 @@ type Hub struct {
 	// redelivery waits this long (default 45, more than a handler or a
 	// send may run).
 	DedupHoldSeconds int `yaml:"dedup_hold_seconds"`
+	// RetentionDays is how long residents' words, names and ids are kept in
+	// closed and answered tickets, their timelines, sent messages and
+	// parked events after their last change (PIPL: no longer than needed);
+	// then they are redacted, counts and times kept. Default 180; 0 keeps
+	// them forever.
+	RetentionDays *int `yaml:"retention_days"`
+}
+
+// DefaultRetentionDays is hub.retention_days when the config leaves it out.
+const DefaultRetentionDays = 180
+
+// Retention is how long residents' data is kept; 0 is forever.
+func (h Hub) Retention() time.Duration {
+	if h.RetentionDays == nil {
+		return DefaultRetentionDays * 24 * time.Hour
+	}
+	return time.Duration(*h.RetentionDays) * 24 * time.Hour
 }
 
 // Broadcast tunes the fraud-alert sending engine.
@@ -507,6 +524,10 @@ func (c *Config) defaults() {
 	if c.Hub.DedupHoldSeconds == 0 {
 		c.Hub.DedupHoldSeconds = 45
 	}
+	if c.Hub.RetentionDays == nil {
+		days := DefaultRetentionDays
+		c.Hub.RetentionDays = &days
+	}
 	if c.Broadcast.Rates == nil {
 		c.Broadcast.Rates = map[string]float64{}
 	}
@@ -701,6 +722,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Hub.QuestionsPerMinute < 0 || c.Hub.MaxTextRunes < 100 || c.Hub.Workers < 0 || c.Hub.SenderWorkers < 1 || c.Hub.TimerSeconds < 1 {
 		bad("hub", "questions_per_minute must be ≥ 0, max_text_runes ≥ 100, workers ≥ 0 (0: by store), sender_workers and timer_seconds ≥ 1")
+	}
+	if c.Hub.RetentionDays != nil && (*c.Hub.RetentionDays < 0 || *c.Hub.RetentionDays > 36500) {
+		bad("hub.retention_days", "must be a number of days from 1 to 36500, or 0 to keep residents' data forever, got %d", *c.Hub.RetentionDays)
 	}
 	for p, r := range c.Broadcast.Rates {
 		if !knownPlatform(p) {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jingminhub/jingmin/adapters/dingtalk"
 )
@@ -276,5 +277,25 @@ func TestAdminTokenNeedsEntropy(t *testing.T) {
 	t.Setenv(EnvAdminToken, "short")
 	if _, err := LoadForTools(""); err != nil {
 		t.Errorf("tools with a short admin token: %v", err)
+	}
+}
+
+func TestRetentionDaysDefaultsTo180AndZeroKeepsForever(t *testing.T) {
+	base, _ := os.ReadFile("example.yaml")
+	without := strings.Replace(string(base), "  retention_days: 180\n", "", 1)
+	c, err := Parse("station.yaml", []byte(without))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Hub.Retention(); got != 180*24*time.Hour {
+		t.Errorf("retention without the setting = %v, want 180 days", got)
+	}
+	c, err = Parse("station.yaml", []byte(strings.Replace(string(base), "retention_days: 180", "retention_days: 0", 1)))
+	if err != nil || c.Hub.Retention() != 0 {
+		t.Errorf("retention_days: 0 = %v, %v; want 0 (forever)", c.Hub.Retention(), err)
+	}
+	if _, err := Parse("station.yaml", []byte(strings.Replace(string(base), "retention_days: 180", "retention_days: -1", 1))); err == nil ||
+		!strings.Contains(err.Error(), "hub.retention_days") {
+		t.Errorf("retention_days: -1: %v, want an error naming the field", err)
 	}
 }
