@@ -33,7 +33,7 @@ func (h *Hub) forwardAlert(ctx context.Context, d *directory, e *bot.Event, o *s
 		return reply(render(d.template("alert_no_admin"), "number", number))
 	}
 	text := render(d.template("alert_from_ticket"), "question", t.Question)
-	plan, err := h.PlanBroadcast(ctx, admin, Scope{Kind: "station", Arg: st.Code}, text, platform, user, func(plan *BroadcastPlan) []bot.Outbound {
+	plan, err := h.PlanBroadcast(ctx, admin, chatOrigin(e), Scope{Kind: "station", Arg: st.Code}, text, platform, user, func(plan *BroadcastPlan) []bot.Outbound {
 		id := fmt.Sprint(plan.Broadcast.ID)
 		intro := render(d.template("alert_draft_intro"), "officer", o.Name, "number", number) + "\n\n" + h.Preview(plan)
 		r := bot.Ref{Purpose: bot.PurposeNotice, TicketID: t.ID, BroadcastID: plan.Broadcast.ID}
@@ -78,7 +78,7 @@ func (h *Hub) editDraft(ctx context.Context, d *directory, e *bot.Event, o *stor
 	if err != nil {
 		return err
 	}
-	_, err = h.PlanBroadcast(ctx, o, sc, strings.TrimSpace(m[2]), old.ReportPlatform, old.ReportUser, func(plan *BroadcastPlan) []bot.Outbound {
+	_, err = h.PlanBroadcast(ctx, o, chatOrigin(e), sc, strings.TrimSpace(m[2]), old.ReportPlatform, old.ReportUser, func(plan *BroadcastPlan) []bot.Outbound {
 		msg := replyTo(e, "r:"+e.ID, render(d.template("alert_edited"), "old", m[1])+"\n\n"+h.Preview(plan))
 		msg.Format, msg.Title = bot.FormatMarkdown, "预警广播草稿 B"+fmt.Sprint(plan.Broadcast.ID)
 		msg.Ref.BroadcastID = plan.Broadcast.ID
@@ -95,5 +95,5 @@ func (h *Hub) editDraft(ctx context.Context, d *directory, e *bot.Event, o *stor
 	// The new draft is written; the old one is void. A failure here leaves
 	// the old draft unconfirmable by nobody's mistake: cancelling is safe to
 	// repeat, so the error is the caller's to retry.
-	return h.store.CancelBroadcast(ctx, old.ID, h.now())
+	return h.store.CancelBroadcast(ctx, old.ID, h.now(), actor(o, chatOrigin(e)))
 }

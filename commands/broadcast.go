@@ -61,6 +61,26 @@ type BroadcastRefusal struct{ Message string }
 
 func (r *BroadcastRefusal) Error() string { return r.Message }
 
+// Origin is the channel an action on a broadcast came through (store.ViaChat,
+// store.ViaCLI, store.ViaAPI) and the address it came from, kept on the
+// broadcast's record with the officer who acted.
+type Origin struct {
+	Via  string
+	From string
+}
+
+// actor is the record of by acting through o; nil by is the operator's CLI.
+func actor(by *store.Officer, o Origin) store.Actor {
+	a := store.Actor{Name: operatorName, Via: o.Via, From: o.From}
+	if by != nil {
+		a.OfficerID, a.Name = &by.ID, by.Name
+	}
+	return a
+}
+
+// operatorName names the operator's CLI run without --by in the record.
+const operatorName = "命令行"
+
 // BroadcastPlan is a created draft and what it will reach.
 type BroadcastPlan struct {
 	Broadcast   *store.Broadcast
@@ -83,8 +103,9 @@ func (h *Hub) Preview(p *BroadcastPlan) string {
 // report then goes nowhere in chat. reportTo is the author's direct chat.
 // compose, when given, derives from the draft the messages written with it
 // (the preview answered in chat): a request handled before then gives
-// store.ErrDuplicate and no second draft.
-func (h *Hub) PlanBroadcast(ctx context.Context, by *store.Officer, sc Scope, text string, reportPlatform, reportUser string, compose ...func(p *BroadcastPlan) []bot.Outbound) (*BroadcastPlan, error) {
+// store.ErrDuplicate and no second draft. from is recorded as where the
+// draft came from.
+func (h *Hub) PlanBroadcast(ctx context.Context, by *store.Officer, from Origin, sc Scope, text string, reportPlatform, reportUser string, compose ...func(p *BroadcastPlan) []bot.Outbound) (*BroadcastPlan, error) {
 	d := h.dir.Load()
 	refuse := func(tmpl string, kv ...string) error {
 		return &BroadcastRefusal{render(d.template(tmpl), kv...)}
@@ -97,7 +118,7 @@ func (h *Hub) PlanBroadcast(ctx context.Context, by *store.Officer, sc Scope, te
 		return nil, refuse("broadcast_empty")
 	}
 	var own *store.Station // nil: every station
-	author := "命令行"
+	author := operatorName
 	if by != nil {
 		author = by.Name
 		switch {
@@ -212,7 +233,7 @@ func (h *Hub) PlanBroadcast(ctx context.Context, by *store.Officer, sc Scope, te
 		}
 	}
 	b := &store.Broadcast{AuthorID: idOf(by), Author: author, Scope: sc.String(), Text: text,
-		ReportPlatform: reportPlatform, ReportUser: reportUser}
+		ReportPlatform: reportPlatform, ReportUser: reportUser, CreatedVia: from.Via, CreatedFrom: from.From}
 	if own != nil {
 		b.StationID = &own.ID
 	}
@@ -255,32 +276,34 @@ func splitNames(s string) []string {
 	return out
 }
 
-// ConfirmBroadcast starts a draft. Only its author may (nil by: the CLI,
-// which confirms its own drafts).
-func (h *Hub) ConfirmBroadcast(ctx context.Context, by *store.Officer, id uint) (*store.Broadcast, error) {
+// ConfirmBroadcast starts a draft. Only its author may, whatever the
+// channel: an officer their own drafts, the operator's CLI (nil by) only
+// the drafts it made itself, so nobody sends an alert someone else wrote
+// and has not approved.
+func (h *Hub) ConfirmBroadcast(ctx context.Context, by *store.Officer, from Origin, id uint) (*store.Broadcast, error) {
 	d := h.dir.Load()
 	b, err := h.broadcastFor(ctx, d, by, id, false)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.store.ConfirmBroadcast(ctx, id, h.now()); err != nil {
+	if err := h.store.ConfirmBroadcast(ctx, id, h.now(), actor(by, from)); err != nil {
 		return nil, h.stateRefusal(ctx, d, id, "确认", err)
 	}
-	h.opts.Log.Info("broadcast confirmed", "broadcast", id, "targets", b.Total)
+	h.opts.Log.Info("broadcast confirmed", "broadcast", id, "targets", b.Total, "via", from.Via)
 	return h.store.BroadcastByID(ctx, id)
 }
 
-// CancelBroadcast stops a draft or a broadcast being sent; its author or a
-// district admin may.
-func (h *Hub) CancelBroadcast(ctx context.Context, by *store.Officer, id uint) (map[string]int, error) {
+// CancelBroadcast stops a draft or a broadcast being sent; its author, a
+// district admin or the operator's CLI (nil by) may.
+func (h *Hub) CancelBroadcast(ctx context.Context, by *store.Officer, from Origin, id uint) (map[string]int, error) {
 	d := h.dir.Load()
 	if _, err := h.broadcastFor(ctx, d, by, id, true); err != nil {
 		return nil, err
 	}
-	if err := h.store.CancelBroadcast(ctx, id, h.now()); err != nil {
+	if err := h.store.CancelBroadcast(ctx, id, h.now(), actor(by, from)); err != nil {
 		return nil, h.stateRefusal(ctx, d, id, "取消", err)
 	}
-	h.opts.Log.Info("broadcast cancelled", "broadcast", id)
+	h.opts.Log.Info("broadcast cancelled", "broadcast", id, "via", from.Via)
 	return h.store.DeliveryCounts(ctx, id)
 }
 
@@ -300,7 +323,8 @@ func (h *Hub) RetryFailedBroadcast(ctx context.Context, by *store.Officer, id ui
 }
 
 // broadcastFor loads broadcast id for by, refusing anyone but its author
-// (and, when districtToo, a district admin).
+// (and, when districtToo, a district admin or the operator). The operator
+// (nil by) is the author of the drafts it made, those with no AuthorID.
 func (h *Hub) broadcastFor(ctx context.Context, d *directory, by *store.Officer, id uint, districtToo bool) (*store.Broadcast, error) {
 	b, err := h.store.BroadcastByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -310,7 +334,10 @@ func (h *Hub) broadcastFor(ctx context.Context, d *directory, by *store.Officer,
 		return nil, err
 	}
 	if by == nil {
-		return b, nil
+		if b.AuthorID == nil || districtToo {
+			return b, nil
+		}
+		return nil, &BroadcastRefusal{render(d.template("broadcast_not_author"), "id", fmt.Sprint(id))}
 	}
 	author := b.AuthorID != nil && *b.AuthorID == by.ID
 	if !author && !(districtToo && by.HasRole(store.RoleDistrictAdmin)) {
@@ -398,7 +425,7 @@ func (h *Hub) handleBroadcast(ctx context.Context, d *directory, e *bot.Event, o
 	default:
 		return reply(d.template("broadcast_usage"))
 	}
-	_, err := h.PlanBroadcast(ctx, o, sc, after, string(e.Platform), e.Sender.ID, func(plan *BroadcastPlan) []bot.Outbound {
+	_, err := h.PlanBroadcast(ctx, o, chatOrigin(e), sc, after, string(e.Platform), e.Sender.ID, func(plan *BroadcastPlan) []bot.Outbound {
 		m := replyTo(e, "r:"+e.ID, h.Preview(plan))
 		m.Format, m.Title = bot.FormatMarkdown, "预警广播草稿 B"+fmt.Sprint(plan.Broadcast.ID)
 		m.Ref.BroadcastID = plan.Broadcast.ID
@@ -424,12 +451,12 @@ func (h *Hub) handleBroadcastReply(ctx context.Context, d *directory, e *bot.Eve
 	switch verb {
 	case "确认":
 		var b *store.Broadcast
-		if b, err = h.ConfirmBroadcast(ctx, o, id); err == nil {
+		if b, err = h.ConfirmBroadcast(ctx, o, chatOrigin(e), id); err == nil {
 			msg = render(d.template("broadcast_started"), "id", fmt.Sprint(id), "total", fmt.Sprint(b.Total))
 		}
 	case "取消":
 		var counts map[string]int
-		if counts, err = h.CancelBroadcast(ctx, o, id); err == nil {
+		if counts, err = h.CancelBroadcast(ctx, o, chatOrigin(e), id); err == nil {
 			msg = render(d.template("broadcast_cancelled"), "id", fmt.Sprint(id), "sent", fmt.Sprint(counts[store.DeliverySent]),
 				"cancelled", fmt.Sprint(counts[store.DeliveryCancelled]))
 		}
@@ -457,6 +484,11 @@ func (h *Hub) handleBroadcastReply(ctx context.Context, d *directory, e *bot.Eve
 		m.Format, m.Title = bot.FormatMarkdown, fmt.Sprintf("预警广播 B%d", id)
 	}
 	return h.send(ctx, m)
+}
+
+// chatOrigin is a chat command's origin: the platform account it came from.
+func chatOrigin(e *bot.Event) Origin {
+	return Origin{Via: store.ViaChat, From: string(e.Platform) + ":" + e.Sender.ID}
 }
 
 // parseBroadcastReply recognises "确认 B12" and its siblings.

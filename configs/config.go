@@ -11,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -139,6 +141,23 @@ type Hub struct {
 	ConsultationStation string `yaml:"consultation_station"`
 	// TimerSeconds is how often escalation timers and shift starts are checked.
 	TimerSeconds int `yaml:"timer_seconds"`
+	// RetentionDays is how long residents' words, names and ids are kept in
+	// closed and answered tickets, their timelines, sent messages and
+	// parked events after their last change (PIPL: no longer than needed);
+	// then they are redacted, counts and times kept. Default 180; 0 keeps
+	// them forever.
+	RetentionDays *int `yaml:"retention_days"`
+}
+
+// DefaultRetentionDays is hub.retention_days when the config leaves it out.
+const DefaultRetentionDays = 180
+
+// Retention is how long residents' data is kept; 0 is forever.
+func (h Hub) Retention() time.Duration {
+	if h.RetentionDays == nil {
+		return DefaultRetentionDays * 24 * time.Hour
+	}
+	return time.Duration(*h.RetentionDays) * 24 * time.Hour
 }
 
 // Broadcast tunes the fraud-alert sending engine.
@@ -497,6 +516,10 @@ func (c *Config) defaults() {
 	if c.Hub.TimerSeconds == 0 {
 		c.Hub.TimerSeconds = 15
 	}
+	if c.Hub.RetentionDays == nil {
+		days := DefaultRetentionDays
+		c.Hub.RetentionDays = &days
+	}
 	if c.Broadcast.Rates == nil {
 		c.Broadcast.Rates = map[string]float64{}
 	}
@@ -584,13 +607,89 @@ func (c *Config) applyEnv(lookup func(string) (string, bool), serving bool) erro
 	if !serving {
 		return nil
 	}
-	if c.Admin.Listen != "" && len(c.Admin.Token) < 16 {
-		return fmt.Errorf("%s: admin.listen is set: the admin API needs %s of at least 16 characters", c.Source, EnvAdminToken)
+	if c.Admin.Listen != "" {
+		if bits := TokenBits(c.Admin.Token); bits < MinTokenBits {
+			return fmt.Errorf("%s: admin.listen is set: %s must carry at least %d bits of entropy (this one about %.0f): "+
+				"generate one with `openssl rand -base64 32` or `head -c 32 /dev/urandom | base64`", c.Source, EnvAdminToken, MinTokenBits, bits)
+		}
 	}
 	if c.Bus.Kind == "redis" && c.Bus.RedisURL == "" {
 		return fmt.Errorf("%s: bus.kind: redis needs %s (redis://host:6379/0)", c.Source, EnvRedisURL)
 	}
 	return nil
+}
+
+// MinTokenBits is the least entropy the admin API's token may carry: the
+// token is all that stands between the network and posting into every
+// group, so it must be beyond guessing, not merely long.
+const MinTokenBits = 128
+
+// TokenBits estimates the entropy of a token as its length times log2 of
+// the alphabet its characters are drawn from: 16 when it is all hex digits,
+// else the sum of the classes it uses (26 lower case, 26 upper case, 10
+// digits, 2 for "-" and "_" or "+" and "/", 32 for other ASCII
+// punctuation and space; 128 for anything beyond ASCII). It is an upper
+// bound for a random token and flatters a chosen one, so repetition counts
+// once: a token made of one block repeated counts as the block, and one
+// whose most frequent character makes up over a quarter of it counts by
+// its distinct characters alone. 32 hex digits or 22 base64 characters
+// pass.
+func TokenBits(token string) float64 {
+	if token == "" {
+		return 0
+	}
+	rs := []rune(token)
+	for p := 1; p <= len(rs)/2; p++ {
+		if len(rs)%p == 0 && slices.Equal(rs[p:], rs[:len(rs)-p]) {
+			rs = rs[:p]
+			break
+		}
+	}
+	token = string(rs)
+	var lower, upper, digit, b64, punct, other, hexOnly = false, false, false, false, false, false, true
+	counts := map[rune]int{}
+	n := 0
+	for _, r := range token {
+		n++
+		counts[r]++
+		switch {
+		case r >= 'a' && r <= 'z':
+			lower = true
+		case r >= 'A' && r <= 'Z':
+			upper = true
+		case r >= '0' && r <= '9':
+			digit = true
+		case r == '-' || r == '_' || r == '+' || r == '/' || r == '=':
+			b64 = true
+		case r < 0x80:
+			punct = true
+		default:
+			other = true
+		}
+		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			hexOnly = false
+		}
+	}
+	alphabet := 0
+	for _, c := range []struct {
+		used bool
+		size int
+	}{{lower, 26}, {upper, 26}, {digit, 10}, {b64, 2}, {punct, 32}, {other, 128}} {
+		if c.used {
+			alphabet += c.size
+		}
+	}
+	if hexOnly {
+		alphabet = 16
+	}
+	most := 0
+	for _, k := range counts {
+		most = max(most, k)
+	}
+	if most*4 > n {
+		n = len(counts)
+	}
+	return float64(n) * math.Log2(float64(alphabet))
 }
 
 var (
@@ -615,6 +714,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Hub.QuestionsPerMinute < 0 || c.Hub.MaxTextRunes < 100 || c.Hub.Workers < 0 || c.Hub.SenderWorkers < 1 || c.Hub.TimerSeconds < 1 {
 		bad("hub", "questions_per_minute must be ≥ 0, max_text_runes ≥ 100, workers ≥ 0 (0: by store), sender_workers and timer_seconds ≥ 1")
+	}
+	if c.Hub.RetentionDays != nil && (*c.Hub.RetentionDays < 0 || *c.Hub.RetentionDays > 36500) {
+		bad("hub.retention_days", "must be a number of days from 1 to 36500, or 0 to keep residents' data forever, got %d", *c.Hub.RetentionDays)
 	}
 	for p, r := range c.Broadcast.Rates {
 		if !knownPlatform(p) {

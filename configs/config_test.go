@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jingminhub/jingmin/adapters/dingtalk"
 )
@@ -237,5 +238,64 @@ func TestPlaygroundRefusedBesideARealPlatform(t *testing.T) {
 		if _, err := Parse("station.yaml", []byte(withoutPlayground(text))); err != nil && strings.Contains(err.Error(), "playground") {
 			t.Errorf("%s with the playground off: %v", name, err)
 		}
+	}
+}
+
+// The admin API does not start with a guessable token, and the refusal
+// says how to make a good one (without echoing the token).
+func TestAdminTokenNeedsEntropy(t *testing.T) {
+	t.Setenv(EnvAdminListen, "127.0.0.1:0")
+	for _, tc := range []struct {
+		token string
+		ok    bool
+	}{
+		{"", false},
+		{"a-long-enough-admin-token", false}, // 16+ characters, words: about 120 bits at most
+		{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false},    // long, one character
+		{"Password1234Password1234Password1234", false},        // repeated words
+		{"0123456789abcdef0123456789abcde", false},             // 31 hex digits: 124 bits
+		{"9f86d081884c7d659a2feaa0c55ad015", true},             // openssl rand -hex 16
+		{"q3Vt9mZr0bXkL2yH7sWcNf", true},                       // 22 base64url characters
+		{"Yk3qL0cN7rTz2vH8pW5sXb9dF1gJ4mQe6uA0iR7oK2E=", true}, // openssl rand -base64 32
+	} {
+		t.Setenv(EnvAdminToken, tc.token)
+		_, err := Load("")
+		if tc.ok != (err == nil) {
+			t.Errorf("token %q: %v, want ok=%v", tc.token, err, tc.ok)
+			continue
+		}
+		if err != nil {
+			if !strings.Contains(err.Error(), "openssl rand -base64 32") || !strings.Contains(err.Error(), EnvAdminToken) {
+				t.Errorf("token %q: %v, want it to name the variable and say how to generate one", tc.token, err)
+			}
+			if tc.token != "" && strings.Contains(err.Error(), tc.token) {
+				t.Errorf("the refusal repeats the token: %v", err)
+			}
+		}
+	}
+	// Tools never serve the API and load whatever the token.
+	t.Setenv(EnvAdminToken, "short")
+	if _, err := LoadForTools(""); err != nil {
+		t.Errorf("tools with a short admin token: %v", err)
+	}
+}
+
+func TestRetentionDaysDefaultsTo180AndZeroKeepsForever(t *testing.T) {
+	base, _ := os.ReadFile("example.yaml")
+	without := strings.Replace(string(base), "  retention_days: 180\n", "", 1)
+	c, err := Parse("station.yaml", []byte(without))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Hub.Retention(); got != 180*24*time.Hour {
+		t.Errorf("retention without the setting = %v, want 180 days", got)
+	}
+	c, err = Parse("station.yaml", []byte(strings.Replace(string(base), "retention_days: 180", "retention_days: 0", 1)))
+	if err != nil || c.Hub.Retention() != 0 {
+		t.Errorf("retention_days: 0 = %v, %v; want 0 (forever)", c.Hub.Retention(), err)
+	}
+	if _, err := Parse("station.yaml", []byte(strings.Replace(string(base), "retention_days: 180", "retention_days: -1", 1))); err == nil ||
+		!strings.Contains(err.Error(), "hub.retention_days") {
+		t.Errorf("retention_days: -1: %v, want an error naming the field", err)
 	}
 }

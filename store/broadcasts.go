@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
@@ -29,6 +30,7 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *Broadcast, groups []Grou
 	now := time.Now().UTC()
 	b.CreatedAt, b.UpdatedAt = now, now
 	b.Status, b.Total = BroadcastDraft, len(groups)
+	b.CreatedVia, b.CreatedFrom = clip(b.CreatedVia, 8), clip(b.CreatedFrom, 191)
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		b.ID = 0 // a body may run twice (group commit); let the insert assign it
 		if err := tx.Create(b).Error; err != nil {
@@ -59,23 +61,44 @@ func (s *Store) BroadcastByID(ctx context.Context, id uint) (*Broadcast, error) 
 	return one(&b, err, fmt.Sprintf("broadcast B%d", id))
 }
 
-// ConfirmBroadcast moves a draft to sending. It is conditional on the draft
-// state, so of two confirmations only one starts the broadcast; the other
-// gets ErrBroadcastState.
-func (s *Store) ConfirmBroadcast(ctx context.Context, id uint, at time.Time) error {
+// Channels an action on a broadcast came through.
+const (
+	ViaChat = "chat" // a command in an officer's direct chat
+	ViaCLI  = "cli"  // jingmin broadcast on the operator's shell
+	ViaAPI  = "api"  // the admin API
+)
+
+// Actor is who acted on a broadcast, for its record: the officer (nil for
+// the operator's CLI without --by) and their name, the channel (ViaChat,
+// ViaCLI, ViaAPI) and the address it came from (the platform account in
+// chat, "cli:" and the OS user on the CLI, the remote address on the API).
+type Actor struct {
+	OfficerID *uint
+	Name      string
+	Via       string
+	From      string
+}
+
+// ConfirmBroadcast moves a draft to sending, recording who confirmed it. It
+// is conditional on the draft state, so of two confirmations only one
+// starts the broadcast; the other gets ErrBroadcastState.
+func (s *Store) ConfirmBroadcast(ctx context.Context, id uint, at time.Time, by Actor) error {
 	at = at.UTC()
 	return s.broadcastUpdate(ctx, id, []string{BroadcastDraft}, map[string]any{
 		"status": BroadcastSending, "confirmed_at": at, "round": 1, "updated_at": at,
+		"confirmed_by_id": by.OfficerID, "confirmed_by": clip(by.Name, 128), "confirmed_via": clip(by.Via, 8), "confirmed_from": clip(by.From, 191),
 	}, nil)
 }
 
-// CancelBroadcast stops a draft or a broadcast being sent: deliveries not
-// yet sent are marked cancelled. A delivery a sender holds right now may
-// still go out; its result is recorded (see MarkDeliverySent).
-func (s *Store) CancelBroadcast(ctx context.Context, id uint, at time.Time) error {
+// CancelBroadcast stops a draft or a broadcast being sent, recording who
+// cancelled it: deliveries not yet sent are marked cancelled. A delivery a
+// sender holds right now may still go out; its result is recorded (see
+// MarkDeliverySent).
+func (s *Store) CancelBroadcast(ctx context.Context, id uint, at time.Time, by Actor) error {
 	at = at.UTC()
 	return s.broadcastUpdate(ctx, id, []string{BroadcastDraft, BroadcastSending}, map[string]any{
 		"status": BroadcastCancelled, "cancelled_at": at, "updated_at": at,
+		"cancelled_by_id": by.OfficerID, "cancelled_by": clip(by.Name, 128), "cancelled_via": clip(by.Via, 8), "cancelled_from": clip(by.From, 191),
 	}, func(tx *gorm.DB) error {
 		return tx.Model(&Delivery{}).Where("broadcast_id = ? AND status = ?", id, DeliveryPending).
 			Updates(map[string]any{"status": DeliveryCancelled, "updated_at": at}).Error
@@ -403,4 +426,16 @@ func (s *Store) MarkReported(ctx context.Context, id uint, round int, at time.Ti
 		}
 		return nil
 	})
+}
+
+// clip cuts s to at most n bytes on a rune boundary, so an address longer
+// than its column (a long forwarded-for list) is kept in part, not refused.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

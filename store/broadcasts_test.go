@@ -46,10 +46,10 @@ func TestBroadcastLifecycle(t *testing.T) {
 		if got, err := s.ClaimDeliveries(ctx, "dingtalk", now, time.Minute, 10); err != nil || len(got) != 0 {
 			t.Fatalf("claim before confirmation = %d, %v; want none", len(got), err)
 		}
-		if err := s.ConfirmBroadcast(ctx, b.ID, now); err != nil {
+		if err := s.ConfirmBroadcast(ctx, b.ID, now, store.Actor{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.ConfirmBroadcast(ctx, b.ID, now); !errors.Is(err, store.ErrBroadcastState) {
+		if err := s.ConfirmBroadcast(ctx, b.ID, now, store.Actor{}); !errors.Is(err, store.ErrBroadcastState) {
 			t.Fatalf("second confirmation: %v, want ErrBroadcastState", err)
 		}
 		got, err := s.ClaimDeliveries(ctx, "dingtalk", now, time.Minute, 10)
@@ -115,7 +115,7 @@ func TestBroadcastFinishReportRetryAndCancel(t *testing.T) {
 		groups := broadcastGroups(t, s, 2)
 		b := newBroadcast(t, s, groups)
 		now := time.Now()
-		if err := s.ConfirmBroadcast(ctx, b.ID, now); err != nil {
+		if err := s.ConfirmBroadcast(ctx, b.ID, now, store.Actor{}); err != nil {
 			t.Fatal(err)
 		}
 		for _, p := range []string{"dingtalk", "wechat"} {
@@ -129,7 +129,7 @@ func TestBroadcastFinishReportRetryAndCancel(t *testing.T) {
 				s.MarkDeliverySent(ctx, d[0].ID, d[0].Attempts, "", now)
 			}
 		}
-		if err := s.CancelBroadcast(ctx, b.ID, now); err != nil {
+		if err := s.CancelBroadcast(ctx, b.ID, now, store.Actor{}); err != nil {
 			t.Fatalf("cancel while sending: %v", err)
 		}
 		// Cancelled: it is not finished or reported, and cannot be retried.
@@ -142,7 +142,7 @@ func TestBroadcastFinishReportRetryAndCancel(t *testing.T) {
 
 		b2 := newBroadcast(t, s, groups)
 		now = time.Now()
-		s.ConfirmBroadcast(ctx, b2.ID, now)
+		s.ConfirmBroadcast(ctx, b2.ID, now, store.Actor{})
 		for _, p := range []string{"dingtalk", "wechat"} {
 			d, _ := s.ClaimDeliveries(ctx, p, now, time.Minute, 10)
 			if len(d) != 1 || d[0].BroadcastID != b2.ID {
@@ -153,7 +153,7 @@ func TestBroadcastFinishReportRetryAndCancel(t *testing.T) {
 		if n, err := s.FinishBroadcasts(ctx, now); n != 1 || err != nil {
 			t.Fatalf("finish = %d, %v", n, err)
 		}
-		if err := s.CancelBroadcast(ctx, b2.ID, now); !errors.Is(err, store.ErrBroadcastState) {
+		if err := s.CancelBroadcast(ctx, b2.ID, now, store.Actor{}); !errors.Is(err, store.ErrBroadcastState) {
 			t.Fatalf("cancel after completion: %v, want ErrBroadcastState", err)
 		}
 		un, err := s.Unreported(ctx)
@@ -188,7 +188,7 @@ func TestConcurrentClaimsShareDeliveries(t *testing.T) {
 		groups := broadcastGroups(t, s, 400)
 		b := newBroadcast(t, s, groups)
 		now := time.Now()
-		if err := s.ConfirmBroadcast(ctx, b.ID, now); err != nil {
+		if err := s.ConfirmBroadcast(ctx, b.ID, now, store.Actor{}); err != nil {
 			t.Fatal(err)
 		}
 		var (
@@ -271,14 +271,14 @@ func TestBroadcastProgressCountsBroadcastsUnderWay(t *testing.T) {
 		newBroadcast(t, s, groups) // a draft: nothing under way
 
 		old := newBroadcast(t, s, groups) // finished long ago
-		s.ConfirmBroadcast(ctx, old.ID, long)
+		s.ConfirmBroadcast(ctx, old.ID, long, store.Actor{})
 		for _, d := range append(claim("dingtalk", 2), claim("wechat", 2)...) {
 			mark(d, true)
 		}
 		finish(long)
 
 		recent := newBroadcast(t, s, groups) // finished just now
-		s.ConfirmBroadcast(ctx, recent.ID, now)
+		s.ConfirmBroadcast(ctx, recent.ID, now, store.Actor{})
 		dt := claim("dingtalk", 2)
 		mark(dt[0], true)
 		mark(dt[1], false)
@@ -288,7 +288,7 @@ func TestBroadcastProgressCountsBroadcastsUnderWay(t *testing.T) {
 		finish(now)
 
 		running := newBroadcast(t, s, groups) // being sent
-		s.ConfirmBroadcast(ctx, running.ID, now)
+		s.ConfirmBroadcast(ctx, running.ID, now, store.Actor{})
 		mark(claim("dingtalk", 1)[0], true)
 		claim("dingtalk", 1) // held by a sender
 		w := claim("wechat", 1)[0]
@@ -297,11 +297,11 @@ func TestBroadcastProgressCountsBroadcastsUnderWay(t *testing.T) {
 		}
 
 		cancelled := newBroadcast(t, s, groups)
-		if err := s.CancelBroadcast(ctx, cancelled.ID, now); err != nil {
+		if err := s.CancelBroadcast(ctx, cancelled.ID, now, store.Actor{}); err != nil {
 			t.Fatal(err)
 		}
 		oldCancelled := newBroadcast(t, s, groups)
-		if err := s.CancelBroadcast(ctx, oldCancelled.ID, long); err != nil {
+		if err := s.CancelBroadcast(ctx, oldCancelled.ID, long, store.Actor{}); err != nil {
 			t.Fatal(err)
 		}
 

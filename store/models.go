@@ -253,6 +253,21 @@ type ParkedMessage struct {
 	At        time.Time `gorm:"not null"`
 }
 
+// ResidentErasure records one erasure of a resident's data on request:
+// who ran it, when, and how much was redacted. The resident is named only
+// by their keyed log hash, so the record keeps no personal data.
+type ResidentErasure struct {
+	ID       uint      `gorm:"primaryKey"`
+	Platform string    `gorm:"size:16;not null"`
+	Resident string    `gorm:"size:64"`
+	By       string    `gorm:"size:128;not null"`
+	At       time.Time `gorm:"not null"`
+	Tickets  int64     `gorm:"not null;default:0"`
+	Timeline int64     `gorm:"not null;default:0"`
+	Messages int64     `gorm:"not null;default:0"`
+	Parked   int64     `gorm:"not null;default:0"`
+}
+
 func splitList(s string) []string {
 	var out []string
 	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '，' }) {
@@ -302,13 +317,28 @@ type Broadcast struct {
 	ReportUser     string `gorm:"size:128"`
 	// Round counts sending rounds (1, then +1 per retry-failed), so each
 	// round's report has an idempotency key of its own.
-	Round       int `gorm:"not null;default:0"`
-	CreatedAt   time.Time
-	ConfirmedAt *time.Time
-	CancelledAt *time.Time
-	FinishedAt  *time.Time
-	ReportedAt  *time.Time
-	UpdatedAt   time.Time
+	Round int `gorm:"not null;default:0"`
+	// CreatedVia and CreatedFrom say through which channel (chat, cli, api)
+	// and from which address the draft was made; the Confirmed* and
+	// Cancelled* fields say the same of who confirmed and who cancelled
+	// it. The API's shared token does not tell people apart, so the
+	// address is what ties an action to a console.
+	CreatedVia    string `gorm:"size:8"`
+	CreatedFrom   string `gorm:"size:191"`
+	ConfirmedByID *uint
+	ConfirmedBy   string `gorm:"size:128"`
+	ConfirmedVia  string `gorm:"size:8"`
+	ConfirmedFrom string `gorm:"size:191"`
+	CancelledByID *uint
+	CancelledBy   string `gorm:"size:128"`
+	CancelledVia  string `gorm:"size:8"`
+	CancelledFrom string `gorm:"size:191"`
+	CreatedAt     time.Time
+	ConfirmedAt   *time.Time
+	CancelledAt   *time.Time
+	FinishedAt    *time.Time
+	ReportedAt    *time.Time
+	UpdatedAt     time.Time
 }
 
 // Delivery states.

@@ -2,7 +2,10 @@
 // groups. Publish is XADD (capped with MAXLEN ~), each subscription is one
 // consumer of its group reading with XREADGROUP, an ack is XACK, and messages
 // a dead consumer was holding are taken over with XAUTOCLAIM once they have
-// been idle long enough. It passes the same contract suite as the in-memory
+// been idle long enough. Events carry residents' words and names, so a
+// stream keeps only what some group still needs: after acks, each
+// subscription trims its stream (XTRIM MINID) up to the oldest entry any
+// group has not yet acknowledged, at most once per TrimEvery. It passes the same contract suite as the in-memory
 // bus (bot/bustest), so handlers cannot tell them apart.
 package redisbus
 
@@ -12,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,9 +30,13 @@ import (
 type Options struct {
 	// Prefix namespaces every key, so deployments (and tests) can share a server.
 	Prefix string
-	// MaxLen caps each stream (approximately); entries past it are trimmed
-	// even if a lagging group has not read them. Default 1,000,000.
+	// MaxLen caps each stream (approximately), a backstop to the trimming
+	// after acks: entries past it are dropped even if a lagging group has
+	// not read them. Default 100,000 (hours of a district's events).
 	MaxLen int64
+	// TrimEvery is how often a subscription that acknowledged something
+	// trims its stream of what every group has acknowledged. Default 5s.
+	TrimEvery time.Duration
 	// ClaimIdle is how long a delivered, unacked message must sit before
 	// another consumer takes it over: longer than any handler runs. Default 60s.
 	ClaimIdle time.Duration
@@ -53,7 +61,10 @@ var _ bot.Bus = (*Bus)(nil)
 // New returns a bus on rdb; the caller owns rdb and closes it after the bus.
 func New(rdb redis.UniversalClient, opts Options) *Bus {
 	if opts.MaxLen <= 0 {
-		opts.MaxLen = 1_000_000
+		opts.MaxLen = 100_000
+	}
+	if opts.TrimEvery <= 0 {
+		opts.TrimEvery = 5 * time.Second
 	}
 	if opts.ClaimIdle <= 0 {
 		opts.ClaimIdle = time.Minute
@@ -121,6 +132,8 @@ type subscription struct {
 	out                     chan *bot.Delivery
 	retry                   []pending // nacked here, still ours in Redis
 	nextClaim               time.Time
+	acked                   bool // something was acked since the last trim
+	lastTrim                time.Time
 }
 
 type pending struct {
@@ -145,6 +158,14 @@ func (s *subscription) run(ctx context.Context) {
 	}()
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
+		if s.acked && time.Since(s.lastTrim) >= s.bus.opts.TrimEvery {
+			// A failed trim is tried again after the next ack; the
+			// stream's MaxLen bounds it meanwhile.
+			if err := s.bus.trim(ctx, s.stream); err == nil {
+				s.acked = false
+			}
+			s.lastTrim = time.Now()
+		}
 		p, ok, err := s.next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -239,10 +260,77 @@ func (s *subscription) deliver(ctx context.Context, p pending) bool {
 		if !acked {
 			s.retry = append(s.retry, p)
 		}
+		s.acked = s.acked || acked
 		return true
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// trim removes from stream every entry all its groups have acknowledged:
+// those older than the oldest entry still pending in any group, and older
+// than what any group has yet to read. Entries delivered after the groups
+// were read have larger ids, so nothing a consumer holds is removed. A
+// stream without groups is left to MaxLen.
+func (b *Bus) trim(ctx context.Context, stream string) error {
+	groups, err := b.rdb.XInfoGroups(ctx, stream).Result()
+	if err != nil || len(groups) == 0 {
+		return err
+	}
+	var minID string
+	for _, g := range groups {
+		keep := ""
+		if g.Pending > 0 {
+			sum, err := b.rdb.XPending(ctx, stream, g.Name).Result()
+			if err != nil {
+				return fmt.Errorf("pending of %s/%s: %w", stream, g.Name, err)
+			}
+			if sum.Count > 0 {
+				keep = sum.Lower
+			}
+		}
+		if keep == "" {
+			// Everything delivered to the group is acked: keep from the
+			// entry after the last one delivered.
+			if keep, err = nextID(g.LastDeliveredID); err != nil {
+				return err
+			}
+		}
+		if minID == "" || lessID(keep, minID) {
+			minID = keep
+		}
+	}
+	if err := b.rdb.XTrimMinID(ctx, stream, minID).Err(); err != nil {
+		return fmt.Errorf("trim %s: %w", stream, err)
+	}
+	return nil
+}
+
+// parseID splits a stream id "ms-seq".
+func parseID(id string) (ms, seq uint64, err error) {
+	a, c, ok := strings.Cut(id, "-")
+	if ms, err = strconv.ParseUint(a, 10, 64); err != nil || !ok {
+		return 0, 0, fmt.Errorf("stream id %q: %w", id, errors.Join(err, errors.New("want ms-seq")))
+	}
+	if seq, err = strconv.ParseUint(c, 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("stream id %q: %w", id, err)
+	}
+	return ms, seq, nil
+}
+
+func nextID(id string) (string, error) {
+	ms, seq, err := parseID(id)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d-%d", ms, seq+1), nil
+}
+
+// lessID orders stream ids (both valid, as Redis gives them).
+func lessID(a, b string) bool {
+	am, as, _ := parseID(a)
+	bm, bs, _ := parseID(b)
+	return am < bm || (am == bm && as < bs)
 }
 
 func decode(x redis.XMessage) bot.Message {

@@ -2,6 +2,7 @@ package redisbus_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -95,5 +96,43 @@ func TestSharedLimiterHoldsTwoProcessesToOneRate(t *testing.T) {
 	// 40 events at 20/s together: about two seconds, not one.
 	if took := time.Since(start); took < 1500*time.Millisecond {
 		t.Errorf("two processes sent 40 in %s at a shared 20/s", took)
+	}
+}
+
+// Events carry residents' words: once acknowledged they leave the stream.
+func TestRedisBusTrimsAcknowledgedEvents(t *testing.T) {
+	rdb, prefix := bustest.Redis(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := redisbus.New(rdb, redisbus.Options{Prefix: prefix, Block: 50 * time.Millisecond, TrimEvery: 50 * time.Millisecond})
+	defer b.Close()
+	stream := prefix + "stream:events"
+	ch, err := b.Subscribe(ctx, "events", "handlers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if err := b.Publish(ctx, "events", bot.Message{ID: fmt.Sprint(i), Payload: []byte("楼道有焦味")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 20 {
+		if err := (<-ch).Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := rdb.XLen(ctx, stream).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream still holds %d acknowledged entries", n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/jingminhub/jingmin/commands"
 	"github.com/jingminhub/jingmin/store"
@@ -16,18 +19,23 @@ import (
 
 // adminAPI is the HTTP face of the admin commands, for a web console: the
 // same rules as the chat commands and the CLI, behind a bearer token from
-// JINGMIN_ADMIN_TOKEN. A request acts as the officer named by "by" (their
-// rights, their direct chat for the report), or as the operator when none is
-// named, as the CLI does.
+// JINGMIN_ADMIN_TOKEN. Every action names the officer acting in "by" (their
+// rights, their direct chat for the report). The token is shared by every
+// console, so "by" is a claim: the rules hold it to what that officer may
+// do (only a broadcast's author confirms it), and the broadcast's record
+// keeps, with the name, that it came through the API and from which
+// address.
 //
-//	POST /api/admin/broadcasts                {"scope","text","by"?,"confirm"?}
+//	POST /api/admin/broadcasts                {"scope","text","by","confirm"?}
 //	GET  /api/admin/broadcasts/{id}           progress and report
-//	POST /api/admin/broadcasts/{id}/confirm   {"by"?}
-//	POST /api/admin/broadcasts/{id}/cancel    {"by"?}
-//	POST /api/admin/broadcasts/{id}/retry     {"by"?}
+//	POST /api/admin/broadcasts/{id}/confirm   {"by"}
+//	POST /api/admin/broadcasts/{id}/cancel    {"by"}
+//	POST /api/admin/broadcasts/{id}/retry     {"by"}
 type adminAPI struct {
 	h     *hub
 	token string
+	// now is the limiter's clock (nil: time.Now).
+	now func() time.Time
 }
 
 func (a adminAPI) handler() http.Handler {
@@ -35,20 +43,145 @@ func (a adminAPI) handler() http.Handler {
 	mux.HandleFunc("POST /api/admin/broadcasts", a.create)
 	mux.HandleFunc("GET /api/admin/broadcasts/{id}", a.status)
 	mux.HandleFunc("POST /api/admin/broadcasts/{id}/{verb}", a.act)
-	return a.authorised(mux)
+	now := a.now
+	if now == nil {
+		now = time.Now
+	}
+	return a.authorised(mux, newAuthLimiter(now))
 }
 
 // authorised refuses any request without the token; comparing in constant
-// time keeps the token from leaking through response timing.
-func (a adminAPI) authorised(next http.Handler) http.Handler {
+// time keeps the token from leaking through response timing. Each failure
+// is logged with the address and path (never what was sent), and an
+// address that fails authFailures times within authWindow is answered 429,
+// token or not, for authBlock: guessing the token from one address takes
+// forever, and the console keeps working for the others.
+func (a adminAPI) authorised(next http.Handler, lim *authLimiter) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := remoteHost(r)
+		if wait := lim.blocked(host); wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
+			writeStatus(w, http.StatusTooManyRequests, map[string]string{"error": "too many failed attempts from this address; try again later"})
+			return
+		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.token)) != 1 {
+			locked := lim.fail(host)
+			a.h.log.Warn("admin API: authentication failed", "address", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
+				"bearer", ok, "locked_out", locked)
 			writeStatus(w, http.StatusUnauthorized, map[string]string{"error": "send Authorization: Bearer <JINGMIN_ADMIN_TOKEN>"})
 			return
 		}
+		lim.succeed(host)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// Failed authentication: authFailures within authWindow from one address
+// lock it out for authBlock. At most authAddresses addresses are
+// remembered; past that the one whose window started first is forgotten.
+const (
+	authFailures  = 5
+	authWindow    = time.Minute
+	authBlock     = 5 * time.Minute
+	authAddresses = 10000
+)
+
+// authLimiter counts failed authentications per remote address.
+type authLimiter struct {
+	now func() time.Time
+	mu  sync.Mutex
+	by  map[string]*authFailuresOf
+}
+
+type authFailuresOf struct {
+	since   time.Time // start of the window being counted
+	n       int
+	blocked time.Time // until when the address is refused
+}
+
+func newAuthLimiter(now func() time.Time) *authLimiter {
+	return &authLimiter{now: now, by: map[string]*authFailuresOf{}}
+}
+
+// blocked is how long host is still refused (0: not).
+func (l *authLimiter) blocked(host string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.by[host]
+	if f == nil {
+		return 0
+	}
+	return max(f.blocked.Sub(l.now()), 0)
+}
+
+// fail counts a failure of host and reports whether it is now locked out.
+func (l *authLimiter) fail(host string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	f := l.by[host]
+	if f == nil {
+		l.makeRoom(now)
+		f = &authFailuresOf{since: now}
+		l.by[host] = f
+	}
+	if now.Sub(f.since) >= authWindow {
+		f.since, f.n = now, 0
+	}
+	f.n++
+	if f.n >= authFailures {
+		f.blocked = now.Add(authBlock)
+		return true
+	}
+	return false
+}
+
+// succeed forgets host's failures.
+func (l *authLimiter) succeed(host string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.by, host)
+}
+
+// makeRoom keeps the map bounded: it drops what no longer counts, and
+// when that is not enough, the address counted longest.
+func (l *authLimiter) makeRoom(now time.Time) {
+	if len(l.by) < authAddresses {
+		return
+	}
+	var oldest string
+	for h, f := range l.by {
+		if now.Sub(f.since) >= authWindow && !now.Before(f.blocked) {
+			delete(l.by, h)
+			continue
+		}
+		if oldest == "" || f.since.Before(l.by[oldest].since) {
+			oldest = h
+		}
+	}
+	if len(l.by) >= authAddresses {
+		delete(l.by, oldest)
+	}
+}
+
+// remoteHost is the address a request came from, without its port.
+func remoteHost(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
+}
+
+// apiOrigin is where an API request came from, for the broadcast's record:
+// the remote address, and what a proxy in front said it forwarded for
+// (a claim, kept as such).
+func apiOrigin(r *http.Request) commands.Origin {
+	from := r.RemoteAddr
+	if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
+		from += " (X-Forwarded-For: " + fwd + ")"
+	}
+	return commands.Origin{Via: store.ViaAPI, From: from}
 }
 
 type adminRequest struct {
@@ -79,12 +212,13 @@ func (a adminAPI) read(w http.ResponseWriter, r *http.Request) (adminRequest, *s
 		writeStatus(w, http.StatusBadRequest, map[string]string{"error": "body is not the JSON request (at most 64 KiB): " + err.Error()})
 		return req, nil, "", "", false
 	}
-	if req.By == "" {
-		return req, nil, "", "", true
+	if strings.TrimSpace(req.By) == "" {
+		writeStatus(w, http.StatusUnprocessableEntity, map[string]string{"error": `by 为必填项：填写操作人的民警编号，例如 "by":"zhao"。`})
+		return req, nil, "", "", false
 	}
 	o, p, u, err := a.h.rules.Officer(req.By)
 	if err != nil {
-		writeStatus(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		writeStatus(w, http.StatusUnprocessableEntity, map[string]string{"error": "by：" + err.Error()})
 		return req, nil, "", "", false
 	}
 	return req, o, p, u, true
@@ -115,14 +249,14 @@ func (a adminAPI) create(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		return
 	}
-	plan, err := a.h.rules.PlanBroadcast(r.Context(), by, sc, req.Text, p, u)
+	plan, err := a.h.rules.PlanBroadcast(r.Context(), by, apiOrigin(r), sc, req.Text, p, u)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	b := plan.Broadcast
 	if req.Confirm {
-		if b, err = a.h.rules.ConfirmBroadcast(r.Context(), by, b.ID); err != nil {
+		if b, err = a.h.rules.ConfirmBroadcast(r.Context(), by, apiOrigin(r), b.ID); err != nil {
 			a.fail(w, r, err)
 			return
 		}
@@ -180,9 +314,9 @@ func (a adminAPI) act(w http.ResponseWriter, r *http.Request) {
 	var err error
 	switch r.PathValue("verb") {
 	case "confirm":
-		_, err = a.h.rules.ConfirmBroadcast(r.Context(), by, id)
+		_, err = a.h.rules.ConfirmBroadcast(r.Context(), by, apiOrigin(r), id)
 	case "cancel":
-		_, err = a.h.rules.CancelBroadcast(r.Context(), by, id)
+		_, err = a.h.rules.CancelBroadcast(r.Context(), by, apiOrigin(r), id)
 	case "retry":
 		_, err = a.h.rules.RetryFailedBroadcast(r.Context(), by, id)
 	default:

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,18 +11,64 @@ import (
 	"time"
 
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/store"
 )
+
+// testAdminToken is a token of the kind the README says to generate.
+const testAdminToken = "q3Vt9mZr0bXkL2yH7sWcNfA4jPeD8uGi"
+
+// Failed authentication is logged (address and path, never the token) and,
+// after a few failures from one address, refused with 429 whatever the
+// token, while other addresses go on; the lockout ends after a while.
+func TestAdminAPILimitsAndLogsFailedAuthentication(t *testing.T) {
+	h := startHub(t, nil, at("2026-11-23 10:00"), fastBroadcasts)
+	clock := at("2026-11-23 10:00")
+	handler := adminAPI{h: h.hub, token: testAdminToken, now: func() time.Time { return clock }}.handler()
+	call := func(addr, token string) int {
+		req := httptest.NewRequest("GET", "/api/admin/broadcasts/B1", nil)
+		req.RemoteAddr = addr
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	const guess = "guessed-token-guessed-token-0001"
+	for i := range authFailures {
+		if code := call("192.0.2.10:40000", guess); code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: HTTP %d, want 401", i+1, code)
+		}
+	}
+	if code := call("192.0.2.10:40001", testAdminToken); code != http.StatusTooManyRequests {
+		t.Errorf("the right token from a locked-out address: HTTP %d, want 429", code)
+	}
+	if code := call("192.0.2.11:40000", testAdminToken); code != http.StatusNotFound {
+		t.Errorf("another address with the token: HTTP %d, want 404 (no broadcast B1)", code)
+	}
+	clock = clock.Add(authBlock)
+	if code := call("192.0.2.10:40002", testAdminToken); code != http.StatusNotFound {
+		t.Errorf("after the lockout: HTTP %d, want 404 (no broadcast B1)", code)
+	}
+	logs := h.Logs.String()
+	if strings.Contains(logs, guess) || strings.Contains(logs, testAdminToken) {
+		t.Error("a token reached the logs")
+	}
+	if n := strings.Count(logs, `"msg":"admin API: authentication failed"`); n != authFailures {
+		t.Errorf("%d failures logged, want %d:\n%s", n, authFailures, logs)
+	}
+	mustContain(t, "failure log", logs, `"address":"192.0.2.10:40000"`, `"path":"/api/admin/broadcasts/B1"`, `"locked_out":true`)
+}
 
 func TestAdminAPIBroadcastsWithTheRulesOfTheChat(t *testing.T) {
 	h := startHub(t, nil, at("2026-11-23 10:00"), fastBroadcasts)
-	const token = "a-long-enough-admin-token"
-	srv := httptest.NewServer(adminAPI{h: h.hub, token: token}.handler())
+	srv := httptest.NewServer(adminAPI{h: h.hub, token: testAdminToken}.handler())
 	defer srv.Close()
+	const token = testAdminToken
 	call := func(method, path, tok, body string) (int, map[string]any) {
 		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
 		if tok != "" {
 			req.Header.Set("Authorization", "Bearer "+tok)
 		}
+		req.Header.Set("X-Forwarded-For", "10.8.0.7")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -36,6 +84,11 @@ func TestAdminAPIBroadcastsWithTheRulesOfTheChat(t *testing.T) {
 	}
 	if code, _ := call("POST", "/api/admin/broadcasts", "wrong-token-wrong-token", alert); code != http.StatusUnauthorized {
 		t.Errorf("wrong token: HTTP %d, want 401", code)
+	}
+	// Every action names who acts.
+	if code, out := call("POST", "/api/admin/broadcasts", token, `{"scope":"all","text":"反诈预警"}`); code != http.StatusUnprocessableEntity ||
+		!strings.Contains(out["error"].(string), "by 为必填项") {
+		t.Errorf("create without by: HTTP %d %v, want 422 naming by", code, out)
 	}
 	if code, out := call("POST", "/api/admin/broadcasts", token, strings.Replace(alert, `"zhao"`, `"wang"`, 1)); code != http.StatusUnprocessableEntity ||
 		!strings.Contains(out["error"].(string), "by 所指的人不是派出所管理员") {
@@ -59,10 +112,37 @@ func TestAdminAPIBroadcastsWithTheRulesOfTheChat(t *testing.T) {
 		!strings.Contains(out["error"].(string), "不是 by 所指的人发起的") {
 		t.Errorf("cancel by another: HTTP %d %v", code, out)
 	}
+	// Omitting by once confirmed anyone's draft as the operator; only the
+	// author confirms, whoever calls.
+	for _, body := range []string{``, `{}`, `{"by":""}`} {
+		if code, out := call("POST", "/api/admin/broadcasts/"+draft["id"].(string)+"/confirm", token, body); code != http.StatusUnprocessableEntity ||
+			!strings.Contains(fmt.Sprint(out["error"]), "by 为必填项") {
+			t.Errorf("confirm with body %q: HTTP %d %v, want 422 naming by", body, code, out)
+		}
+	}
+	if code, out := call("POST", "/api/admin/broadcasts/"+draft["id"].(string)+"/confirm", token, `{"by":"li"}`); code != http.StatusUnprocessableEntity ||
+		!strings.Contains(out["error"].(string), "不是 by 所指的人发起的") {
+		t.Errorf("confirm by another: HTTP %d %v", code, out)
+	}
+	if code, out := call("POST", "/api/admin/broadcasts/"+draft["id"].(string)+"/confirm", token, `{"by":"nobody"}`); code != http.StatusUnprocessableEntity ||
+		!strings.Contains(out["error"].(string), "by") {
+		t.Errorf("confirm by an unknown officer: HTTP %d %v", code, out)
+	}
 	if code, _ := call("POST", "/api/admin/broadcasts/"+draft["id"].(string)+"/cancel", token, `{"by":"zhao"}`); code != http.StatusOK {
 		t.Errorf("cancel the draft: HTTP %d", code)
 	}
-	if code, _ := call("POST", "/api/admin/broadcasts", token, `{"scope":"everywhere","text":"x"}`); code != http.StatusBadRequest {
+	// The record says who did what, through the API, from where.
+	ctx := context.Background()
+	b, err := h.store.BroadcastByID(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Status != store.BroadcastCancelled || b.CreatedVia != store.ViaAPI || !strings.HasPrefix(b.CreatedFrom, "127.0.0.1:") ||
+		!strings.Contains(b.CreatedFrom, "X-Forwarded-For: 10.8.0.7") || b.ConfirmedAt != nil || b.ConfirmedVia != "" ||
+		b.CancelledBy != "赵刚" || b.CancelledVia != store.ViaAPI || !strings.HasPrefix(b.CancelledFrom, "127.0.0.1:") {
+		t.Errorf("record of the cancelled draft = %+v", b)
+	}
+	if code, _ := call("POST", "/api/admin/broadcasts", token, `{"scope":"everywhere","text":"x","by":"zhao"}`); code != http.StatusBadRequest {
 		t.Errorf("unknown scope: HTTP %d, want 400", code)
 	}
 	code, out := call("POST", "/api/admin/broadcasts", token, alert)
@@ -80,6 +160,9 @@ func TestAdminAPIBroadcastsWithTheRulesOfTheChat(t *testing.T) {
 	}
 	if out["status"] != "done" || !strings.Contains(out["report"].(string), "4/4") {
 		t.Errorf("finished broadcast = %v", out)
+	}
+	if b, err := h.store.BroadcastByID(ctx, 2); err != nil || b.ConfirmedBy != "赵刚" || b.ConfirmedVia != store.ViaAPI || !strings.HasPrefix(b.ConfirmedFrom, "127.0.0.1:") {
+		t.Errorf("record of the confirmed broadcast = %+v, %v", b, err)
 	}
 	for _, g := range []string{"hexie", "hexie-shops", "yangguang", "xincun-elders"} {
 		n := 0

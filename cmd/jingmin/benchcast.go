@@ -165,11 +165,11 @@ func (b *castBench) openHub(ctx context.Context, log *slog.Logger) (*hub, error)
 
 // draft creates and confirms the broadcast to every group.
 func (b *castBench) draft(ctx context.Context, h *hub) (uint, error) {
-	plan, err := h.rules.PlanBroadcast(ctx, nil, commands.Scope{Kind: "all"}, "【警方预警】冒充客服退款的都是诈骗。", "", "")
+	plan, err := h.rules.PlanBroadcast(ctx, nil, commands.Origin{Via: store.ViaCLI, From: "bench"}, commands.Scope{Kind: "all"}, "【警方预警】冒充客服退款的都是诈骗。", "", "")
 	if err != nil {
 		return 0, err
 	}
-	if _, err := h.rules.ConfirmBroadcast(ctx, nil, plan.Broadcast.ID); err != nil {
+	if _, err := h.rules.ConfirmBroadcast(ctx, nil, commands.Origin{Via: store.ViaCLI, From: "bench"}, plan.Broadcast.ID); err != nil {
 		return 0, err
 	}
 	return plan.Broadcast.ID, nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"regexp"
 	"sort"
 	"strconv"
@@ -60,6 +61,7 @@ func cmdBroadcast(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return fmt.Errorf("broadcast: --by: %w", err)
 		}
 	}
+	from := cliOrigin()
 	refused := func(err error) error {
 		var r *commands.BroadcastRefusal
 		if errors.As(err, &r) {
@@ -85,11 +87,11 @@ func cmdBroadcast(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return fmt.Errorf("broadcast: read the alert text: %w", err)
 		}
-		plan, err := h.rules.PlanBroadcast(ctx, officer, sc, string(text), reportPlatform, reportUser)
+		plan, err := h.rules.PlanBroadcast(ctx, officer, from, sc, string(text), reportPlatform, reportUser)
 		if err != nil {
 			return refused(err)
 		}
-		b, err := h.rules.ConfirmBroadcast(ctx, officer, plan.Broadcast.ID)
+		b, err := h.rules.ConfirmBroadcast(ctx, officer, from, plan.Broadcast.ID)
 		if err != nil {
 			return refused(err)
 		}
@@ -110,7 +112,7 @@ func cmdBroadcast(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		id := uint(n)
 		switch verb {
 		case "cancel":
-			counts, err := h.rules.CancelBroadcast(ctx, officer, id)
+			counts, err := h.rules.CancelBroadcast(ctx, officer, from, id)
 			if err != nil {
 				return refused(err)
 			}
@@ -139,6 +141,16 @@ func cmdBroadcast(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return nil
 	}
 	return fmt.Errorf("broadcast: unknown subcommand %q\n%s", verb, broadcastUsage)
+}
+
+// cliOrigin is the command line's origin for a broadcast's record: "cli"
+// and the OS user running it, when known.
+func cliOrigin() commands.Origin {
+	from := "cli"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		from += ":" + u.Username
+	}
+	return commands.Origin{Via: store.ViaCLI, From: from}
 }
 
 // followBroadcast draws a progress bar on stderr until broadcast id is
@@ -217,11 +229,11 @@ var (
 		"broadcast_not_author":  "预警广播 B{id} 不是 --by 指定的人发起的，只有发起人可以操作；不加 --by 则以操作员身份操作。",
 	}
 	apiRefusals = map[string]string{
-		"broadcast_not_admin":   "by 所指的人不是派出所管理员或分局管理员，不能发布预警广播；不填 by 则以操作员身份发送，可发往任何群。",
+		"broadcast_not_admin":   "by 所指的人不是派出所管理员或分局管理员，不能发布预警广播。",
 		"broadcast_own_station": "by 所指的管理员只能向本所（{station}）的群广播：scope 请用 station:本所代码、tag:标签名 或 groups:群号,群号，且只含本所的群。",
 		"broadcast_empty":       "text 为空：预警内容不能为空。",
 		"broadcast_usage":       "scope 应为 all、station:CODE、tag:NAME 或 groups:CHAT_ID,CHAT_ID。",
-		"broadcast_not_author":  "预警广播 B{id} 不是 by 所指的人发起的，只有发起人可以操作；不填 by 则以操作员身份操作。",
+		"broadcast_not_author":  "预警广播 B{id} 不是 by 所指的人发起的，只有发起人可以操作。",
 	}
 )
 

@@ -140,6 +140,12 @@ func TestStationAdminBroadcastsToOwnStationWithPreviewConfirmationAndReport(t *t
 	if b.Author != "赵刚" || b.Scope != "station:taiping" || b.Status != store.BroadcastDone || b.ConfirmedAt == nil || b.FinishedAt == nil || !strings.Contains(b.Text, "法人信息") {
 		t.Errorf("audit row = %+v", b)
 	}
+	// Who made and confirmed it, through the chat, from which account.
+	if b.CreatedVia != store.ViaChat || b.CreatedFrom != "playground:zhao" || b.ConfirmedBy != "赵刚" ||
+		b.ConfirmedVia != store.ViaChat || b.ConfirmedFrom != "playground:zhao" || b.ConfirmedByID == nil || *b.ConfirmedByID != *b.AuthorID {
+		t.Errorf("audit of the chat's actions = created %q from %q, confirmed by %q via %q from %q",
+			b.CreatedVia, b.CreatedFrom, b.ConfirmedBy, b.ConfirmedVia, b.ConfirmedFrom)
+	}
 	// Alert text never reaches the logs.
 	if strings.Contains(h.Logs.String(), "法人信息") {
 		t.Error("alert text was logged")
@@ -181,6 +187,9 @@ func TestDistrictAdminReachesEveryStationByTagAndCanCancel(t *testing.T) {
 	h := startHub(t, broadcastConfig(t, 0), at("2026-11-23 10:00"), fastBroadcasts)
 	mustContain(t, "district preview", h.dmAndSettle("qian", "广播 全部 "+alert), "B1", "共 6 个群")
 	mustContain(t, "cancel a draft", h.dmAndSettle("qian", "取消 B1"), "B1 已取消", "6 个群不再发送")
+	if b, err := h.store.BroadcastByID(context.Background(), 1); err != nil || b.CancelledBy != "钱分局" || b.CancelledVia != store.ViaChat || b.CancelledFrom != "playground:qian" {
+		t.Errorf("the cancellation's record = %+v, %v", b, err)
+	}
 	mustContain(t, "confirm a cancelled draft", h.dmAndSettle("qian", "确认 B1"), "已取消", "不能再确认")
 
 	mustContain(t, "tag preview", h.dmAndSettle("qian", "广播 标签 企业群 "+alert), "B2", "共 2 个群")
@@ -298,6 +307,13 @@ func TestBroadcastCLISendStatusCancelRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustContain(t, "status", out, "已送达 2/2 个群")
+	b, err := h.store.BroadcastByID(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.CreatedVia != store.ViaCLI || b.ConfirmedVia != store.ViaCLI || !strings.HasPrefix(b.ConfirmedFrom, "cli") || b.ConfirmedBy != "赵刚" {
+		t.Errorf("the CLI's record = created via %q, confirmed by %q via %q from %q", b.CreatedVia, b.ConfirmedBy, b.ConfirmedVia, b.ConfirmedFrom)
+	}
 	if _, err := runCLI(t, "broadcast", "cancel", "B1"); err == nil || !strings.Contains(err.Error(), "已发送完毕") {
 		t.Errorf("cancel after completion: %v", err)
 	}

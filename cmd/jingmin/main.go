@@ -9,6 +9,8 @@
 //	jingmin roster who ...            who would answer a question, and why
 //	jingmin stats ...                 questions, first-response times, SLA breaches
 //	jingmin broadcast send|status|cancel|retry-failed   fraud-alert broadcasts
+//	jingmin purge [--dry-run]         redact residents' data past hub.retention_days
+//	jingmin resident export|erase     one resident's data: as JSON, or redacted
 //	jingmin bench route ...           throughput and latency of the whole pipeline
 //	jingmin bench broadcast ...       broadcast rate, duplicates and resumption
 package main
@@ -43,12 +45,17 @@ commands:
   parked       what could not be handled or delivered, and groups nobody registered
   broadcast    send a fraud alert to many groups (send --scope ... --text-file F), or
                status|cancel|retry-failed B12
+  purge        redact residents' data past hub.retention_days now (--dry-run: count only);
+               the running hub does it daily
+  resident     export --platform P --id ID: everything held about one resident, as JSON;
+               erase --platform P --id ID: redact it all, recorded with who ran it
   bench route  run a synthetic district through the hub and print the figures as JSON
   bench broadcast  send an alert to N stand-in groups, straight and with a restart
 
 Every command takes -config FILE (default: the embedded configs/example.yaml).
-stats, parked, roster who and broadcast read the database as it is: they neither
-migrate it nor write the config into it, and need no Redis and no platform secrets.
+stats, parked, roster who, broadcast, purge and resident use the database as it is:
+they neither migrate it nor write the config into it, and need no Redis and no
+platform secrets.
 Environment: JINGMIN_DATABASE_DRIVER, JINGMIN_DATABASE_DSN, JINGMIN_BUS, JINGMIN_REDIS_URL,
 JINGMIN_PLAYGROUND_LISTEN, JINGMIN_OPS_LISTEN, JINGMIN_LOG_LEVEL.
 `
@@ -100,6 +107,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdParked(ctx, args[1:], stdout, stderr)
 	case "broadcast":
 		return cmdBroadcast(ctx, args[1:], stdout, stderr)
+	case "purge":
+		return cmdPurge(ctx, args[1:], stdout, stderr)
+	case "resident":
+		return cmdResident(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":

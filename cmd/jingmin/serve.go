@@ -476,6 +476,7 @@ func (h *hub) workParts() []part {
 				return h.rules.RunTimers(ctx, time.Duration(h.cfg.Hub.TimerSeconds)*time.Second)
 			})},
 			part{"broadcast reports", started(func(ctx context.Context) error { return h.rules.RunBroadcastReports(ctx, h.broadcastPoll) })},
+			part{"retention", started(func(ctx context.Context) error { return h.rules.RunRetention(ctx, h.cfg.Hub.Retention(), 24*time.Hour) })},
 		)
 		if _, memory := h.bus.(*bot.MemoryBus); !memory {
 			// Other processes change the directory too (an officer's 值班 开 is

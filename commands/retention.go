@@ -1,0 +1,46 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/jingminhub/jingmin/store"
+)
+
+// Purge redacts residents' data older than keep (by the rules' clock):
+// closed and answered tickets, their timelines, finished messages, parked
+// payloads and unknown chats' names (see store.PurgeBefore). dry only
+// counts.
+func (h *Hub) Purge(ctx context.Context, keep time.Duration, dry bool) (store.Redactions, error) {
+	return h.store.PurgeBefore(ctx, h.now().Add(-keep), dry)
+}
+
+// RunRetention purges residents' data older than keep at start and then
+// every interval, until ctx ends; keep 0 keeps everything. A purge that
+// fails is logged and tried again at the next interval: the data waits a
+// day longer, nothing else does. Every process that handles events runs
+// it; purges are conditional updates, so running them in several
+// processes at once redacts each row once.
+func (h *Hub) RunRetention(ctx context.Context, keep, every time.Duration) error {
+	if keep <= 0 {
+		<-ctx.Done()
+		return nil
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		n, err := h.Purge(ctx, keep, false)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			h.opts.Log.Warn("retention purge failed", "err", err)
+		case err == nil && n != (store.Redactions{}):
+			h.opts.Log.Info("retention purge", "tickets", n.Tickets, "timeline", n.Timeline, "messages", n.Messages,
+				"parked", n.Parked, "unknown_chats", n.UnknownChats, "days", int(keep/(24*time.Hour)))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
