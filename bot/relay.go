@@ -135,8 +135,10 @@ type Relay struct {
 	Now     func() time.Time
 	Log     *slog.Logger
 
-	// inflight counts messages held per lane, for Yield.
+	// inflight counts messages held per lane, for Yield; stalled is set
+	// while a lane's results cannot be recorded (the database is down).
 	inflight []atomic.Int64
+	stalled  []atomic.Bool
 }
 
 func (r *Relay) defaults() {
@@ -172,6 +174,7 @@ func (r *Relay) defaults() {
 func (r *Relay) Run(ctx context.Context) error {
 	r.defaults()
 	r.inflight = make([]atomic.Int64, len(r.Lanes))
+	r.stalled = make([]atomic.Bool, len(r.Lanes))
 	// One wake signal fans out to every lane.
 	wakes := make([]chan struct{}, len(r.Lanes))
 	for i := range wakes {
@@ -223,7 +226,7 @@ func (r *Relay) runLane(ctx context.Context, i int, wake <-chan struct{}) {
 	settled := make(chan struct{})
 	go func() {
 		defer close(settled)
-		r.settleLoop(context.WithoutCancel(ctx), l.Queue, results)
+		r.settleLoop(context.WithoutCancel(ctx), i, results)
 	}()
 	var wg sync.WaitGroup
 	free := make(chan struct{}, workers)
@@ -248,6 +251,14 @@ func (r *Relay) runLane(ctx context.Context, i int, wake <-chan struct{}) {
 	poll := time.NewTimer(0)
 	defer poll.Stop()
 	for {
+		// While results cannot be recorded, claim nothing: a lease that
+		// lapses meanwhile would otherwise be claimed (and its message sent
+		// again) before the result that says it went is in.
+		for r.stalled[i].Load() {
+			if Sleep(ctx, r.Poll) != nil {
+				return
+			}
+		}
 		// Wait for at least one free worker, then take as many as are free.
 		select {
 		case <-ctx.Done():
@@ -357,7 +368,7 @@ const maxSettle = 64
 // call, retried through a short outage of the database (the messages went,
 // or did not, and saying so matters). What follows from a failure is the
 // queue's to record with it.
-func (r *Relay) settleLoop(ctx context.Context, q Queue, results <-chan Result) {
+func (r *Relay) settleLoop(ctx context.Context, lane int, results <-chan Result) {
 	for res := range results {
 		batch := []Result{res}
 	more:
@@ -372,25 +383,33 @@ func (r *Relay) settleLoop(ctx context.Context, q Queue, results <-chan Result) 
 				break more
 			}
 		}
-		r.settle(ctx, q, batch)
+		r.settle(ctx, lane, batch)
 	}
 }
 
-func (r *Relay) settle(ctx context.Context, q Queue, batch []Result) bool {
-	ctx, cancel := context.WithTimeout(ctx, r.Lease)
+// settleFor bounds how long a batch's results are retried through an
+// outage before they are given up (the messages are then sent again once
+// their leases lapse).
+const settleFor = 10 * time.Minute
+
+func (r *Relay) settle(ctx context.Context, lane int, batch []Result) bool {
+	ctx, cancel := context.WithTimeout(ctx, settleFor)
 	defer cancel()
+	defer r.stalled[lane].Store(false)
+	q := r.Lanes[lane].Queue
 	wait := 50 * time.Millisecond
 	for {
 		err := q.Settle(ctx, batch)
 		if err == nil {
 			return true
 		}
+		r.stalled[lane].Store(true)
 		if ctx.Err() != nil {
 			r.Log.Error("recording outbound messages' results", "platform", r.Platform, "messages", len(batch), "err", err)
 			return false
 		}
 		_ = Sleep(ctx, wait)
-		wait = min(wait*2, 2*time.Second)
+		wait = min(wait*2, time.Second)
 	}
 }
 

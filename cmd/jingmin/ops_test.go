@@ -143,18 +143,22 @@ func TestMetricsShowBroadcastProgress(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("the broadcast did not reach its twelfth group (%d sends)", gate.sends.Load())
 	}
-	// Eleven sends are recorded (each before the next starts) and one is
-	// on its way.
+	// Eleven sends are recorded (the relay records results a moment after
+	// each send) and one is on its way.
 	running := map[string]int{store.DeliveryPending: 0, store.DeliverySending: 1, store.DeliverySent: 9, store.DeliveryFailed: 2, store.DeliveryCancelled: 0}
-	counts, err := h.store.DeliveryCounts(context.Background(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for state, n := range running {
-		if counts[state] != n {
-			t.Fatalf("delivery rows: %s = %d, want %d (%v)", state, counts[state], n, counts)
+	var counts map[string]int
+	waitFor(t, "eleven results recorded while the twelfth is sent", func() bool {
+		var err error
+		if counts, err = h.store.DeliveryCounts(context.Background(), 1); err != nil {
+			t.Fatal(err)
 		}
-	}
+		for state, n := range running {
+			if counts[state] != n {
+				return false
+			}
+		}
+		return true
+	})
 	expect("while sending", scrape(), running, 1)
 
 	close(gate.release)
