@@ -289,7 +289,9 @@ type ticketWant struct {
 	escalate string // "2026-11-23 10:15", or "-" for none
 	level    int
 	answered string // officer code who answered first; "-" for nobody
-	flags    string // "emergency", "after_hours", "auto" joined by ","; "-" for none
+	// responded is when the first answer was recorded; "-" for never.
+	responded string
+	flags     string // "emergency", "after_hours", "auto" joined by ","; "-" for none
 }
 
 func (r *rig) check(t *store.Ticket, w ticketWant) {
@@ -306,14 +308,17 @@ func (r *rig) check(t *store.Ticket, w ticketWant) {
 	if w.assignee != "" && code(t.AssigneeID) != w.assignee {
 		r.t.Errorf("ticket #%d assigned to %s, want %s", t.Number, code(t.AssigneeID), w.assignee)
 	}
-	if w.escalate != "" {
-		got := "-"
-		if t.EscalateAt != nil {
-			got = t.EscalateAt.In(shanghai).Format("2006-01-02 15:04")
+	clock := func(v *time.Time) string {
+		if v == nil {
+			return "-"
 		}
-		if got != w.escalate {
-			r.t.Errorf("ticket #%d escalates at %s, want %s", t.Number, got, w.escalate)
-		}
+		return v.In(shanghai).Format("2006-01-02 15:04")
+	}
+	if got := clock(t.EscalateAt); w.escalate != "" && got != w.escalate {
+		r.t.Errorf("ticket #%d escalates at %s, want %s", t.Number, got, w.escalate)
+	}
+	if got := clock(t.FirstResponseAt); w.responded != "" && got != w.responded {
+		r.t.Errorf("ticket #%d first answered at %s, want %s", t.Number, got, w.responded)
 	}
 	if t.Level != w.level {
 		r.t.Errorf("ticket #%d at escalation level %d, want %d", t.Number, t.Level, w.level)
