@@ -3,6 +3,7 @@ package commands_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -54,6 +55,39 @@ var demo = sync.OnceValues(func() (*configs.Config, error) {
 	return cfg, nil
 })
 
+// seeded is a SQLite database file, migrated and with the demo directory
+// synced into it, that each rig starts from a copy of: migrating and syncing
+// for every case would cost most of the package's test time.
+var seeded = sync.OnceValues(func() ([]byte, error) {
+	cfg, err := demo()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "jingmin-commands-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "seeded.db")
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Options{Driver: store.SQLite, DSN: path})
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Sync(ctx, cfg.Seed()); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("write the directory: %w", err)
+	}
+	// Closing the last connection checkpoints the log into the file.
+	if err := st.Close(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(path + "-wal"); err == nil {
+		return nil, fmt.Errorf("%s-wal is left after closing: the copy would miss its pages", path)
+	}
+	return os.ReadFile(path)
+})
+
 // clock is the hub's settable time.
 type clock struct {
 	mu  sync.Mutex
@@ -72,6 +106,16 @@ func (c *clock) set(t time.Time) {
 	c.now = t
 }
 
+// options are the rules as the example deployment sets them, on c's time.
+// QuestionsPerMinute stays off: each case asks once.
+func options(cfg *configs.Config, c *clock) commands.Options {
+	return commands.Options{
+		Location: shanghai, EmergencyKeywords: cfg.Hub.EmergencyKeywords,
+		MaxTextRunes: cfg.Hub.MaxTextRunes, ConsultationStation: cfg.Hub.ConsultationStation,
+		Now: c.Now,
+	}
+}
+
 // rig is one hub over its own SQLite file with the demo directory in it.
 type rig struct {
 	t     *testing.T
@@ -83,8 +127,7 @@ type rig struct {
 	rows *gorm.DB
 	// seen is the last outbound row the test has looked at.
 	seen uint
-	// officer ids by code and back; station ids by code.
-	ids      map[string]uint
+	// codes are officers' codes by id; stations station ids by code.
 	codes    map[uint]string
 	stations map[string]uint
 	events   int
@@ -96,22 +139,22 @@ func newRig(t *testing.T, now string) *rig {
 	if err != nil {
 		t.Fatalf("load the example config: %v", err)
 	}
+	image, err := seeded()
+	if err != nil {
+		t.Fatalf("build the seeded database: %v", err)
+	}
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "hub.db")
+	if err := os.WriteFile(path, image, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	st, err := store.Open(ctx, store.Options{Driver: store.SQLite, DSN: path})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if err := st.Sync(ctx, cfg.Seed()); err != nil {
-		t.Fatalf("write the directory: %v", err)
-	}
 	c := &clock{now: at(t, now)}
-	hub, err := commands.New(ctx, st, commands.Options{
-		Location: shanghai, EmergencyKeywords: cfg.Hub.EmergencyKeywords,
-		MaxTextRunes: cfg.Hub.MaxTextRunes, ConsultationStation: cfg.Hub.ConsultationStation,
-		Now: c.Now,
-	})
+	hub, err := commands.New(ctx, st, options(cfg, c))
 	if err != nil {
 		t.Fatalf("build the hub: %v", err)
 	}
@@ -129,14 +172,28 @@ func newRig(t *testing.T, now string) *rig {
 		t.Fatalf("load directory: %v", err)
 	}
 	r := &rig{t: t, st: st, hub: hub, h: hub.Handler(), clock: c, rows: rows,
-		ids: map[string]uint{}, codes: map[uint]string{}, stations: map[string]uint{}}
+		codes: map[uint]string{}, stations: map[string]uint{}}
 	for _, o := range dir.Officers {
-		r.ids[o.Code], r.codes[o.ID] = o.ID, o.Code
+		r.codes[o.ID] = o.Code
 	}
 	for _, s := range dir.Stations {
 		r.stations[s.Code] = s.ID
 	}
 	return r
+}
+
+// secondHub is another worker's hub over the same database and clock.
+func (r *rig) secondHub() *commands.Hub {
+	r.t.Helper()
+	cfg, err := demo()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	h, err := commands.New(r.ctx(), r.st, options(cfg, r.clock))
+	if err != nil {
+		r.t.Fatalf("build a second hub: %v", err)
+	}
+	return h
 }
 
 func (r *rig) ctx() context.Context { return r.t.Context() }
