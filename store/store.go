@@ -113,7 +113,11 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 		if strings.Contains(dsn, "?") {
 			sep = "&"
 		}
-		dial = mysql.Open(dsn + sep + "parseTime=true&charset=utf8mb4&loc=UTC")
+		// No RETURNING (MariaDB 10.5+ would get it): an insert that meets
+		// an existing outbound key returns that row through RETURNING, so
+		// the insert would look like a new message and a redelivered
+		// command would change its ticket again (see insertOutbound).
+		dial = mysql.New(mysql.Config{DSN: dsn + sep + "parseTime=true&charset=utf8mb4&loc=UTC", DisableWithReturning: true})
 	default:
 		return nil, fmt.Errorf("open store: unknown driver %q (want sqlite or mysql)", driver)
 	}
