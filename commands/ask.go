@@ -26,11 +26,20 @@ func (h *Hub) handleGroup(ctx context.Context, e *bot.Event) error {
 	}
 	if g == nil || st == nil {
 		// The bot was added to a group nobody registered: say so politely
-		// and leave a record an admin can act on.
-		if err := h.store.RecordUnknownChat(ctx, string(e.Platform), e.Chat.ID, e.Chat.Name); err != nil {
+		// and leave a record an admin can act on, both once per message.
+		reply := replyTo(e, "unknown:"+e.ID, d.template("unknown_group"))
+		if err := reply.Validate(); err != nil {
+			return bot.Permanent(err)
+		}
+		err := h.store.RecordUnknownChat(ctx, string(e.Platform), e.Chat.ID, e.Chat.Name, row(&reply))
+		switch {
+		case errors.Is(err, store.ErrDuplicate):
+			return nil
+		case err != nil:
 			return err
 		}
-		return h.send(ctx, replyTo(e, "unknown:"+e.ID, d.template("unknown_group")))
+		h.wake(ctx, []bot.Outbound{reply})
+		return nil
 	}
 	if e.Kind != bot.KindText {
 		return h.send(ctx, replyTo(e, "unsupported:"+e.ID, d.template("unsupported"), e.Sender.ID))

@@ -110,6 +110,29 @@ func TestSameMessageHandledTwice(t *testing.T) {
 	}
 }
 
+// A message in an unregistered group handled twice is one message there:
+// one reply, counted once for the admins.
+func TestUnregisteredGroupMessageHandledTwice(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, "2026-11-23 10:00")
+	e := r.ask("weizhi", "res-1", "刘阿姨", "有人在小区里发传单")
+	r.handle(e)
+	again := *e
+	r.handle(&again)
+	r.handle(r.ask("weizhi", "res-2", "张先生", "小区门口有人吵架"))
+	r.expect("three deliveries of two messages",
+		msg{bot.PurposeReply, "group weizhi", []string{"本群尚未登记"}},
+		msg{bot.PurposeReply, "group weizhi", []string{"本群尚未登记"}},
+	)
+	chats, err := r.st.UnknownChats(r.ctx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chats) != 1 || chats[0].Messages != 2 {
+		t.Errorf("unknown chats = %+v, want weizhi with 2 messages", chats)
+	}
+}
+
 // Two workers over one database handle the same question at once: one
 // ticket, one set of messages.
 func TestSameQuestionOnTwoWorkersAtOnce(t *testing.T) {
