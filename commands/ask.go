@@ -138,6 +138,15 @@ func (h *Hub) throttle(ctx context.Context, d *directory, e *bot.Event, text str
 	if !over {
 		return false, nil
 	}
+	// A question the platform delivers again is not a further one: its
+	// ticket was filed with its messages. Asked only over the limit, so a
+	// question under it costs no query.
+	switch _, err := h.store.TicketBySource(ctx, e.ID); {
+	case err == nil:
+		return true, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return false, err
+	}
 	msg := about(replyTo(e, "throttled:"+e.ID, render(d.template("throttled"), "number", fmt.Sprint(r.lastNumber)), e.Sender.ID), bot.PurposeReply, r.lastTicket)
 	err := h.store.Apply(ctx, r.lastTicket, changed([]store.TicketEvent{{Kind: store.TLFollowUp, Detail: text, At: now}}, []bot.Outbound{msg}))
 	switch {

@@ -133,7 +133,9 @@ type rig struct {
 	events   int
 }
 
-func newRig(t *testing.T, now string) *rig {
+// newRig starts a hub at now ("2026-11-23 10:00") over a fresh copy of the
+// seeded database; tune changes the example's options.
+func newRig(t *testing.T, now string, tune ...func(*commands.Options)) *rig {
 	t.Helper()
 	cfg, err := demo()
 	if err != nil {
@@ -154,7 +156,11 @@ func newRig(t *testing.T, now string) *rig {
 	}
 	t.Cleanup(func() { st.Close() })
 	c := &clock{now: at(t, now)}
-	hub, err := commands.New(ctx, st, options(cfg, c))
+	opts := options(cfg, c)
+	for _, f := range tune {
+		f(&opts)
+	}
+	hub, err := commands.New(ctx, st, opts)
 	if err != nil {
 		t.Fatalf("build the hub: %v", err)
 	}
