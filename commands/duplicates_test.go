@@ -146,8 +146,8 @@ func TestSameQuestionOnTwoWorkersAtOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			copy := *e
-			errs[i] = h.Handle(r.ctx(), &copy)
+			ev := *e
+			errs[i] = h.Handle(r.ctx(), &ev)
 		}()
 	}
 	wg.Wait()

@@ -123,7 +123,9 @@ type rig struct {
 	hub   *commands.Hub
 	h     bot.Handler
 	clock *clock
-	// rows reads the outbound table as it is, for what the rules wrote.
+	// rows reads the outbound table itself (read-only): the store lists a
+	// ticket's messages or one by key, and a case must also see that
+	// nothing else was written (replies to officers, digests, refusals).
 	rows *gorm.DB
 	// seen is the last outbound row the test has looked at.
 	seen uint
