@@ -26,11 +26,20 @@ func (h *Hub) handleGroup(ctx context.Context, e *bot.Event) error {
 	}
 	if g == nil || st == nil {
 		// The bot was added to a group nobody registered: say so politely
-		// and leave a record an admin can act on.
-		if err := h.store.RecordUnknownChat(ctx, string(e.Platform), e.Chat.ID, e.Chat.Name); err != nil {
+		// and leave a record an admin can act on, both once per message.
+		reply := replyTo(e, "unknown:"+e.ID, d.template("unknown_group"))
+		if err := reply.Validate(); err != nil {
+			return bot.Permanent(err)
+		}
+		err := h.store.RecordUnknownChat(ctx, string(e.Platform), e.Chat.ID, e.Chat.Name, row(&reply))
+		switch {
+		case errors.Is(err, store.ErrDuplicate):
+			return nil
+		case err != nil:
 			return err
 		}
-		return h.send(ctx, replyTo(e, "unknown:"+e.ID, d.template("unknown_group")))
+		h.wake(ctx, []bot.Outbound{reply})
+		return nil
 	}
 	if e.Kind != bot.KindText {
 		return h.send(ctx, replyTo(e, "unsupported:"+e.ID, d.template("unsupported"), e.Sender.ID))
@@ -128,6 +137,15 @@ func (h *Hub) throttle(ctx context.Context, d *directory, e *bot.Event, text str
 	h.throttleMu.Unlock()
 	if !over {
 		return false, nil
+	}
+	// A question the platform delivers again is not a further one: its
+	// ticket was filed with its messages. Asked only over the limit, so a
+	// question under it costs no query.
+	switch _, err := h.store.TicketBySource(ctx, e.ID); {
+	case err == nil:
+		return true, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return false, err
 	}
 	msg := about(replyTo(e, "throttled:"+e.ID, render(d.template("throttled"), "number", fmt.Sprint(r.lastNumber)), e.Sender.ID), bot.PurposeReply, r.lastTicket)
 	err := h.store.Apply(ctx, r.lastTicket, changed([]store.TicketEvent{{Kind: store.TLFollowUp, Detail: text, At: now}}, []bot.Outbound{msg}))

@@ -315,18 +315,26 @@ func (s *Store) SetDutyOverride(ctx context.Context, officerID uint, on *bool, a
 	return nil
 }
 
-// RecordUnknownChat notes a message from a chat nobody registered.
-func (s *Store) RecordUnknownChat(ctx context.Context, platform, chatID, name string) error {
+// RecordUnknownChat notes a message from a chat nobody registered, with the
+// reply to it written in the same transaction. A reply whose first message
+// exists already means the message was counted before: nothing changes and
+// the result is ErrDuplicate.
+func (s *Store) RecordUnknownChat(ctx context.Context, platform, chatID, name string, reply ...OutboundMessage) error {
 	now := s.db.NowFunc()
 	row := UnknownChat{Platform: platform, ChatID: chatID, Name: name, Messages: 1, FirstSeen: now, LastSeen: now}
-	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "platform"}, {Name: "chat_id"}},
-		DoUpdates: clause.Assignments(map[string]any{"messages": gorm.Expr("messages + 1"), "last_seen": now}),
-	}).Create(&row).Error
-	if err != nil {
-		return fmt.Errorf("record unknown chat: %w", err)
-	}
-	return nil
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.insertOutbound(tx, reply); err != nil {
+			return err
+		}
+		err := tx.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "platform"}, {Name: "chat_id"}},
+			DoUpdates: clause.Assignments(map[string]any{"messages": gorm.Expr("messages + 1"), "last_seen": now}),
+		}).Create(&row).Error
+		if err != nil {
+			return fmt.Errorf("record unknown chat: %w", err)
+		}
+		return nil
+	})
 }
 
 // UnknownChats lists chats waiting for an admin to register them.

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -546,6 +547,37 @@ func TestRecordUnknownChatCountsMessagesPerChat(t *testing.T) {
 		want := map[string]int64{"dingtalk/cid-unregistered": 3, "wechat/cid-unregistered": 1, "wechat/wr-other": 1}
 		if !reflect.DeepEqual(counts, want) {
 			t.Errorf("message counts = %v, want %v", counts, want)
+		}
+	})
+}
+
+// The reply to a message in an unregistered group is written with the
+// count: the same message recorded again (a platform redelivery) is
+// ErrDuplicate and counts once.
+func TestRecordUnknownChatOncePerReply(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := testContext(t)
+		reply := func(key string) store.OutboundMessage {
+			return store.OutboundMessage{Key: key, Purpose: "reply", Platform: "dingtalk", ChatType: "group", ChatID: "cid-new", Format: "text", Text: "本群尚未登记"}
+		}
+		for i, key := range []string{"unknown:m1", "unknown:m1", "unknown:m2"} {
+			err := s.RecordUnknownChat(ctx, "dingtalk", "cid-new", "新群", reply(key))
+			if wantDup := i == 1; errors.Is(err, store.ErrDuplicate) != wantDup || (err != nil && !wantDup) {
+				t.Fatalf("record %s (delivery %d): %v, want duplicate %v", key, i+1, err, wantDup)
+			}
+		}
+		chats, err := s.UnknownChats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(chats) != 1 || chats[0].Messages != 2 {
+			t.Errorf("unknown chats = %+v, want cid-new with 2 messages", chats)
+		}
+		for _, key := range []string{"unknown:m1", "unknown:m2"} {
+			if m, err := s.OutboundByKey(ctx, key); err != nil || m.State != store.OutboundPending || m.ChatID != "cid-new" {
+				t.Errorf("reply %s = %+v, %v; want pending to cid-new", key, m, err)
+			}
 		}
 	})
 }

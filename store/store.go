@@ -119,7 +119,11 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 		// It is safe with the connection's charset fixed to utf8mb4 (the
 		// driver refuses it for the multibyte charsets where escaping by
 		// bytes would be unsafe: big5, gbk, sjis, ...).
-		dial = mysql.Open(dsn + sep + "parseTime=true&charset=utf8mb4&loc=UTC&interpolateParams=true")
+		// No RETURNING (MariaDB 10.5+ would get it): an insert that meets
+		// an existing outbound key returns that row through RETURNING, so
+		// the insert would look like a new message and a redelivered
+		// command would change its ticket again (see insertOutbound).
+		dial = mysql.New(mysql.Config{DSN: dsn + sep + "parseTime=true&charset=utf8mb4&loc=UTC&interpolateParams=true", DisableWithReturning: true})
 	default:
 		return nil, fmt.Errorf("open store: unknown driver %q (want sqlite or mysql)", driver)
 	}

@@ -289,6 +289,51 @@ func TestTransitionSavesChangesAndAppendsTimeline(t *testing.T) {
 	})
 }
 
+// A command handled twice (a platform redelivery) finds its first message
+// written: the second transition is ErrDuplicate and changes nothing, on
+// both databases (MariaDB would otherwise hand the existing row back
+// through INSERT ... RETURNING as if it were new).
+func TestTransitionWhoseFirstMessageExistsChangesNothing(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, s *store.Store) {
+		xcl, _, d := twoStations(t, s)
+		wang, li := officerByCode(t, d, "xcl-wang"), officerByCode(t, d, "xcl-li")
+		tk := question(xcl, "e1")
+		tk.AssigneeID = &wang.ID
+		tk = createTicket(t, s, tk, store.TicketEvent{Kind: store.TLAsked})
+		handOver := func(cur *store.Ticket) (store.Change, error) {
+			cur.AssigneeID = &li.ID
+			return store.Change{
+				Timeline: []store.TicketEvent{{Kind: store.TLHandedOver, ActorID: &wang.ID, At: time.Now()}},
+				Outbound: []store.OutboundMessage{
+					{Key: "r:dingtalk:m7", Purpose: "reply", TicketID: &tk.ID, Platform: "dingtalk", ChatType: "direct", ChatID: "wang", Format: "text", Text: "已转交"},
+					{Key: "t1:handover:dingtalk:m7", Purpose: "assign", TicketID: &tk.ID, Platform: "dingtalk", ToUser: "li", Format: "markdown", Text: "转交给您"},
+				},
+			}, nil
+		}
+		first, err := s.Transition(testContext(t), tk.ID, handOver)
+		if err != nil {
+			t.Fatalf("first delivery: %v", err)
+		}
+		if _, err := s.Transition(testContext(t), tk.ID, handOver); !errors.Is(err, store.ErrDuplicate) {
+			t.Fatalf("second delivery: %v, want ErrDuplicate", err)
+		}
+		if err := s.Enqueue(testContext(t), store.OutboundMessage{Key: "r:dingtalk:m7", Purpose: "reply", Platform: "dingtalk", ChatType: "direct", ChatID: "wang", Format: "text", Text: "x"}); !errors.Is(err, store.ErrDuplicate) {
+			t.Errorf("enqueue of an existing key: %v, want ErrDuplicate", err)
+		}
+		if stored := reload(t, s, tk); stored.Fence != first.Fence {
+			t.Errorf("the second delivery saved the ticket again: fence %d, want %d", stored.Fence, first.Fence)
+		}
+		if kinds := timelineKinds(t, s, tk.ID); !slices.Equal(kinds, []string{store.TLAsked, store.TLHandedOver}) {
+			t.Errorf("timeline = %q, want asked, handed_over once", kinds)
+		}
+		msgs, err := s.OutboundOf(testContext(t), tk.ID)
+		if err != nil || len(msgs) != 2 {
+			t.Errorf("ticket's messages = %d, %v; want the two of the first delivery", len(msgs), err)
+		}
+	})
+}
+
 func TestTransitionDeclinedByDecideChangesNothing(t *testing.T) {
 	t.Parallel()
 	forEachDB(t, func(t *testing.T, s *store.Store) {
