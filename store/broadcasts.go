@@ -32,7 +32,7 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *Broadcast, groups []Grou
 	b.Status, b.Total = BroadcastDraft, len(groups)
 	b.CreatedVia, b.CreatedFrom = clip(b.CreatedVia, 8), clip(b.CreatedFrom, 191)
 	return s.tx(ctx, func(tx *gorm.DB) error {
-		b.ID = 0 // a body may run twice (group commit); let the insert assign it
+		b.ID = 0 // the insert assigns it
 		if err := tx.Create(b).Error; err != nil {
 			return fmt.Errorf("insert broadcast: %w", err)
 		}
@@ -263,7 +263,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, platform string, now time.T
 	until := now.Add(lease)
 	var claimed []Delivery
 	err = s.claimTx(ctx, func(tx *gorm.DB) error {
-		claimed = nil // a body may run twice (group commit)
+		claimed = nil // on MySQL the body runs again after a deadlock (claimTx)
 		q := tx.Where("platform = ? AND broadcast_id IN ? AND ((status = ? AND due_at <= ?) OR (status = ? AND lease_until <= ?))",
 			platform, ids, DeliveryPending, now, DeliverySending, now).Order("id").Limit(limit)
 		if s.driver == MySQL {

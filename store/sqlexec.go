@@ -25,8 +25,8 @@ type statements struct {
 	db *sql.DB
 	mu sync.Mutex
 	// ready are prepared; wanted were seen inside a transaction, where the
-	// writer's one connection is taken, and are prepared before the next
-	// transaction begins.
+	// writer's one connection is taken, and are prepared between two group
+	// commits (see batcher.idle).
 	ready  map[string]*sql.Stmt
 	wanted map[string]bool
 	closed bool
@@ -87,12 +87,6 @@ func (p *statements) prepared(ctx context.Context, query string) *sql.Stmt {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.ready[query]
-}
-
-func (p *statements) hasWanted() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.wanted) > 0
 }
 
 // close closes every statement, before the pool closes.

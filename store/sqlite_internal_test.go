@@ -140,8 +140,9 @@ func TestSQLiteWriteTransactionsHoldTheWriteLockFromTheStart(t *testing.T) {
 }
 
 // Every transaction body runs exactly once, also when transactions run
-// concurrently and some of them fail after writing: a failed one leaves
-// nothing behind and takes no other down with it.
+// concurrently (and are committed together) and some of them fail or panic
+// after writing: a failed one leaves nothing behind and takes no other down
+// with it.
 func TestTransactionBodiesRunOnceAndFailAlone(t *testing.T) {
 	t.Parallel()
 	for name, path := range map[string]string{"file": filepath.Join(t.TempDir(), "tx.db"), "memory": ":memory:"} {
@@ -176,8 +177,11 @@ func TestTransactionBodiesRunOnceAndFailAlone(t *testing.T) {
 						if err := s.insertTimeline(tx, tk.ID, []TicketEvent{{Kind: TLAsked}}); err != nil {
 							return err
 						}
-						if i%4 == 0 {
+						switch i % 8 {
+						case 0, 4:
 							return boom
+						case 5:
+							panic("a bug in a handler")
 						}
 						return nil
 					})
@@ -189,11 +193,19 @@ func TestTransactionBodiesRunOnceAndFailAlone(t *testing.T) {
 				if r := runs[i].Load(); r != 1 {
 					t.Errorf("body %d ran %d times", i, r)
 				}
-				switch {
-				case i%4 == 0 && !errors.Is(errs[i], boom):
-					t.Errorf("body %d failed, its caller got %v", i, errs[i])
-				case i%4 != 0 && errs[i] != nil:
-					t.Errorf("body %d succeeded, its caller got %v", i, errs[i])
+				switch i % 8 {
+				case 0, 4:
+					if !errors.Is(errs[i], boom) {
+						t.Errorf("body %d failed, its caller got %v", i, errs[i])
+					}
+				case 5:
+					if errs[i] == nil || !strings.Contains(errs[i].Error(), "panicked") {
+						t.Errorf("body %d panicked, its caller got %v", i, errs[i])
+					}
+				default:
+					if errs[i] != nil {
+						t.Errorf("body %d succeeded, its caller got %v", i, errs[i])
+					}
 				}
 			}
 			var tickets, events int64
@@ -203,7 +215,7 @@ func TestTransactionBodiesRunOnceAndFailAlone(t *testing.T) {
 			if err := s.read(ctx).Model(&TicketEvent{}).Count(&events).Error; err != nil {
 				t.Fatal(err)
 			}
-			if want := int64(n - n/4); tickets != want || events != want {
+			if want := int64(n - 3*n/8); tickets != want || events != want {
 				t.Fatalf("%d tickets and %d timeline rows kept, want %d of each", tickets, events, want)
 			}
 			var top int64

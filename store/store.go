@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
@@ -43,8 +42,7 @@ type Store struct {
 	r      *gorm.DB
 	driver string
 	ckpt   *checkpointer // SQLite with a file only
-	// commits counts committed transactions (SQLite), for the route bench.
-	commits atomic.Int64
+	batch  *batcher      // SQLite only
 	// wstmts and rstmts are the hot statements prepared on the writer and
 	// the read pool (SQLite; see sqlexec.go).
 	wstmts, rstmts *statements
@@ -157,6 +155,10 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 	st := &Store{db: db, r: db, driver: driver}
 	if driver == SQLite {
 		st.wstmts = newStatements(sqlDB)
+		if st.batch, err = newBatcher(db, st.wstmts.prepareWanted); err != nil {
+			st.Close()
+			return nil, err
+		}
 	}
 	if readDSN != "" {
 		if st.r, err = openReaders(readDSN, cfg); err != nil {
@@ -206,6 +208,9 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close releases the pool.
 func (s *Store) Close() error {
+	if s.batch != nil {
+		s.batch.close()
+	}
 	for _, p := range []*statements{s.wstmts, s.rstmts} {
 		if p != nil {
 			p.close()
@@ -226,33 +231,24 @@ func (s *Store) Close() error {
 	return sqlDB.Close()
 }
 
-// tx runs f in one transaction bound to ctx. f runs exactly once: the
-// transaction commits when it returns nil and rolls back otherwise (or when
-// it panics, and the panic goes on). On SQLite the pool's one connection is
-// the single writer, so transactions queue for it in Go; with WAL and
-// synchronous=NORMAL a commit is a write to the log without an fsync, cheap
-// enough that grouping commits (and with it re-running or fencing the bodies
-// of a failed group) no longer pays.
+// tx runs f in a transaction and returns its outcome. f runs exactly once;
+// what it wrote commits when it returns nil and is rolled back otherwise.
+// On SQLite it runs in a group commit (see batcher), on MySQL in a
+// transaction of its own bound to ctx.
 func (s *Store) tx(ctx context.Context, f func(tx *gorm.DB) error) error {
-	if s.wstmts != nil && s.wstmts.hasWanted() {
-		s.wstmts.prepareWanted(ctx)
+	if s.batch != nil {
+		return s.batch.do(ctx, f)
 	}
-	if err := s.db.WithContext(ctx).Transaction(f); err != nil {
-		return err
-	}
-	if s.driver == SQLite {
-		s.commits.Add(1)
-	}
-	return nil
+	return s.db.WithContext(ctx).Transaction(f)
 }
 
 // CommitStats reports how many commits the store made and how many
-// transactions they carried (SQLite; zero on MySQL). Each transaction is a
-// commit of its own, so the two are equal; the route bench reports their
-// ratio.
+// transactions they carried (SQLite group commit; zero on MySQL).
 func (s *Store) CommitStats() (commits, txs int64) {
-	n := s.commits.Load()
-	return n, n
+	if s.batch == nil {
+		return 0, 0
+	}
+	return s.batch.commits.Load(), s.batch.txs.Load()
 }
 
 // RawInsertRate measures single-row insert transactions per second on this
