@@ -52,7 +52,11 @@ func (h *Hub) handleDirect(ctx context.Context, e *bot.Event) error {
 	case "值班 关", "值班关", "下班", "duty off":
 		return h.setDuty(ctx, d, e, o, false)
 	case "待办", "todo", "list":
-		return h.todo(ctx, d, e, o)
+		return h.todo(ctx, d, e, o, 1)
+	}
+	if m := todoPageCommand.FindStringSubmatch(word); m != nil {
+		page, _ := strconv.Atoi(m[1])
+		return h.todo(ctx, d, e, o, page)
 	}
 	return reply(d.template("help"))
 }
@@ -71,12 +75,39 @@ func (h *Hub) setDuty(ctx context.Context, d *directory, e *bot.Event, o *store.
 	return h.send(ctx, replyTo(e, "r:"+e.ID, d.template(key)))
 }
 
-func (h *Hub) todo(ctx context.Context, d *directory, e *bot.Event, o *store.Officer) error {
+// todoPage is how many tickets one "待办" reply lists: a page stays far
+// below what one message may hold, so no line is ever cut.
+const todoPage = 20
+
+// todoPageCommand is "待办 2": a further page of the list.
+var todoPageCommand = regexp.MustCompile(`^(?:待办|todo|list) ?(\d{1,6})$`)
+
+// todo lists an officer's open tickets a page at a time, saying how many
+// there are and how to see the next page.
+func (h *Hub) todo(ctx context.Context, d *directory, e *bot.Event, o *store.Officer, page int) error {
 	open, err := h.store.OpenTicketsFor(ctx, o.ID)
 	if err != nil {
 		return err
 	}
-	return h.send(ctx, replyTo(e, "r:"+e.ID, render(d.template("digest"), "count", fmt.Sprint(len(open)), "list", d.ticketList(open, plain))))
+	pages := (len(open) + todoPage - 1) / todoPage
+	if page < 1 {
+		page = 1
+	}
+	if pages > 0 && page > pages {
+		return h.send(ctx, replyTo(e, "r:"+e.ID, render(d.template("todo_no_page"), "page", fmt.Sprint(page), "pages", fmt.Sprint(pages), "count", fmt.Sprint(len(open)))))
+	}
+	from := (page - 1) * todoPage
+	shown := open[from:min(from+todoPage, len(open))]
+	text := render(d.template("digest"), "count", fmt.Sprint(len(open)), "list", d.ticketList(shown, plain))
+	if pages > 1 {
+		more := "todo_last_page"
+		if page < pages {
+			more = "todo_more"
+		}
+		text += "\n" + render(d.template(more), "page", fmt.Sprint(page), "pages", fmt.Sprint(pages), "count", fmt.Sprint(len(open)),
+			"from", fmt.Sprint(from+1), "to", fmt.Sprint(from+len(shown)), "next", fmt.Sprint(page+1))
+	}
+	return h.send(ctx, replyTo(e, "r:"+e.ID, text))
 }
 
 // ticketList is one line per ticket: number, group, the question's start.
@@ -141,6 +172,9 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 			if err := open(t); err != nil {
 				return nil, err
 			}
+			if t.Status == store.StatusAnswered {
+				return nil, errRefused{"claim_answered"}
+			}
 			t.AssigneeID = idOf(o)
 			if t.Status == store.StatusOpen {
 				t.Status = store.StatusClaimed
@@ -159,6 +193,11 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 		decide = func(t *store.Ticket) ([]store.TicketEvent, error) {
 			if err := open(t); err != nil {
 				return nil, err
+			}
+			if t.AssigneeID != nil && *t.AssigneeID == target.ID {
+				// Already theirs (the same command sent twice, or a
+				// handover to oneself): nothing changes, nobody is told twice.
+				return nil, errRefused{"handover_same"}
 			}
 			t.AssigneeID = idOf(target)
 			due := now.Add(sla)
@@ -231,7 +270,11 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 	var refused errRefused
 	switch {
 	case errors.As(err, &refused):
-		return reply(refused.template)
+		name := ""
+		if handoverTarget != nil {
+			name = handoverTarget.Name
+		}
+		return reply(refused.template, "officer", name)
 	case errors.Is(err, store.ErrDuplicate):
 		return nil // this message was handled before
 	case err != nil:
