@@ -85,6 +85,45 @@ func (d *directory) resolveMentions(e *bot.Event, st *store.Station) (officer *s
 	return officer, toBot
 }
 
+// isUrgent: the resident marked the question urgent (hub.urgent_keywords).
+func (h *Hub) isUrgent(text string) bool {
+	for _, k := range h.opts.UrgentKeywords {
+		if k != "" && strings.Contains(text, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// clockFrom is when the answer clock of ticket t, held by o, starts at
+// now: at once for an emergency, a question the resident marked urgent,
+// or when o is on duty (for the duty account: when anyone of the station
+// is); else at the start of the next shift of whoever will answer (o's
+// own, or the station's next for the duty account), the time residents
+// are promised. Without any shift ahead it starts at once.
+func (h *Hub) clockFrom(d *directory, st *store.Station, o *store.Officer, t *store.Ticket, now time.Time) time.Time {
+	loc := h.opts.Location
+	if t.Emergency || h.isUrgent(t.Question) {
+		return now
+	}
+	if o != nil && !o.HasRole(store.RoleDutyAccount) {
+		if _, on := d.onDuty(o, now, loc); on {
+			return now
+		}
+		if next, ok := d.nextShiftOf(o, now, loc); ok {
+			return next
+		}
+		return now
+	}
+	if best, _ := d.bestOnDuty(st, now, loc, nil); best != nil {
+		return now
+	}
+	if next, ok := d.nextStart(st, now, loc); ok {
+		return next
+	}
+	return now
+}
+
 func (h *Hub) isEmergency(text string) bool {
 	for _, k := range h.opts.EmergencyKeywords {
 		if k != "" && strings.Contains(text, k) {
@@ -206,9 +245,7 @@ func (h *Hub) ask(ctx context.Context, d *directory, e *bot.Event, g *store.Grou
 		t.Status, t.FirstResponseAt, t.AnsweredBy, t.AutoAnswered = store.StatusAnswered, &now, idOf(r.Officer), true
 		timeline = append(timeline, store.TicketEvent{Kind: store.TLAutoAnswered, Detail: faq.Topic, At: now})
 	case r.AfterHours() && !emergency:
-		if next, ok := d.nextStart(st, now, loc); ok {
-			due = next.Add(sla)
-		}
+		due = h.clockFrom(d, st, r.Officer, t, now).Add(sla)
 		t.EscalateAt = &due
 		timeline = append(timeline, store.TicketEvent{Kind: store.TLFiled, At: now})
 	default:
@@ -264,6 +301,8 @@ func (h *Hub) askMessages(d *directory, e *bot.Event, t *store.Ticket, g *store.
 	case faq != nil:
 		out = append(out, about(replyTo(e, key+"ack", render(d.template("faq_answer"), "number", number, "answer", faq.Answer), t.ResidentID), bot.PurposeAck, t.ID))
 		return out
+	case t.AfterHours && h.isUrgent(t.Question):
+		out = append(out, about(replyTo(e, key+"ack", render(d.template("ack_after_hours_urgent"), "number", number), t.ResidentID), bot.PurposeAck, t.ID))
 	case t.AfterHours:
 		next := "上班后"
 		if at, ok := d.nextStart(st, now, h.opts.Location); ok {
@@ -322,20 +361,25 @@ func title(o *store.Officer) string {
 	return o.Name + "警官"
 }
 
-// humanTime says when in words a resident reads at a glance.
+// humanTime says when in words a resident reads at a glance: the day
+// (today, tomorrow, the day after, or the date) with its weekday, so a
+// promise over a holiday or onto a make-up working day reads plainly.
 func humanTime(at, now time.Time, loc *time.Location) string {
 	a, n := at.In(loc), now.In(loc)
 	ay, am, ad := a.Date()
 	ny, nm, nd := n.Date()
 	today := time.Date(ny, nm, nd, 0, 0, 0, 0, loc)
 	day := time.Date(ay, am, ad, 0, 0, 0, 0, loc)
+	wd := "（" + weekdayNames[a.Weekday()] + "）"
 	switch int(day.Sub(today).Hours() / 24) {
 	case 0:
 		return "今天" + a.Format("15:04")
 	case 1:
-		return "明天" + a.Format("15:04")
+		return "明天" + wd + a.Format("15:04")
 	case 2:
-		return "后天" + a.Format("15:04")
+		return "后天" + wd + a.Format("15:04")
 	}
-	return fmt.Sprintf("%d月%d日%s", am, ad, a.Format("15:04"))
+	return fmt.Sprintf("%d月%d日%s%s", am, ad, wd, a.Format("15:04"))
 }
+
+var weekdayNames = [...]string{"周日", "周一", "周二", "周三", "周四", "周五", "周六"}

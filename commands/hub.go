@@ -23,6 +23,9 @@ import (
 type Options struct {
 	Location          *time.Location
 	EmergencyKeywords []string
+	// UrgentKeywords mark a question the resident says is urgent: its
+	// answer clock starts at once even after hours.
+	UrgentKeywords []string
 	// QuestionsPerMinute caps one resident's new questions in one chat; 0 = no cap.
 	QuestionsPerMinute int
 	MaxTextRunes       int
@@ -32,6 +35,10 @@ type Options struct {
 	// AlertLimits bound a broadcast's text per platform (what one group
 	// message takes there); a platform not listed takes MaxTextRunes.
 	AlertLimits map[bot.Platform]TextLimit
+	// EscalationWindow gathers escalation notices to one person: the first
+	// of a window is sent at once, the rest when it closes, as one digest
+	// (0: DefaultEscalationWindow).
+	EscalationWindow time.Duration
 	// Now is the clock; tests and `roster who` set it.
 	Now func() time.Time
 	Log *slog.Logger

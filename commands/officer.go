@@ -179,7 +179,7 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 			if t.Status == store.StatusOpen {
 				t.Status = store.StatusClaimed
 			}
-			due := now.Add(sla)
+			due := h.clockFrom(d, st, o, t, now).Add(sla)
 			t.EscalateAt = &due
 			return []store.TicketEvent{{Kind: store.TLClaimed, ActorID: idOf(o), At: now}}, nil
 		}
@@ -200,7 +200,7 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 				return nil, errRefused{"handover_same"}
 			}
 			t.AssigneeID = idOf(target)
-			due := now.Add(sla)
+			due := h.clockFrom(d, st, target, t, now).Add(sla)
 			t.EscalateAt = &due
 			return []store.TicketEvent{{Kind: store.TLHandedOver, ActorID: idOf(o), Detail: "→ " + target.Name, At: now}}, nil
 		}

@@ -38,7 +38,7 @@ func newRig(t *testing.T, start time.Time, edit func(cfg *configs.Config, o *Opt
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{Location: sh, EmergencyKeywords: cfg.Hub.EmergencyKeywords, MaxTextRunes: cfg.Hub.MaxTextRunes,
+	opts := Options{Location: sh, EmergencyKeywords: cfg.Hub.EmergencyKeywords, UrgentKeywords: cfg.Hub.UrgentKeywords, MaxTextRunes: cfg.Hub.MaxTextRunes,
 		ConsultationStation: cfg.Hub.ConsultationStation, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if edit != nil {
 		edit(cfg, &opts)

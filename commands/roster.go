@@ -2,6 +2,7 @@ package commands
 
 import (
 	"fmt"
+	"strings"
 	"time"
 	_ "time/tzdata" // the roster is in Asia/Shanghai even on an image with no zoneinfo
 
@@ -162,6 +163,23 @@ func (d *directory) nextStart(st *store.Station, t time.Time, loc *time.Location
 	return time.Time{}, false
 }
 
+// nextShiftOf finds when o's next rostered shift starts after t, looking
+// two weeks ahead.
+func (d *directory) nextShiftOf(o *store.Officer, t time.Time, loc *time.Location) (time.Time, bool) {
+	for day := 0; day <= 14; day++ {
+		var best time.Time
+		for _, s := range d.shiftsOn(o, t.AddDate(0, 0, day), loc) {
+			if s.start.After(t) && (best.IsZero() || s.start.Before(best)) {
+				best = s.start
+			}
+		}
+		if !best.IsZero() {
+			return best, true
+		}
+	}
+	return time.Time{}, false
+}
+
 // rolePriority orders who takes a question when the group's own officer is
 // away: the duty officer first, then other officers, then auxiliaries.
 // Leaders and admins are the escalation chain, not the first line.
@@ -245,6 +263,48 @@ func (d *directory) dutyOfficerNow(st *store.Station, t time.Time, loc *time.Loc
 		return o
 	}
 	return d.dutyAccount(st)
+}
+
+// escalationChain is who a ticket held by cur goes to, in order, while
+// nobody answers it at t: cur, then the station's duty officer on duty at t
+// (dutyOfficerNow), then the leader. Each person appears once, and someone
+// already past in that order is not gone back to: a ticket the leader holds
+// has a chain of one. `roster who`, the escalation DM and the escalation
+// timer all read it from here, so what admins are shown is what happens.
+func (d *directory) escalationChain(st *store.Station, cur *store.Officer, t time.Time, loc *time.Location) []*store.Officer {
+	ladder := []*store.Officer{d.dutyOfficerNow(st, t, loc), d.leader(st)}
+	var chain []*store.Officer
+	if cur != nil {
+		chain = append(chain, cur)
+		for i, o := range ladder {
+			if o != nil && o.ID == cur.ID {
+				ladder = ladder[i+1:]
+				break
+			}
+		}
+	}
+next:
+	for _, o := range ladder {
+		if o == nil {
+			continue
+		}
+		for _, in := range chain {
+			if in.ID == o.ID {
+				continue next
+			}
+		}
+		chain = append(chain, o)
+	}
+	return chain
+}
+
+// chainNames is a chain as people read it.
+func chainNames(chain []*store.Officer) string {
+	names := make([]string, len(chain))
+	for i, o := range chain {
+		names[i] = o.Name
+	}
+	return strings.Join(names, " → ")
 }
 
 // clockMinutes reads "HH:MM" (validated when the config loaded) as minutes

@@ -171,6 +171,6 @@ func (h *Hub) Who(stationCode, group string, at time.Time) (string, error) {
 			fmt.Fprintf(&b, "下一班开始：%s\n", next.In(loc).Format("2006-01-02 15:04"))
 		}
 	}
-	fmt.Fprintf(&b, "升级链：%s → %s → %s", who, officerName(d.dutyOfficerNow(st, at, loc)), officerName(d.leader(st)))
+	fmt.Fprintf(&b, "升级链：%s", chainNames(d.escalationChain(st, r.Officer, at, loc)))
 	return b.String(), nil
 }

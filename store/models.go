@@ -355,6 +355,11 @@ const (
 	OutboundFailed        = "failed"
 	OutboundCancelled     = "cancelled"
 	OutboundAwaitingHuman = "awaiting_human"
+	// OutboundHeld is a notice kept for a digest (see Notice): never sent
+	// by itself; GatherHeld turns the held notices of one person's window
+	// into one message when the window closes, and marks them gathered.
+	OutboundHeld     = "held"
+	OutboundGathered = "gathered"
 )
 
 // Outbound priorities: interactive messages go before bulk ones.

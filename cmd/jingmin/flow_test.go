@@ -53,7 +53,7 @@ func TestNightQuestionsGoToDutyAccountFAQAnswersAndMorningDigest(t *testing.T) {
 		byResident[l.At[0]] = l.Text
 	}
 	mustContain(t, "FAQ answer", byResident["res-1"], "自动答复", "户口簿")
-	mustContain(t, "after-hours acknowledgement", byResident["res-2"], "非工作时间", "明天08:30")
+	mustContain(t, "after-hours acknowledgement", byResident["res-2"], "非工作时间", "明天（周二）08:30")
 	duty := h.lastBot(bot.Direct, "taiping-duty")
 	mustContain(t, "duty account DM", duty.Text, "装修")
 	if n := len(h.botLines(bot.Direct, "wang")); n != 0 {

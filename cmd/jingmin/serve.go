@@ -337,9 +337,10 @@ func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, waker b
 		return nil, fmt.Errorf("%s: hub.timezone: %w", cfg.Source, err)
 	}
 	return commands.New(ctx, st, commands.Options{
-		Location: loc, EmergencyKeywords: cfg.Hub.EmergencyKeywords,
+		Location: loc, EmergencyKeywords: cfg.Hub.EmergencyKeywords, UrgentKeywords: cfg.Hub.UrgentKeywords,
 		QuestionsPerMinute: cfg.Hub.QuestionsPerMinute, MaxTextRunes: cfg.Hub.MaxTextRunes,
 		ConsultationStation: cfg.Hub.ConsultationStation,
+		EscalationWindow:    time.Duration(cfg.Hub.EscalationDigestMinutes) * time.Minute,
 		AlertLimits: map[bot.Platform]commands.TextLimit{
 			bot.WeChat:     {Bytes: wechat.MaxGroupTextBytes},
 			bot.DingTalk:   {Runes: bot.MaxTextRunes},
