@@ -39,6 +39,9 @@ type Options struct {
 	// of a window is sent at once, the rest when it closes, as one digest
 	// (0: DefaultEscalationWindow).
 	EscalationWindow time.Duration
+	// DutyOnFor is how long "值班 开" lasts with no end given and no
+	// rostered shift now or starting within it (0: DefaultDutyOnFor).
+	DutyOnFor time.Duration
 	// Now is the clock; tests and `roster who` set it.
 	Now func() time.Time
 	Log *slog.Logger

@@ -46,11 +46,12 @@ func (h *Hub) handleDirect(ctx context.Context, e *bot.Event) error {
 		return h.handleBroadcastReply(ctx, d, e, o, verb, id)
 	}
 	word := strings.ToLower(strings.Join(strings.Fields(text), " "))
+	if m := dutyOnCommand.FindStringSubmatch(word); m != nil {
+		return h.dutyOn(ctx, d, e, o, m[1], m[2])
+	}
 	switch word {
-	case "值班 开", "值班开", "上班", "duty on":
-		return h.setDuty(ctx, d, e, o, true)
 	case "值班 关", "值班关", "下班", "duty off":
-		return h.setDuty(ctx, d, e, o, false)
+		return h.dutyOff(ctx, d, e, o)
 	case "待办", "todo", "list":
 		return h.todo(ctx, d, e, o, 1)
 	}
@@ -61,19 +62,82 @@ func (h *Hub) handleDirect(ctx context.Context, e *bot.Event) error {
 	return reply(d.template("help"))
 }
 
-func (h *Hub) setDuty(ctx context.Context, d *directory, e *bot.Event, o *store.Officer, on bool) error {
-	if err := h.store.SetDutyOverride(ctx, o.ID, &on, h.now()); err != nil {
+// dutyOnCommand is "值班 开", with an optional end: "值班 开 到 23:00".
+var dutyOnCommand = regexp.MustCompile(`^(?:值班 ?开|上班|duty on)(?: ?(?:到|至|until|to) ?(\d{1,2})[:：](\d{2}))?$`)
+
+// dutyOn puts an officer on duty from now until the end they gave, else
+// the end of their rostered shift (the one they are in, or one starting
+// within DutyOnFor), else for DutyOnFor; the reply says until when.
+func (h *Hub) dutyOn(ctx context.Context, d *directory, e *bot.Event, o *store.Officer, hh, mm string) error {
+	now := h.now()
+	loc := h.opts.Location
+	var until time.Time
+	if hh != "" {
+		hour, _ := strconv.Atoi(hh)
+		minute, _ := strconv.Atoi(mm)
+		if hour > 23 || minute > 59 {
+			return h.send(ctx, replyTo(e, "r:"+e.ID, render(d.template("duty_bad_end"), "end", hh+":"+mm)))
+		}
+		n := now.In(loc)
+		until = time.Date(n.Year(), n.Month(), n.Day(), hour, minute, 0, 0, loc)
+		if !until.After(now) {
+			until = until.AddDate(0, 0, 1)
+		}
+	} else {
+		until = now.Add(h.dutyOnFor())
+		if s, ok := d.rosteredAt(o, now, loc); ok {
+			until = s.end
+		} else if next, ok := d.nextShiftOf(o, now, loc); ok && next.Before(now.Add(h.dutyOnFor())) {
+			for _, s := range d.shiftsOn(o, next, loc) {
+				if s.start.Equal(next) {
+					until = s.end
+				}
+			}
+		}
+	}
+	on := true
+	if err := h.store.SetDutyOverride(ctx, o.ID, &on, now, &until); err != nil {
 		return err
 	}
 	if err := h.Reload(ctx); err != nil {
 		return err
 	}
-	key := "duty_off"
-	if on {
-		key = "duty_on"
-	}
-	return h.send(ctx, replyTo(e, "r:"+e.ID, d.template(key)))
+	return h.send(ctx, replyTo(e, "r:"+e.ID, render(d.template("duty_on"), "until", humanTime(until, now, loc))))
 }
+
+// dutyOff takes an officer out of routing until their next rostered shift
+// starts; questions go to whoever is next in line meanwhile.
+func (h *Hub) dutyOff(ctx context.Context, d *directory, e *bot.Event, o *store.Officer) error {
+	now := h.now()
+	loc := h.opts.Location
+	off := false
+	next, ok := d.nextShiftOf(o, now, loc)
+	var until *time.Time
+	if ok {
+		until = &next
+	}
+	if err := h.store.SetDutyOverride(ctx, o.ID, &off, now, until); err != nil {
+		return err
+	}
+	if err := h.Reload(ctx); err != nil {
+		return err
+	}
+	if !ok {
+		return h.send(ctx, replyTo(e, "r:"+e.ID, d.template("duty_off_no_shift")))
+	}
+	return h.send(ctx, replyTo(e, "r:"+e.ID, render(d.template("duty_off"), "next", humanTime(next, now, loc))))
+}
+
+// dutyOnFor is how long "值班 开" lasts with no end given and no shift.
+func (h *Hub) dutyOnFor() time.Duration {
+	if h.opts.DutyOnFor > 0 {
+		return h.opts.DutyOnFor
+	}
+	return DefaultDutyOnFor
+}
+
+// DefaultDutyOnFor is hub.duty_on_hours' default.
+const DefaultDutyOnFor = 4 * time.Hour
 
 // todoPage is how many tickets one "待办" reply lists: a page stays far
 // below what one message may hold, so no line is ever cut.

@@ -9,9 +9,9 @@ import (
 	"github.com/jingminhub/jingmin/store"
 )
 
-// A duty switch ("值班 开") lasts at most this long; "值班 关" lasts until the
-// officer's next rostered shift starts.
-const dutyOnFor = 12 * time.Hour
+// legacyDutyOnFor is how long a "值班 开" recorded without an end (before
+// officers had duty_until) lasts.
+const legacyDutyOnFor = 12 * time.Hour
 
 // span is one stretch of duty.
 type span struct {
@@ -125,20 +125,51 @@ func (d *directory) rosteredAt(o *store.Officer, t time.Time, loc *time.Location
 	return span{}, false
 }
 
-// onDuty is the roster with the officer's own switch applied.
+// onDuty is the roster with the officer's own switch applied: "值班 开"
+// puts them on duty from DutySince until DutyUntil, "值班 关" takes them
+// out of routing until then (their next shift).
 func (d *directory) onDuty(o *store.Officer, t time.Time, loc *time.Location) (span, bool) {
 	s, rostered := d.rosteredAt(o, t, loc)
-	if o.DutyOverride != nil && o.DutySince != nil {
+	if o.DutyOverride != nil && o.DutySince != nil && !t.Before(*o.DutySince) {
 		since := *o.DutySince
-		if *o.DutyOverride {
-			if t.Sub(since) < dutyOnFor && !t.Before(since) {
-				return span{since, since.Add(dutyOnFor), "manual"}, true
+		switch {
+		case *o.DutyOverride:
+			end := since.Add(legacyDutyOnFor)
+			if o.DutyUntil != nil {
+				end = *o.DutyUntil
 			}
-		} else if rostered && !s.start.After(since) {
+			if t.Before(end) {
+				return span{since, end, "manual"}, true
+			}
+		case o.DutyUntil != nil:
+			if t.Before(*o.DutyUntil) {
+				return span{}, false
+			}
+		case rostered && !s.start.After(since):
 			return span{}, false // signed off this shift
 		}
 	}
 	return s, rostered
+}
+
+// dutySwitch is an officer's "值班 开/关" in force at t, if any: on or off,
+// and until when.
+func (d *directory) dutySwitch(o *store.Officer, t time.Time, loc *time.Location) (on bool, until time.Time, ok bool) {
+	if o.DutyOverride == nil || o.DutySince == nil || t.Before(*o.DutySince) {
+		return false, time.Time{}, false
+	}
+	if *o.DutyOverride {
+		s, on := d.onDuty(o, t, loc)
+		return true, s.end, on && s.kind == "manual"
+	}
+	if _, on := d.onDuty(o, t, loc); on {
+		return false, time.Time{}, false
+	}
+	if o.DutyUntil != nil {
+		return false, *o.DutyUntil, true
+	}
+	s, _ := d.rosteredAt(o, t, loc)
+	return false, s.end, true
 }
 
 // nextStart finds when the next shift of anyone but the duty account starts

@@ -171,6 +171,25 @@ func (h *Hub) Who(stationCode, group string, at time.Time) (string, error) {
 			fmt.Fprintf(&b, "下一班开始：%s\n", next.In(loc).Format("2006-01-02 15:04"))
 		}
 	}
+	var switches []string
+	for _, o := range d.staff[st.ID] {
+		on, until, ok := d.dutySwitch(o, at, loc)
+		if !ok {
+			continue
+		}
+		what := "值班 关"
+		if on {
+			what = "值班 开"
+		}
+		end := "本班结束"
+		if !until.IsZero() {
+			end = until.In(loc).Format("01-02 15:04")
+		}
+		switches = append(switches, fmt.Sprintf("%s %s（至 %s）", o.Name, what, end))
+	}
+	if len(switches) > 0 {
+		fmt.Fprintf(&b, "值班开关：%s\n", strings.Join(switches, "；"))
+	}
 	fmt.Fprintf(&b, "升级链：%s", chainNames(d.escalationChain(st, r.Officer, at, loc)))
 	return b.String(), nil
 }

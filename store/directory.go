@@ -305,10 +305,16 @@ func loadDirectory(db *gorm.DB) (*Directory, error) {
 	return &d, nil
 }
 
-// SetDutyOverride records an officer's "值班 开/关"; nil returns them to the roster.
-func (s *Store) SetDutyOverride(ctx context.Context, officerID uint, on *bool, at time.Time) error {
+// SetDutyOverride records an officer's "值班 开/关" from at until until (nil:
+// no end known); on nil returns them to the roster.
+func (s *Store) SetDutyOverride(ctx context.Context, officerID uint, on *bool, at time.Time, until *time.Time) error {
+	var end *time.Time
+	if until != nil {
+		u := until.UTC()
+		end = &u
+	}
 	err := s.db.WithContext(ctx).Model(&Officer{}).Where("id = ?", officerID).
-		Updates(map[string]any{"duty_override": on, "duty_since": at.UTC()}).Error
+		Updates(map[string]any{"duty_override": on, "duty_since": at.UTC(), "duty_until": end}).Error
 	if err != nil {
 		return fmt.Errorf("set duty of officer %d: %w", officerID, err)
 	}

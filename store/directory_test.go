@@ -412,11 +412,12 @@ func TestDutyOverrideSurvivesResync(t *testing.T) {
 				wang := officerByCode(t, d, "xcl-wang")
 				at := time.Date(2026, 11, 23, 20, 15, 0, 0, cst)
 				if tc.on == nil {
-					if err := s.SetDutyOverride(testContext(t), wang.ID, ptr(true), at.Add(-time.Hour)); err != nil {
+					if err := s.SetDutyOverride(testContext(t), wang.ID, ptr(true), at.Add(-time.Hour), nil); err != nil {
 						t.Fatal(err)
 					}
 				}
-				if err := s.SetDutyOverride(testContext(t), wang.ID, tc.on, at); err != nil {
+				until := at.Add(105 * time.Minute)
+				if err := s.SetDutyOverride(testContext(t), wang.ID, tc.on, at, &until); err != nil {
 					t.Fatalf("set duty override: %v", err)
 				}
 
@@ -429,6 +430,9 @@ func TestDutyOverrideSurvivesResync(t *testing.T) {
 				}
 				if got.DutySince == nil || !got.DutySince.Equal(at) {
 					t.Errorf("duty since = %v, want %v", deref(got.DutySince), at)
+				}
+				if got.DutyUntil == nil || !got.DutyUntil.Equal(until) {
+					t.Errorf("duty until = %v, want %v", deref(got.DutyUntil), until)
 				}
 				if got.Name != "王建军" {
 					t.Errorf("name = %q, want the re-synced 王建军", got.Name)
@@ -474,7 +478,7 @@ func TestSyncWithUnknownReferenceFailsAndChangesNothing(t *testing.T) {
 			forEachDB(t, func(t *testing.T, s *store.Store) {
 				syncSeed(t, s, districtSeed())
 				wang := officerByCode(t, loadDirectory(t, s), "xcl-wang")
-				if err := s.SetDutyOverride(testContext(t), wang.ID, ptr(true), time.Now()); err != nil {
+				if err := s.SetDutyOverride(testContext(t), wang.ID, ptr(true), time.Now(), nil); err != nil {
 					t.Fatal(err)
 				}
 				before := loadDirectory(t, s)

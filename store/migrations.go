@@ -36,6 +36,7 @@ func migrations() []*gormigrate.Migration {
 		migrate2026112901(),
 		migrate2026113001(),
 		migrate2026120101(),
+		migrate2026120103(),
 	}
 }
 

@@ -341,6 +341,7 @@ func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, waker b
 		QuestionsPerMinute: cfg.Hub.QuestionsPerMinute, MaxTextRunes: cfg.Hub.MaxTextRunes,
 		ConsultationStation: cfg.Hub.ConsultationStation,
 		EscalationWindow:    time.Duration(cfg.Hub.EscalationDigestMinutes) * time.Minute,
+		DutyOnFor:           time.Duration(cfg.Hub.DutyOnHours) * time.Hour,
 		AlertLimits: map[bot.Platform]commands.TextLimit{
 			bot.WeChat:     {Bytes: wechat.MaxGroupTextBytes},
 			bot.DingTalk:   {Runes: bot.MaxTextRunes},
