@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -25,12 +26,7 @@ func (h *Hub) handleGroup(ctx context.Context, e *bot.Event) error {
 		return nil
 	}
 	if g == nil || st == nil {
-		// The bot was added to a group nobody registered: say so politely
-		// and leave a record an admin can act on.
-		if err := h.store.RecordUnknownChat(ctx, string(e.Platform), e.Chat.ID, e.Chat.Name); err != nil {
-			return err
-		}
-		return h.send(ctx, replyTo(e, "unknown:"+e.ID, d.template("unknown_group")))
+		return h.unknownGroup(ctx, d, e)
 	}
 	if e.Kind != bot.KindText {
 		return h.send(ctx, replyTo(e, "unsupported:"+e.ID, d.template("unsupported"), e.Sender.ID))
@@ -46,6 +42,89 @@ func (h *Hub) handleGroup(ctx context.Context, e *bot.Event) error {
 		}
 	}
 	return h.ask(ctx, d, e, g, st, mentioned, text, emergency)
+}
+
+// unknownGroup answers a group nobody registered: the resident is told
+// politely, and the first time the group speaks the admins who can register
+// it get a DM (platform, chat id, name, how), written with the group's
+// record so they hear of it once.
+func (h *Hub) unknownGroup(ctx context.Context, d *directory, e *bot.Event) error {
+	admins := d.adminsFor(d.stationOfSpeakers(e))
+	var notices []bot.Outbound
+	for _, a := range admins {
+		m, ok := d.dm(a, string(e.Platform), fmt.Sprintf("unknown-chat:%s:%s:%d", e.Platform, e.Chat.ID, a.ID), "未登记的群",
+			func(esc func(string) string) string {
+				name := e.Chat.Name
+				if name == "" {
+					name = "（平台没有给出群名）"
+				}
+				return renderEsc(esc, d.template("unknown_group_admin"), "platform", string(e.Platform), "platform_name", platformLabel(string(e.Platform)),
+					"chat_id", e.Chat.ID, "name", name)
+			}, bot.Ref{Purpose: bot.PurposeNotice})
+		if ok {
+			notices = append(notices, m)
+		}
+	}
+	first, err := h.store.RecordUnknownChat(ctx, string(e.Platform), e.Chat.ID, e.Chat.Name, rows(notices)...)
+	if err != nil {
+		return err
+	}
+	if first {
+		h.wake(ctx, notices)
+	}
+	return h.send(ctx, replyTo(e, "unknown:"+e.ID, d.template("unknown_group")))
+}
+
+// stationOfSpeakers is the station an unregistered group most likely
+// belongs to: that of an officer who speaks or is @-ed in it by platform
+// id; nil when nobody there is known.
+func (d *directory) stationOfSpeakers(e *bot.Event) *store.Station {
+	if o := d.officerByIdentity(string(e.Platform), e.Sender.ID); o != nil {
+		return d.stations[o.StationID]
+	}
+	for _, m := range e.Mentions {
+		if m.UserID == "" {
+			continue
+		}
+		if o := d.officerByIdentity(string(e.Platform), m.UserID); o != nil {
+			return d.stations[o.StationID]
+		}
+	}
+	return nil
+}
+
+// adminsFor is who registers groups: the station's admins; the district
+// admins when the station is unknown or has none; every station's admins
+// when there are no district admins either, so someone always hears.
+func (d *directory) adminsFor(st *store.Station) []*store.Officer {
+	pick := func(role string, station *store.Station) []*store.Officer {
+		var out []*store.Officer
+		for _, o := range d.sortedOfficers() {
+			if o.HasRole(role) && (station == nil || o.StationID == station.ID) {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	if st != nil {
+		if out := pick(store.RoleAdmin, st); len(out) > 0 {
+			return out
+		}
+	}
+	if out := pick(store.RoleDistrictAdmin, nil); len(out) > 0 {
+		return out
+	}
+	return pick(store.RoleAdmin, nil)
+}
+
+// sortedOfficers lists every officer by id.
+func (d *directory) sortedOfficers() []*store.Officer {
+	out := make([]*store.Officer, 0, len(d.officers))
+	for _, o := range d.officers {
+		out = append(out, o)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
 }
 
 // resolveMentions finds the officer a resident @-ed: by platform user id

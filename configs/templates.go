@@ -32,6 +32,7 @@ var DefaultTemplates = map[string]string{
 	"duty_bad_end":              "“{end}”不是有效的时间，请按“值班 开 到 23:00”的格式发送。",
 	"digest":                    "### 您有 {count} 个待处理工单\n{list}\n\n回复“#编号 内容”即可答复。",
 	"unknown_group":             "本群尚未登记到社区警务平台，已通知管理员处理。如有紧急情况请直接拨打110。",
+	"unknown_group_admin":       "### 未登记的群有人提问\n- 平台：{platform_name}（{platform}）\n- 群号：{chat_id}\n- 群名：{name}\n\n这个群还没有登记，群里的提问不会转给民警。登记方法：在配置文件的 groups 中加一项（platform 填 {platform}，chat_id 填上面的群号，name、station 和本群民警 officer 按实际填写），再运行 jingmin sync。不属于本辖区的群可以不理会；同一个群只通知一次。",
 	"throttled":                 "您提问太频繁了，请稍等片刻；刚才的补充内容已记入工单 #{number}。",
 	"unsupported":               "暂时只能识别文字消息，请用文字描述您的问题。如有紧急情况请直接拨打110。",
 	"no_ticket":                 "没有找到工单 #{number}，请核对编号。",

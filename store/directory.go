@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -321,18 +322,34 @@ func (s *Store) SetDutyOverride(ctx context.Context, officerID uint, on *bool, a
 	return nil
 }
 
-// RecordUnknownChat notes a message from a chat nobody registered.
-func (s *Store) RecordUnknownChat(ctx context.Context, platform, chatID, name string) error {
-	now := s.db.NowFunc()
-	row := UnknownChat{Platform: platform, ChatID: chatID, Name: name, Messages: 1, FirstSeen: now, LastSeen: now}
-	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "platform"}, {Name: "chat_id"}},
-		DoUpdates: clause.Assignments(map[string]any{"messages": gorm.Expr("messages + 1"), "last_seen": now}),
-	}).Create(&row).Error
+// RecordUnknownChat notes a message from a chat nobody registered. The
+// first message of a chat creates its record and writes first (the notice
+// to the admins who can register it) in the same transaction, so they
+// hear of each chat once; first reports whether this was that message.
+func (s *Store) RecordUnknownChat(ctx context.Context, platform, chatID, name string, first ...OutboundMessage) (bool, error) {
+	created := false
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		created = false
+		now := tx.NowFunc()
+		row := UnknownChat{Platform: platform, ChatID: chatID, Name: name, Messages: 1, FirstSeen: now, LastSeen: now}
+		res := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "platform"}, {Name: "chat_id"}}, DoNothing: true}).Create(&row)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 1 {
+			created = true
+			if err := s.insertOutbound(tx, first); err != nil && !errors.Is(err, ErrDuplicate) {
+				return err
+			}
+			return nil
+		}
+		return tx.Model(&UnknownChat{}).Where("platform = ? AND chat_id = ?", platform, chatID).
+			Updates(map[string]any{"messages": gorm.Expr("messages + 1"), "last_seen": now}).Error
+	})
 	if err != nil {
-		return fmt.Errorf("record unknown chat: %w", err)
+		return false, fmt.Errorf("record unknown chat: %w", err)
 	}
-	return nil
+	return created, nil
 }
 
 // UnknownChats lists chats waiting for an admin to register them.

@@ -517,16 +517,16 @@ func TestRecordUnknownChatCountsMessagesPerChat(t *testing.T) {
 		ctx := testContext(t)
 		start := time.Now().Add(-time.Second)
 		for range 3 {
-			if err := s.RecordUnknownChat(ctx, "dingtalk", "cid-unregistered", "嘉定某小区业主群"); err != nil {
+			if _, err := s.RecordUnknownChat(ctx, "dingtalk", "cid-unregistered", "嘉定某小区业主群"); err != nil {
 				t.Fatalf("record unknown chat: %v", err)
 			}
 		}
 		// Same chat id on the other platform is another chat.
-		if err := s.RecordUnknownChat(ctx, "wechat", "cid-unregistered", "同名的微信群"); err != nil {
+		if _, err := s.RecordUnknownChat(ctx, "wechat", "cid-unregistered", "同名的微信群"); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(20 * time.Millisecond)
-		if err := s.RecordUnknownChat(ctx, "wechat", "wr-other", "另一个群 😀"); err != nil {
+		if _, err := s.RecordUnknownChat(ctx, "wechat", "wr-other", "另一个群 😀"); err != nil {
 			t.Fatal(err)
 		}
 

@@ -83,36 +83,47 @@ func prepareOutbound(tx *gorm.DB, msgs []OutboundMessage) {
 
 // GatherHeld sends platform's held notices whose window closed by now: the
 // notices of one person's window (same officer, address and closing time)
-// become one message, which compose writes from them (its key must be
-// unique to that window), written pending while they are marked gathered,
-// in one transaction per window. A window is gathered once: another process
-// gathering the same one finds its notices gathered already. It returns the
-// messages written.
+// become one message, which compose writes from them, written pending while
+// they are marked gathered, in one transaction per window. The store makes
+// the message's key unique by adding the first notice's id, so a notice
+// held late (by a process whose clock lags) gets a message of its own
+// instead of being lost. Processes gathering at once lock the notices by
+// primary key in one order: one of them gathers, the others find them
+// gathered. It returns the messages written.
 func (s *Store) GatherHeld(ctx context.Context, platform string, now time.Time, compose func(held []OutboundMessage) OutboundMessage) ([]OutboundMessage, error) {
-	type window struct {
-		OfficerID *uint
-		ToUser    string
-		DueAt     time.Time
-	}
-	var windows []window
-	err := s.read(ctx).Model(&OutboundMessage{}).Select("officer_id, to_user, due_at").
+	var candidates []OutboundMessage
+	err := s.read(ctx).Select("id, officer_id, to_user, due_at").
 		Where("platform = ? AND state = ? AND due_at <= ?", platform, OutboundHeld, now.UTC()).
-		Group("officer_id, to_user, due_at").Order("due_at").Limit(500).Scan(&windows).Error
+		Order("id").Limit(5000).Find(&candidates).Error
 	if err != nil {
 		return nil, fmt.Errorf("find held notices on %s: %w", platform, err)
 	}
+	type window struct {
+		officer uint
+		toUser  string
+		dueAt   int64
+	}
+	var (
+		order   []window
+		windows = map[window][]uint{}
+	)
+	for _, c := range candidates {
+		w := window{toUser: c.ToUser, dueAt: c.DueAt.UnixMilli()}
+		if c.OfficerID != nil {
+			w.officer = *c.OfficerID
+		}
+		if _, ok := windows[w]; !ok {
+			order = append(order, w)
+		}
+		windows[w] = append(windows[w], c.ID)
+	}
 	var written []OutboundMessage
-	for _, w := range windows {
+	for _, w := range order {
 		var digest OutboundMessage
 		err := s.tx(ctx, func(tx *gorm.DB) error {
+			digest = OutboundMessage{}
 			var held []OutboundMessage
-			q := s.lock(tx).Where("platform = ? AND state = ? AND to_user = ? AND due_at = ?", platform, OutboundHeld, w.ToUser, w.DueAt)
-			if w.OfficerID == nil {
-				q = q.Where("officer_id IS NULL")
-			} else {
-				q = q.Where("officer_id = ?", *w.OfficerID)
-			}
-			if err := q.Order("id").Find(&held).Error; err != nil {
+			if err := s.lock(tx).Where("id IN ? AND state = ?", windows[w], OutboundHeld).Order("id").Find(&held).Error; err != nil {
 				return fmt.Errorf("read held notices: %w", err)
 			}
 			if len(held) == 0 {
@@ -122,20 +133,27 @@ func (s *Store) GatherHeld(ctx context.Context, platform string, now time.Time, 
 			for i := range held {
 				ids[i] = held[i].ID
 			}
-			err := tx.Model(&OutboundMessage{}).Where("id IN ? AND state = ?", ids, OutboundHeld).
+			err := tx.Model(&OutboundMessage{}).Where("id IN ?", ids).
 				Updates(map[string]any{"state": OutboundGathered, "updated_at": tx.NowFunc()}).Error
 			if err != nil {
 				return fmt.Errorf("mark notices gathered: %w", err)
 			}
 			digest = compose(held)
-			digest.DueAt = time.Time{}
-			return s.insertOutbound(tx, []OutboundMessage{digest})
+			digest.Key = fmt.Sprintf("%s:%d", digest.Key, held[0].ID)
+			digest.State, digest.DueAt = OutboundPending, time.Time{}
+			if err := s.insertOutbound(tx, []OutboundMessage{digest}); err != nil {
+				if errors.Is(err, ErrDuplicate) {
+					digest = OutboundMessage{} // written before: these are covered
+					return nil
+				}
+				return err
+			}
+			return nil
 		})
-		switch {
-		case errors.Is(err, ErrDuplicate):
-		case err != nil:
+		if err != nil {
 			return written, err
-		case digest.Key != "":
+		}
+		if digest.Key != "" {
 			written = append(written, digest)
 		}
 	}

@@ -113,7 +113,12 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 		if strings.Contains(dsn, "?") {
 			sep = "&"
 		}
-		dial = mysql.Open(dsn + sep + "parseTime=true&charset=utf8mb4&loc=UTC")
+		// MariaDB (10.5+) would get RETURNING on inserts, and an
+		// "ON DUPLICATE KEY UPDATE id = id" that hits an existing row then
+		// returns that row, so a duplicate would count as written: without
+		// RETURNING, MariaDB reports 0 rows as MySQL does, and a duplicate
+		// key (a message handled twice) is recognised.
+		dial = mysql.New(mysql.Config{DSN: dsn + sep + "parseTime=true&charset=utf8mb4&loc=UTC", DisableWithReturning: true})
 	default:
 		return nil, fmt.Errorf("open store: unknown driver %q (want sqlite or mysql)", driver)
 	}

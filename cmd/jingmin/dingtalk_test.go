@@ -272,6 +272,7 @@ func TestDingTalkBadInputGetsSensibleOutcomes(t *testing.T) {
 		h.resident(m)
 		h.settle()
 		mustContain(t, "reply", last(t, "unregistered group", h.dt.Group("cidNotRegistered==")).Text, "尚未登记")
+		mustContain(t, "the station admin's notice", last(t, "admin", h.dms("zhao")).Text, "未登记的群", "dingtalk", "cidNotRegistered==")
 		chats, err := h.store.UnknownChats(context.Background())
 		if err != nil || len(chats) != 1 || chats[0].ChatID != "cidNotRegistered==" {
 			t.Errorf("unknown chats = %+v, %v", chats, err)

@@ -184,6 +184,7 @@ func TestBadInputGetsClearAnswers(t *testing.T) {
 		h.say("not-registered", "res-1", "刘阿姨", "@社区警务助手 你好")
 		h.settle()
 		mustContain(t, "reply", h.lastBot(bot.Group, "not-registered").Text, "尚未登记")
+		mustContain(t, "the station admin's notice", h.lastBot(bot.Direct, "zhao").Text, "未登记的群", "playground", "not-registered", "jingmin sync")
 		chats, err := h.store.UnknownChats(context.Background())
 		if err != nil || len(chats) != 1 || chats[0].ChatID != "not-registered" {
 			t.Errorf("unknown chats = %+v, %v; want the group recorded for an admin", chats, err)
