@@ -23,7 +23,11 @@ func (h *Hub) handleGroup(ctx context.Context, e *bot.Event) error {
 	}
 	mentioned, toBot := d.resolveMentions(e, st)
 	if !e.AddressedToBot && !toBot && mentioned == nil {
-		return nil
+		// Chatter is none of the hub's business, but where the platform
+		// shows the hub every message, an emergency is, @ or not.
+		if !e.SeesAllMessages || e.Kind != bot.KindText || !h.isEmergency(e.Text) {
+			return nil
+		}
 	}
 	if g == nil || st == nil {
 		return h.unknownGroup(ctx, d, e)
