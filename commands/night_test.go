@@ -39,7 +39,9 @@ func TestNightPromiseStartsTheClockAtTheNextShift(t *testing.T) {
 			for _, c := range tc.then {
 				r.direct("taiping-duty", c)
 			}
-			r.sent()
+			if replies := to(r.sent(), "taiping-duty"); len(tc.then) > 0 && strings.Contains(texts(replies), "分钟内答复") {
+				t.Errorf("the night's reply sets a deadline the ticket does not have:\n%s", texts(replies))
+			}
 			var paged []bot.Outbound
 			for m := 1; m <= 18; m++ {
 				r.clock.Set(when("2026-11-23 22:30").Add(time.Duration(m) * time.Minute))

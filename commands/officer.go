@@ -248,7 +248,15 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 			return []store.TicketEvent{{Kind: store.TLClaimed, ActorID: idOf(o), At: now}}, nil
 		}
 		after = func(t *store.Ticket) []bot.Outbound {
-			return []bot.Outbound{about(replyTo(e, "r:"+e.ID, render(d.template("claimed_ok"), "number", number, "minutes", fmt.Sprint(st.SLAMinutes))), bot.PurposeReply, t.ID)}
+			tmpl := "claimed_ok"
+			if t.EscalateAt != nil && t.EscalateAt.Sub(now) > sla {
+				tmpl = "claimed_ok_later" // its clock starts with the next shift
+			}
+			due := ""
+			if t.EscalateAt != nil {
+				due = humanTime(*t.EscalateAt, now, h.opts.Location)
+			}
+			return []bot.Outbound{about(replyTo(e, "r:"+e.ID, render(d.template(tmpl), "number", number, "minutes", fmt.Sprint(st.SLAMinutes), "due", due)), bot.PurposeReply, t.ID)}
 		}
 	case explicitHandover(rest, lower) && handoverTarget == nil:
 		return h.send(ctx, replyTo(e, "r:"+e.ID, render(d.template("unknown_officer"), "name", handoverName)))

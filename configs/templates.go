@@ -17,6 +17,7 @@ var DefaultTemplates = map[string]string{
 	"answer":                    "{answer}\n——{officer}（工单 #{number}）",
 	"answered_ok":               "已在“{group}”答复工单 #{number}。",
 	"claimed_ok":                "已认领工单 #{number}，请在{minutes}分钟内答复。",
+	"claimed_ok_later":          "已认领工单 #{number}。现在是非工作时间，请在{due}前答复（{minutes}分钟时限从下一班开始算起）。",
 	"claim_answered":            "工单 #{number} 已经答复过了，无需认领。如需补充，回复“#{number} 内容”即可。",
 	"handover_same":             "工单 #{number} 已由{officer}负责，无需再转交。",
 	"todo_more":                 "（第 {page}/{pages} 页：第 {from}–{to} 个，共 {count} 个。发送“待办 {next}”查看下一页）",
