@@ -84,3 +84,27 @@ func TestDutyOnRefusesAnImpossibleEnd(t *testing.T) {
 		t.Errorf("an impossible end switched 王建国's duty: %v", *o.DutyOverride)
 	}
 }
+
+// When everyone rostered has signed off, it is still working hours: the
+// question goes to the next in line, the leader, not "out of hours".
+func TestDutyOffOfTheLastOneOnShiftFallsToTheLeader(t *testing.T) {
+	r := newRig(t, when("2026-11-27 10:00"), nil) // 李明 is on leave that day
+	r.direct("wang", "值班 关")
+	r.sent()
+	r.group("hexie", "res-1", "@社区警务助手 我家电动车被偷了")
+	msgs := r.sent()
+	ack := to(msgs, "hexie")
+	if len(ack) != 1 || strings.Contains(ack[0].Text, "非工作时间") || !strings.Contains(ack[0].Text, "赵刚") {
+		t.Errorf("with the only officer on shift signed off, the resident was told:\n%s\nwant the leader, 赵刚", texts(ack))
+	}
+	if len(to(msgs, "zhao")) != 1 {
+		t.Errorf("the leader got no DM:\n%s", texts(msgs))
+	}
+	who, err := r.h.Who("taiping", "hexie", when("2026-11-27 10:05"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(who, "答复人：赵刚") || !strings.Contains(who, "升级链：赵刚") {
+		t.Errorf("roster who:\n%s", who)
+	}
+}

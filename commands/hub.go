@@ -56,7 +56,7 @@ type Options struct {
 // rules call it after the fact, never depending on it.
 type Observer interface {
 	// Routed: a new ticket went to reason (own_officer, mentioned, on_duty,
-	// duty_account), emergency or not.
+	// next_in_line, duty_account), emergency or not.
 	Routed(reason string, emergency bool)
 	// Escalated: an unanswered ticket moved up; level 1 is the SLA breach.
 	Escalated(level int)

@@ -228,10 +228,25 @@ func rolePriority(o *store.Officer) int {
 	return -1
 }
 
+// anyRosteredAt: someone of the station's first line has a rostered shift
+// at t, whether or not they signed off.
+func (d *directory) anyRosteredAt(st *store.Station, t time.Time, loc *time.Location) bool {
+	for _, o := range d.staff[st.ID] {
+		if rolePriority(o) < 0 {
+			continue
+		}
+		if _, ok := d.rosteredAt(o, t, loc); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // Route says who answers a question, and why.
 type Route struct {
 	Officer *store.Officer
-	// Reason is one of: own_officer, mentioned, on_duty, duty_account.
+	// Reason is one of: own_officer, mentioned, on_duty, next_in_line
+	// (everyone rostered signed off: the leader), duty_account.
 	Reason string
 	Shift  span
 }
@@ -257,6 +272,11 @@ func (d *directory) route(st *store.Station, g *store.Group, mentioned *store.Of
 	}
 	if o, s := d.bestOnDuty(st, t, loc, nil); o != nil {
 		return Route{o, "on_duty", s}
+	}
+	// Working hours whose rostered staff all signed off ("值班 关") are not
+	// out of hours: the question goes to the next in line, the leader.
+	if l := d.leader(st); l != nil && d.anyRosteredAt(st, t, loc) {
+		return Route{l, "next_in_line", span{}}
 	}
 	return Route{d.dutyAccount(st), "duty_account", span{}}
 }

@@ -165,6 +165,8 @@ func (h *Hub) Who(stationCode, group string, at time.Time) (string, error) {
 		fmt.Fprintf(&b, "答复人：%s（本群民警，在班 %s–%s）\n", who, r.Shift.start.In(loc).Format("15:04"), r.Shift.end.In(loc).Format("15:04"))
 	case "on_duty":
 		fmt.Fprintf(&b, "答复人：%s（本群民警不在班，由所内在班人员接手，%s–%s）\n", who, r.Shift.start.In(loc).Format("15:04"), r.Shift.end.In(loc).Format("15:04"))
+	case "next_in_line":
+		fmt.Fprintf(&b, "答复人：%s（在班人员都已“值班 关”，由所领导接手）\n", who)
 	default:
 		fmt.Fprintf(&b, "答复人：%s（无人在班，由值班号接收：FAQ 自动答复，其余登记待办，紧急情况呼叫值班民警）\n", who)
 		if next, ok := d.nextStart(st, at, loc); ok {
