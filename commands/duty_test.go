@@ -108,3 +108,19 @@ func TestDutyOffOfTheLastOneOnShiftFallsToTheLeader(t *testing.T) {
 		t.Errorf("roster who:\n%s", who)
 	}
 }
+
+// A duty switch delivered twice by the platform is recorded once, with its
+// reply: the second delivery changes nothing.
+func TestDutySwitchRedeliveredIsRecordedOnce(t *testing.T) {
+	r := newRig(t, when("2026-11-23 19:00"), nil)
+	e := r.direct("wang", "值班 开 到 21:00")
+	r.clock.Set(when("2026-11-23 20:30"))
+	r.handle(e)
+	if got := to(r.sent(), "wang"); len(got) != 1 {
+		t.Fatalf("two deliveries answered %d times:\n%s", len(got), texts(got))
+	}
+	wang := r.h.dir.Load().officerByIdentity("playground", "wang")
+	if wang.DutySince == nil || !wang.DutySince.Equal(when("2026-11-23 19:00")) || wang.DutyUntil == nil || !wang.DutyUntil.Equal(when("2026-11-23 21:00")) {
+		t.Errorf("after the redelivery the switch runs %v–%v, want 19:00–21:00", wang.DutySince, wang.DutyUntil)
+	}
+}

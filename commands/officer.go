@@ -96,13 +96,27 @@ func (h *Hub) dutyOn(ctx context.Context, d *directory, e *bot.Event, o *store.O
 		}
 	}
 	on := true
-	if err := h.store.SetDutyOverride(ctx, o.ID, &on, now, &until); err != nil {
+	return h.switchDuty(ctx, o, &on, now, &until, replyTo(e, "r:"+e.ID, render(d.template("duty_on"), "until", humanTime(until, now, loc))))
+}
+
+// switchDuty records a duty switch with its reply, in one transaction, and
+// reloads the directory so routing follows it at once.
+func (h *Hub) switchDuty(ctx context.Context, o *store.Officer, on *bool, now time.Time, until *time.Time, reply bot.Outbound) error {
+	if err := reply.Validate(); err != nil {
+		return bot.Permanent(err)
+	}
+	err := h.store.SetDutyOverride(ctx, o.ID, on, now, until, row(&reply))
+	if errors.Is(err, store.ErrDuplicate) {
+		return nil // this message was handled before
+	}
+	if err != nil {
 		return err
 	}
 	if err := h.Reload(ctx); err != nil {
 		return err
 	}
-	return h.send(ctx, replyTo(e, "r:"+e.ID, render(d.template("duty_on"), "until", humanTime(until, now, loc))))
+	h.wake(ctx, []bot.Outbound{reply})
+	return nil
 }
 
 // dutyOff takes an officer out of routing until their next rostered shift
@@ -116,16 +130,11 @@ func (h *Hub) dutyOff(ctx context.Context, d *directory, e *bot.Event, o *store.
 	if ok {
 		until = &next
 	}
-	if err := h.store.SetDutyOverride(ctx, o.ID, &off, now, until); err != nil {
-		return err
+	reply := replyTo(e, "r:"+e.ID, d.template("duty_off_no_shift"))
+	if ok {
+		reply = replyTo(e, "r:"+e.ID, render(d.template("duty_off"), "next", humanTime(next, now, loc)))
 	}
-	if err := h.Reload(ctx); err != nil {
-		return err
-	}
-	if !ok {
-		return h.send(ctx, replyTo(e, "r:"+e.ID, d.template("duty_off_no_shift")))
-	}
-	return h.send(ctx, replyTo(e, "r:"+e.ID, render(d.template("duty_off"), "next", humanTime(next, now, loc))))
+	return h.switchDuty(ctx, o, &off, now, until, reply)
 }
 
 // dutyOnFor is how long "值班 开" lasts with no end given and no shift.

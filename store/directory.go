@@ -307,15 +307,22 @@ func loadDirectory(db *gorm.DB) (*Directory, error) {
 }
 
 // SetDutyOverride records an officer's "值班 开/关" from at until until (nil:
-// no end known); on nil returns them to the roster.
-func (s *Store) SetDutyOverride(ctx context.Context, officerID uint, on *bool, at time.Time, until *time.Time) error {
+// no end known); on nil returns them to the roster. msgs (the reply) are
+// written in the same transaction; if the first exists already, the
+// command was handled before: ErrDuplicate, nothing written.
+func (s *Store) SetDutyOverride(ctx context.Context, officerID uint, on *bool, at time.Time, until *time.Time, msgs ...OutboundMessage) error {
 	var end *time.Time
 	if until != nil {
 		u := until.UTC()
 		end = &u
 	}
-	err := s.db.WithContext(ctx).Model(&Officer{}).Where("id = ?", officerID).
-		Updates(map[string]any{"duty_override": on, "duty_since": at.UTC(), "duty_until": end}).Error
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.insertOutbound(tx, msgs); err != nil {
+			return err
+		}
+		return tx.Model(&Officer{}).Where("id = ?", officerID).
+			Updates(map[string]any{"duty_override": on, "duty_since": at.UTC(), "duty_until": end}).Error
+	})
 	if err != nil {
 		return fmt.Errorf("set duty of officer %d: %w", officerID, err)
 	}
