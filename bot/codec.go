@@ -298,6 +298,10 @@ func (r *jsonReader) event(e *Event) bool {
 			var ok bool
 			e.AddressedToBot, ok = r.boolean()
 			return ok
+		case "sees_all_messages":
+			var ok bool
+			e.SeesAllMessages, ok = r.boolean()
+			return ok
 		case "quote":
 			if e.Quote == nil {
 				e.Quote = &Quote{}

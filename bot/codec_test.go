@@ -14,6 +14,8 @@ var codecEvents = []Event{
 		Quote: &Quote{MessageID: "m0", SenderID: "res-2", Text: "上一条"}, Time: time.Date(2026, 11, 23, 9, 30, 15, 123456789, time.FixedZone("CST", 8*3600)),
 		ReplyHandle: "https://oapi.dingtalk.com/robot/sendBySession?session=x&y=1"},
 	{ID: "wechat:1", Platform: WeChat, MessageID: "1", Chat: ChatRef{Platform: WeChat, ID: "wr1", Type: Direct}, Sender: User{ID: "o1"}, Kind: KindUnsupported},
+	{ID: "playground:m2", Platform: Playground, Chat: ChatRef{Platform: Playground, ID: "hexie", Type: Group}, Sender: User{ID: "res-1"}, Kind: KindText,
+		Text: "楼下有人打架了", SeesAllMessages: true},
 	{},
 }
 

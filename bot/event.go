@@ -92,9 +92,13 @@ type Event struct {
 	// Mentions lists every @ in the message, the bot included.
 	Mentions []Mention `json:"mentions,omitempty"`
 	// AddressedToBot is true when the bot was @-mentioned or the chat is direct.
-	AddressedToBot bool      `json:"addressed_to_bot"`
-	Quote          *Quote    `json:"quote,omitempty"`
-	Time           time.Time `json:"time"`
+	AddressedToBot bool `json:"addressed_to_bot"`
+	// SeesAllMessages is true where the platform delivers a group's messages
+	// that @ no one (the playground): the rules then act on emergencies
+	// there even without an @, and leave other chatter alone.
+	SeesAllMessages bool      `json:"sees_all_messages,omitempty"`
+	Quote           *Quote    `json:"quote,omitempty"`
+	Time            time.Time `json:"time"`
 	// ReplyHandle is opaque to everyone but the adapter that made it (a
 	// DingTalk session webhook, a WeCom response_url...).
 	ReplyHandle string `json:"reply_handle,omitempty"`

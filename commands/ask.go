@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -22,24 +23,14 @@ func (h *Hub) handleGroup(ctx context.Context, e *bot.Event) error {
 	}
 	mentioned, toBot := d.resolveMentions(e, st)
 	if !e.AddressedToBot && !toBot && mentioned == nil {
-		return nil
+		// Chatter is none of the hub's business, but where the platform
+		// shows the hub every message, an emergency is, @ or not.
+		if !e.SeesAllMessages || e.Kind != bot.KindText || !h.isEmergency(e.Text) {
+			return nil
+		}
 	}
 	if g == nil || st == nil {
-		// The bot was added to a group nobody registered: say so politely
-		// and leave a record an admin can act on, both once per message.
-		reply := replyTo(e, "unknown:"+e.ID, d.template("unknown_group"))
-		if err := reply.Validate(); err != nil {
-			return bot.Permanent(err)
-		}
-		err := h.store.RecordUnknownChat(ctx, string(e.Platform), e.Chat.ID, e.Chat.Name, row(&reply))
-		switch {
-		case errors.Is(err, store.ErrDuplicate):
-			return nil
-		case err != nil:
-			return err
-		}
-		h.wake(ctx, []bot.Outbound{reply})
-		return nil
+		return h.unknownGroup(ctx, d, e)
 	}
 	if e.Kind != bot.KindText {
 		return h.send(ctx, replyTo(e, "unsupported:"+e.ID, d.template("unsupported"), e.Sender.ID))
@@ -55,6 +46,98 @@ func (h *Hub) handleGroup(ctx context.Context, e *bot.Event) error {
 		}
 	}
 	return h.ask(ctx, d, e, g, st, mentioned, text, emergency)
+}
+
+// unknownGroup answers a group nobody registered: the resident is told
+// politely, and the first time the group speaks the admins who can register
+// it get a DM (platform, chat id, name, how), written with the group's
+// record so they hear of it once.
+func (h *Hub) unknownGroup(ctx context.Context, d *directory, e *bot.Event) error {
+	admins := d.adminsFor(d.stationOfSpeakers(e))
+	var notices []bot.Outbound
+	for _, a := range admins {
+		m, ok := d.dm(a, string(e.Platform), fmt.Sprintf("unknown-chat:%s:%s:%d", e.Platform, e.Chat.ID, a.ID), "未登记的群",
+			func(esc func(string) string) string {
+				name := e.Chat.Name
+				if name == "" {
+					name = "（平台没有给出群名）"
+				}
+				return renderEsc(esc, d.template("unknown_group_admin"), "platform", string(e.Platform), "platform_name", PlatformLabel(string(e.Platform)),
+					"chat_id", e.Chat.ID, "name", name)
+			}, bot.Ref{Purpose: bot.PurposeNotice})
+		if ok {
+			notices = append(notices, m)
+		}
+	}
+	reply := replyTo(e, "unknown:"+e.ID, d.template("unknown_group"))
+	if err := reply.Validate(); err != nil {
+		return bot.Permanent(err)
+	}
+	// The reply is written with the count: a message handled twice is
+	// counted once.
+	first, err := h.store.RecordUnknownChat(ctx, string(e.Platform), e.Chat.ID, e.Chat.Name, []store.OutboundMessage{row(&reply)}, rows(notices))
+	if err != nil {
+		return h.written(ctx, err, nil)
+	}
+	if first {
+		notices = append(notices, reply)
+	} else {
+		notices = []bot.Outbound{reply}
+	}
+	h.wake(ctx, notices)
+	return nil
+}
+
+// stationOfSpeakers is the station an unregistered group most likely
+// belongs to: that of an officer who speaks or is @-ed in it by platform
+// id; nil when nobody there is known.
+func (d *directory) stationOfSpeakers(e *bot.Event) *store.Station {
+	if o := d.officerByIdentity(string(e.Platform), e.Sender.ID); o != nil {
+		return d.stations[o.StationID]
+	}
+	for _, m := range e.Mentions {
+		if m.UserID == "" {
+			continue
+		}
+		if o := d.officerByIdentity(string(e.Platform), m.UserID); o != nil {
+			return d.stations[o.StationID]
+		}
+	}
+	return nil
+}
+
+// adminsFor is who registers groups: the station's admins; the district
+// admins when the station is unknown or has none; every station's admins
+// when there are no district admins either, so someone always hears.
+func (d *directory) adminsFor(st *store.Station) []*store.Officer {
+	pick := func(role string, station *store.Station) []*store.Officer {
+		var out []*store.Officer
+		for _, o := range d.sortedOfficers() {
+			if o.HasRole(role) && (station == nil || o.StationID == station.ID) {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	if st != nil {
+		if out := pick(store.RoleAdmin, st); len(out) > 0 {
+			return out
+		}
+	}
+	if out := pick(store.RoleDistrictAdmin, nil); len(out) > 0 {
+		return out
+	}
+	return pick(store.RoleAdmin, nil)
+}
+
+// sortedOfficers lists every officer by id.
+func (d *directory) sortedOfficers() []*store.Officer {
+	out := make([]*store.Officer, 0, len(d.officers))
+	for _, o := range d.officers {
+		out = append(out, o)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
 }
 
 // resolveMentions finds the officer a resident @-ed: by platform user id
@@ -92,6 +175,45 @@ func (d *directory) resolveMentions(e *bot.Event, st *store.Station) (officer *s
 		officer = nil // an officer of another station is not this group's to route to
 	}
 	return officer, toBot
+}
+
+// isUrgent: the resident marked the question urgent (hub.urgent_keywords).
+func (h *Hub) isUrgent(text string) bool {
+	for _, k := range h.opts.UrgentKeywords {
+		if k != "" && strings.Contains(text, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// clockFrom is when the answer clock of ticket t, held by o, starts at
+// now: at once for an emergency, a question the resident marked urgent,
+// or when o is on duty (for the duty account: when anyone of the station
+// is); else at the start of the next shift of whoever will answer (o's
+// own, or the station's next for the duty account), the time residents
+// are promised. Without any shift ahead it starts at once.
+func (h *Hub) clockFrom(d *directory, st *store.Station, o *store.Officer, t *store.Ticket, now time.Time) time.Time {
+	loc := h.opts.Location
+	if t.Emergency || h.isUrgent(t.Question) {
+		return now
+	}
+	if o != nil && !o.HasRole(store.RoleDutyAccount) {
+		if _, on := d.onDuty(o, now, loc); on {
+			return now
+		}
+		if next, ok := d.nextShiftOf(o, now, loc); ok {
+			return next
+		}
+		return now
+	}
+	if best, _ := d.bestOnDuty(st, now, loc, nil); best != nil {
+		return now
+	}
+	if next, ok := d.nextStart(st, now, loc); ok {
+		return next
+	}
+	return now
 }
 
 func (h *Hub) isEmergency(text string) bool {
@@ -228,9 +350,7 @@ func (h *Hub) ask(ctx context.Context, d *directory, e *bot.Event, g *store.Grou
 		t.Status, t.FirstResponseAt, t.AnsweredBy, t.AutoAnswered = store.StatusAnswered, &now, idOf(r.Officer), true
 		timeline = append(timeline, store.TicketEvent{Kind: store.TLAutoAnswered, Detail: faq.Topic, At: now})
 	case r.AfterHours() && !emergency:
-		if next, ok := d.nextStart(st, now, loc); ok {
-			due = next.Add(sla)
-		}
+		due = h.clockFrom(d, st, r.Officer, t, now).Add(sla)
 		t.EscalateAt = &due
 		timeline = append(timeline, store.TicketEvent{Kind: store.TLFiled, At: now})
 	default:
@@ -286,6 +406,8 @@ func (h *Hub) askMessages(d *directory, e *bot.Event, t *store.Ticket, g *store.
 	case faq != nil:
 		out = append(out, about(replyTo(e, key+"ack", render(d.template("faq_answer"), "number", number, "answer", faq.Answer), t.ResidentID), bot.PurposeAck, t.ID))
 		return out
+	case t.AfterHours && h.isUrgent(t.Question):
+		out = append(out, about(replyTo(e, key+"ack", render(d.template("ack_after_hours_urgent"), "number", number), t.ResidentID), bot.PurposeAck, t.ID))
 	case t.AfterHours:
 		next := "上班后"
 		if at, ok := d.nextStart(st, now, h.opts.Location); ok {
@@ -344,20 +466,25 @@ func title(o *store.Officer) string {
 	return o.Name + "警官"
 }
 
-// humanTime says when in words a resident reads at a glance.
+// humanTime says when in words a resident reads at a glance: the day
+// (today, tomorrow, the day after, or the date) with its weekday, so a
+// promise over a holiday or onto a make-up working day reads plainly.
 func humanTime(at, now time.Time, loc *time.Location) string {
 	a, n := at.In(loc), now.In(loc)
 	ay, am, ad := a.Date()
 	ny, nm, nd := n.Date()
 	today := time.Date(ny, nm, nd, 0, 0, 0, 0, loc)
 	day := time.Date(ay, am, ad, 0, 0, 0, 0, loc)
+	wd := "（" + weekdayNames[a.Weekday()] + "）"
 	switch int(day.Sub(today).Hours() / 24) {
 	case 0:
 		return "今天" + a.Format("15:04")
 	case 1:
-		return "明天" + a.Format("15:04")
+		return "明天" + wd + a.Format("15:04")
 	case 2:
-		return "后天" + a.Format("15:04")
+		return "后天" + wd + a.Format("15:04")
 	}
-	return fmt.Sprintf("%d月%d日%s", am, ad, a.Format("15:04"))
+	return fmt.Sprintf("%d月%d日%s%s", am, ad, wd, a.Format("15:04"))
 }
+
+var weekdayNames = [...]string{"周日", "周一", "周二", "周三", "周四", "周五", "周六"}

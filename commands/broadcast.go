@@ -260,9 +260,19 @@ func (h *Hub) PlanBroadcast(ctx context.Context, by *store.Officer, from Origin,
 // alertText is what every group receives. An @ of everyone is never sent
 // (the platforms would notify every member): "@所有人"/"@all" in the
 // admin's text is kept readable but defused with a zero-width joiner.
+// A text that opens with a label of its own ("【反诈预警】…", as an alert
+// forwarded from a ticket does) is sent as it is, without the template's
+// label in front of it.
 func (h *Hub) alertText(d *directory, text string) string {
-	return render(d.template("broadcast_alert"), "text", atAll.ReplaceAllString(text, "$1\u200d$2"))
+	text = atAll.ReplaceAllString(text, "$1\u200d$2")
+	if labelled.MatchString(text) {
+		return text
+	}
+	return render(d.template("broadcast_alert"), "text", text)
 }
+
+// labelled is a text that starts with a 【…】 label.
+var labelled = regexp.MustCompile(`^\s*【[^】\n]{1,16}】`)
 
 var atAll = regexp.MustCompile(`(?i)([@＠])(所有人|全体成员|all|everyone)`)
 
@@ -467,7 +477,11 @@ func (h *Hub) handleBroadcastReply(ctx context.Context, d *directory, e *bot.Eve
 	case "重发":
 		var n int64
 		if n, err = h.RetryFailedBroadcast(ctx, o, id); err == nil {
-			msg = render(d.template("broadcast_retrying"), "id", fmt.Sprint(id), "count", fmt.Sprint(n))
+			tmpl := "broadcast_retrying"
+			if n == 0 {
+				tmpl = "broadcast_nothing_failed"
+			}
+			msg = render(d.template(tmpl), "id", fmt.Sprint(id), "count", fmt.Sprint(n))
 		}
 	}
 	var refusal *BroadcastRefusal

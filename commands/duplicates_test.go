@@ -122,6 +122,7 @@ func TestUnregisteredGroupMessageHandledTwice(t *testing.T) {
 	r.handle(r.ask("weizhi", "res-2", "张先生", "小区门口有人吵架"))
 	r.expect("three deliveries of two messages",
 		msg{bot.PurposeReply, "group weizhi", []string{"本群尚未登记"}},
+		msg{bot.PurposeNotice, "dm zhao", []string{"未登记的群"}},
 		msg{bot.PurposeReply, "group weizhi", []string{"本群尚未登记"}},
 	)
 	chats, err := r.st.UnknownChats(r.ctx())

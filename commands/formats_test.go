@@ -68,6 +68,19 @@ var templateFormats = map[string]bot.Format{
 	"alert_not_draft":           bot.FormatText,
 	"alert_edited":              bot.FormatMarkdown, // heads the new draft's preview
 	"empty_answer":              bot.FormatText,
+	"ack_after_hours_urgent":    bot.FormatText,
+	"broadcast_nothing_failed":  bot.FormatText,
+	"claim_answered":            bot.FormatText,
+	"claimed_ok_later":          bot.FormatText,
+	"duty_bad_end":              bot.FormatText,
+	"duty_off_no_shift":         bot.FormatText,
+	"handover_same":             bot.FormatText,
+	"escalation_digest":         bot.FormatMarkdown,
+	"escalation_digest_line":    bot.FormatMarkdown, // a line of the digest
+	"todo_more":                 bot.FormatMarkdown, // ends a page of 待办
+	"todo_last_page":            bot.FormatMarkdown,
+	"todo_no_page":              bot.FormatText,
+	"unknown_group_admin":       bot.FormatMarkdown,
 }
 
 // markdownSyntax finds what a markdown renderer would take for syntax: a
@@ -83,7 +96,8 @@ func TestPlainTextTemplatesHaveNoMarkdown(t *testing.T) {
 		"list", "#1 和谐小区业主群：楼道有焦味", "reason", "群已解散", "text", "近期有冒充客服的诈骗电话", "station", "东城派出所", "name", "李警官",
 		"platform", "企业微信", "limit", "2048 字节", "size", "3000 字节", "tag", "企业群", "tags", "企业群、学校群", "groups", "hexie",
 		"scope", "本所", "total", "10", "platforms", "企业微信 4 个、钉钉 6 个", "id", "7", "state", "已发送完毕", "action", "取消",
-		"sent", "9", "cancelled", "1", "failed", "0", "waiting", "0", "reasons", "", "admin", "赵刚", "old", "6"}
+		"sent", "9", "cancelled", "1", "failed", "0", "waiting", "0", "reasons", "", "admin", "赵刚", "old", "6",
+		"until", "今天23:00", "due", "明天08:45", "end", "25:99", "page", "2", "pages", "3", "to", "40", "next", "3", "had", "王建国"}
 	var keys []string
 	for key := range configs.DefaultTemplates {
 		keys = append(keys, key)

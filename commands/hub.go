@@ -23,6 +23,9 @@ import (
 type Options struct {
 	Location          *time.Location
 	EmergencyKeywords []string
+	// UrgentKeywords mark a question the resident says is urgent: its
+	// answer clock starts at once even after hours.
+	UrgentKeywords []string
 	// QuestionsPerMinute caps one resident's new questions in one chat; 0 = no cap.
 	QuestionsPerMinute int
 	MaxTextRunes       int
@@ -32,6 +35,13 @@ type Options struct {
 	// AlertLimits bound a broadcast's text per platform (what one group
 	// message takes there); a platform not listed takes MaxTextRunes.
 	AlertLimits map[bot.Platform]TextLimit
+	// EscalationWindow gathers escalation notices to one person: the first
+	// of a window is sent at once, the rest when it closes, as one digest
+	// (0: DefaultEscalationWindow).
+	EscalationWindow time.Duration
+	// DutyOnFor is how long "值班 开" lasts with no end given and no
+	// rostered shift now or starting within it (0: DefaultDutyOnFor).
+	DutyOnFor time.Duration
 	// Now is the clock; tests and `roster who` set it.
 	Now func() time.Time
 	Log *slog.Logger
@@ -46,7 +56,7 @@ type Options struct {
 // rules call it after the fact, never depending on it.
 type Observer interface {
 	// Routed: a new ticket went to reason (own_officer, mentioned, on_duty,
-	// duty_account), emergency or not.
+	// next_in_line, duty_account), emergency or not.
 	Routed(reason string, emergency bool)
 	// Escalated: an unanswered ticket moved up; level 1 is the SLA breach.
 	Escalated(level int)

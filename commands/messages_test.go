@@ -19,7 +19,8 @@ func TestGroupMessagesThatFileNoTicket(t *testing.T) {
 		{
 			name:  "unregistered group",
 			event: func(r *rig) *bot.Event { return r.ask("weizhi", "res-1", "刘阿姨", "有人在小区里发传单") },
-			msgs:  []msg{{bot.PurposeReply, "group weizhi", []string{"本群尚未登记", "110"}}},
+			msgs: []msg{{bot.PurposeReply, "group weizhi", []string{"本群尚未登记", "110"}},
+				{bot.PurposeNotice, "dm zhao", []string{"未登记的群", "weizhi", "jingmin sync"}}},
 		},
 		{
 			name: "chatter not addressed to the bot",

@@ -47,40 +47,144 @@ func (h *Hub) handleDirect(ctx context.Context, e *bot.Event) error {
 		return h.handleBroadcastReply(ctx, d, e, o, verb, id)
 	}
 	word := strings.ToLower(strings.Join(strings.Fields(text), " "))
+	if m := dutyOnCommand.FindStringSubmatch(word); m != nil {
+		return h.dutyOn(ctx, d, e, o, m[1], m[2])
+	}
 	switch word {
-	case "值班 开", "值班开", "上班", "duty on":
-		return h.setDuty(ctx, d, e, o, true)
 	case "值班 关", "值班关", "下班", "duty off":
-		return h.setDuty(ctx, d, e, o, false)
+		return h.dutyOff(ctx, d, e, o)
 	case "待办", "todo", "list":
-		return h.todo(ctx, d, e, o)
+		return h.todo(ctx, d, e, o, 1)
+	}
+	if m := todoPageCommand.FindStringSubmatch(word); m != nil {
+		page, _ := strconv.Atoi(m[1])
+		return h.todo(ctx, d, e, o, page)
 	}
 	return reply(d.template("help"))
 }
 
-func (h *Hub) setDuty(ctx context.Context, d *directory, e *bot.Event, o *store.Officer, on bool) error {
-	if err := h.store.SetDutyOverride(ctx, o.ID, &on, h.now()); err != nil {
+// dutyOnCommand is "值班 开", with an optional end: "值班 开 到 23:00".
+var dutyOnCommand = regexp.MustCompile(`^(?:值班 ?开|上班|duty on)(?: ?(?:到|至|until|to) ?(\d{1,2})[:：](\d{2}))?$`)
+
+// dutyOn puts an officer on duty from now until the end they gave, else
+// the end of their rostered shift (the one they are in, or one starting
+// within DutyOnFor), else for DutyOnFor; the reply says until when.
+func (h *Hub) dutyOn(ctx context.Context, d *directory, e *bot.Event, o *store.Officer, hh, mm string) error {
+	now := h.now()
+	loc := h.opts.Location
+	var until time.Time
+	if hh != "" {
+		hour, _ := strconv.Atoi(hh)
+		minute, _ := strconv.Atoi(mm)
+		if hour > 23 || minute > 59 {
+			return h.send(ctx, replyTo(e, "r:"+e.ID, render(d.template("duty_bad_end"), "end", hh+":"+mm)))
+		}
+		n := now.In(loc)
+		until = time.Date(n.Year(), n.Month(), n.Day(), hour, minute, 0, 0, loc)
+		if !until.After(now) {
+			until = until.AddDate(0, 0, 1)
+		}
+	} else {
+		until = now.Add(h.dutyOnFor())
+		if s, ok := d.rosteredAt(o, now, loc); ok {
+			until = s.end
+		} else if next, ok := d.nextShiftOf(o, now, loc); ok && next.Before(now.Add(h.dutyOnFor())) {
+			for _, s := range d.shiftsOn(o, next, loc) {
+				if s.start.Equal(next) {
+					until = s.end
+				}
+			}
+		}
+	}
+	on := true
+	return h.switchDuty(ctx, o, &on, now, &until, replyTo(e, "r:"+e.ID, render(d.template("duty_on"), "until", humanTime(until, now, loc))))
+}
+
+// switchDuty records a duty switch with its reply, in one transaction, and
+// reloads the directory so routing follows it at once.
+func (h *Hub) switchDuty(ctx context.Context, o *store.Officer, on *bool, now time.Time, until *time.Time, reply bot.Outbound) error {
+	if err := reply.Validate(); err != nil {
+		return bot.Permanent(err)
+	}
+	err := h.store.SetDutyOverride(ctx, o.ID, on, now, until, row(&reply))
+	if errors.Is(err, store.ErrDuplicate) {
+		return nil // this message was handled before
+	}
+	if err != nil {
 		return err
 	}
 	if err := h.Reload(ctx); err != nil {
 		return err
 	}
-	key := "duty_off"
-	if on {
-		key = "duty_on"
-	}
-	return h.send(ctx, replyTo(e, "r:"+e.ID, d.template(key)))
+	h.wake(ctx, []bot.Outbound{reply})
+	return nil
 }
 
-func (h *Hub) todo(ctx context.Context, d *directory, e *bot.Event, o *store.Officer) error {
+// dutyOff takes an officer out of routing until their next rostered shift
+// starts; questions go to whoever is next in line meanwhile.
+func (h *Hub) dutyOff(ctx context.Context, d *directory, e *bot.Event, o *store.Officer) error {
+	now := h.now()
+	loc := h.opts.Location
+	off := false
+	next, ok := d.nextShiftOf(o, now, loc)
+	var until *time.Time
+	if ok {
+		until = &next
+	}
+	reply := replyTo(e, "r:"+e.ID, d.template("duty_off_no_shift"))
+	if ok {
+		reply = replyTo(e, "r:"+e.ID, render(d.template("duty_off"), "next", humanTime(next, now, loc)))
+	}
+	return h.switchDuty(ctx, o, &off, now, until, reply)
+}
+
+// dutyOnFor is how long "值班 开" lasts with no end given and no shift.
+func (h *Hub) dutyOnFor() time.Duration {
+	if h.opts.DutyOnFor > 0 {
+		return h.opts.DutyOnFor
+	}
+	return DefaultDutyOnFor
+}
+
+// DefaultDutyOnFor is hub.duty_on_hours' default.
+const DefaultDutyOnFor = 4 * time.Hour
+
+// todoPage is how many tickets one "待办" reply lists: a page stays far
+// below what one message may hold, so no line is ever cut.
+const todoPage = 20
+
+// todoPageCommand is "待办 2": a further page of the list.
+var todoPageCommand = regexp.MustCompile(`^(?:待办|todo|list) ?(\d{1,6})$`)
+
+// todo lists an officer's open tickets a page at a time, saying how many
+// there are and how to see the next page.
+func (h *Hub) todo(ctx context.Context, d *directory, e *bot.Event, o *store.Officer, page int) error {
 	open, err := h.store.OpenTicketsFor(ctx, o.ID)
 	if err != nil {
 		return err
 	}
-	// The list in the officer's own chat is the digest the officer gets when
-	// a shift starts: markdown, residents' words escaped for the platform.
+	pages := (len(open) + todoPage - 1) / todoPage
+	if page < 1 {
+		page = 1
+	}
+	if pages > 0 && page > pages {
+		return h.send(ctx, replyTo(e, "r:"+e.ID, render(d.template("todo_no_page"), "page", fmt.Sprint(page), "pages", fmt.Sprint(pages), "count", fmt.Sprint(len(open)))))
+	}
+	from := (page - 1) * todoPage
+	shown := open[from:min(from+todoPage, len(open))]
+	// The list in the officer's own chat is the digest the officer gets
+	// when a shift starts: markdown, residents' words escaped.
 	esc := func(s string) string { return markdown.Escape(e.Platform, s) }
-	m := replyTo(e, "r:"+e.ID, render(d.template("digest"), "count", fmt.Sprint(len(open)), "list", d.ticketList(open, esc)))
+	text := render(d.template("digest"), "count", fmt.Sprint(len(open)), "list", d.ticketList(shown, esc))
+	if pages > 1 {
+		more := "todo_last_page"
+		if page < pages {
+			more = "todo_more"
+		}
+		text += "\n" + render(d.template(more), "page", fmt.Sprint(page), "pages", fmt.Sprint(pages), "count", fmt.Sprint(len(open)),
+			"from", fmt.Sprint(from+1), "to", fmt.Sprint(from+len(shown)), "next", fmt.Sprint(page+1))
+	}
+	m := replyTo(e, "r:"+e.ID, text)
 	m.Format, m.Title = bot.FormatMarkdown, "待办工单"
 	return h.send(ctx, m)
 }
@@ -147,16 +251,27 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 			if err := open(t); err != nil {
 				return nil, err
 			}
+			if t.Status == store.StatusAnswered {
+				return nil, errRefused{"claim_answered"}
+			}
 			t.AssigneeID = idOf(o)
 			if t.Status == store.StatusOpen {
 				t.Status = store.StatusClaimed
 			}
-			due := now.Add(sla)
+			due := h.clockFrom(d, st, o, t, now).Add(sla)
 			t.EscalateAt = &due
 			return []store.TicketEvent{{Kind: store.TLClaimed, ActorID: idOf(o), At: now}}, nil
 		}
 		after = func(t *store.Ticket) []bot.Outbound {
-			return []bot.Outbound{about(replyTo(e, "r:"+e.ID, render(d.template("claimed_ok"), "number", number, "minutes", fmt.Sprint(st.SLAMinutes))), bot.PurposeReply, t.ID)}
+			tmpl := "claimed_ok"
+			if t.EscalateAt != nil && t.EscalateAt.Sub(now) > sla {
+				tmpl = "claimed_ok_later" // its clock starts with the next shift
+			}
+			due := ""
+			if t.EscalateAt != nil {
+				due = humanTime(*t.EscalateAt, now, h.opts.Location)
+			}
+			return []bot.Outbound{about(replyTo(e, "r:"+e.ID, render(d.template(tmpl), "number", number, "minutes", fmt.Sprint(st.SLAMinutes), "due", due)), bot.PurposeReply, t.ID)}
 		}
 	case explicitHandover(rest, lower) && handoverTarget == nil:
 		return h.send(ctx, replyTo(e, "r:"+e.ID, render(d.template("unknown_officer"), "name", handoverName)))
@@ -166,8 +281,13 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 			if err := open(t); err != nil {
 				return nil, err
 			}
+			if t.AssigneeID != nil && *t.AssigneeID == target.ID {
+				// Already theirs (the same command sent twice, or a
+				// handover to oneself): nothing changes, nobody is told twice.
+				return nil, errRefused{"handover_same"}
+			}
 			t.AssigneeID = idOf(target)
-			due := now.Add(sla)
+			due := h.clockFrom(d, st, target, t, now).Add(sla)
 			t.EscalateAt = &due
 			return []store.TicketEvent{{Kind: store.TLHandedOver, ActorID: idOf(o), Detail: "→ " + target.Name, At: now}}, nil
 		}
@@ -237,7 +357,11 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 	var refused errRefused
 	switch {
 	case errors.As(err, &refused):
-		return reply(refused.template)
+		name := ""
+		if handoverTarget != nil {
+			name = handoverTarget.Name
+		}
+		return reply(refused.template, "officer", name)
 	case errors.Is(err, store.ErrDuplicate):
 		return nil // this message was handled before
 	case err != nil:

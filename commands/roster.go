@@ -2,15 +2,16 @@ package commands
 
 import (
 	"fmt"
+	"strings"
 	"time"
 	_ "time/tzdata" // the roster is in Asia/Shanghai even on an image with no zoneinfo
 
 	"github.com/jingminhub/jingmin/store"
 )
 
-// A duty switch ("值班 开") lasts at most this long; "值班 关" lasts until the
-// officer's next rostered shift starts.
-const dutyOnFor = 12 * time.Hour
+// legacyDutyOnFor is how long a "值班 开" recorded without an end (before
+// officers had duty_until) lasts.
+const legacyDutyOnFor = 12 * time.Hour
 
 // span is one stretch of duty.
 type span struct {
@@ -124,20 +125,51 @@ func (d *directory) rosteredAt(o *store.Officer, t time.Time, loc *time.Location
 	return span{}, false
 }
 
-// onDuty is the roster with the officer's own switch applied.
+// onDuty is the roster with the officer's own switch applied: "值班 开"
+// puts them on duty from DutySince until DutyUntil, "值班 关" takes them
+// out of routing until then (their next shift).
 func (d *directory) onDuty(o *store.Officer, t time.Time, loc *time.Location) (span, bool) {
 	s, rostered := d.rosteredAt(o, t, loc)
-	if o.DutyOverride != nil && o.DutySince != nil {
+	if o.DutyOverride != nil && o.DutySince != nil && !t.Before(*o.DutySince) {
 		since := *o.DutySince
-		if *o.DutyOverride {
-			if t.Sub(since) < dutyOnFor && !t.Before(since) {
-				return span{since, since.Add(dutyOnFor), "manual"}, true
+		switch {
+		case *o.DutyOverride:
+			end := since.Add(legacyDutyOnFor)
+			if o.DutyUntil != nil {
+				end = *o.DutyUntil
 			}
-		} else if rostered && !s.start.After(since) {
+			if t.Before(end) {
+				return span{since, end, "manual"}, true
+			}
+		case o.DutyUntil != nil:
+			if t.Before(*o.DutyUntil) {
+				return span{}, false
+			}
+		case rostered && !s.start.After(since):
 			return span{}, false // signed off this shift
 		}
 	}
 	return s, rostered
+}
+
+// dutySwitch is an officer's "值班 开/关" in force at t, if any: on or off,
+// and until when.
+func (d *directory) dutySwitch(o *store.Officer, t time.Time, loc *time.Location) (on bool, until time.Time, ok bool) {
+	if o.DutyOverride == nil || o.DutySince == nil || t.Before(*o.DutySince) {
+		return false, time.Time{}, false
+	}
+	if *o.DutyOverride {
+		s, on := d.onDuty(o, t, loc)
+		return true, s.end, on && s.kind == "manual"
+	}
+	if _, on := d.onDuty(o, t, loc); on {
+		return false, time.Time{}, false
+	}
+	if o.DutyUntil != nil {
+		return false, *o.DutyUntil, true
+	}
+	s, _ := d.rosteredAt(o, t, loc)
+	return false, s.end, true
 }
 
 // nextStart finds when the next shift of anyone but the duty account starts
@@ -153,6 +185,23 @@ func (d *directory) nextStart(st *store.Station, t time.Time, loc *time.Location
 				if s.start.After(t) && (best.IsZero() || s.start.Before(best)) {
 					best = s.start
 				}
+			}
+		}
+		if !best.IsZero() {
+			return best, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// nextShiftOf finds when o's next rostered shift starts after t, looking
+// two weeks ahead.
+func (d *directory) nextShiftOf(o *store.Officer, t time.Time, loc *time.Location) (time.Time, bool) {
+	for day := 0; day <= 14; day++ {
+		var best time.Time
+		for _, s := range d.shiftsOn(o, t.AddDate(0, 0, day), loc) {
+			if s.start.After(t) && (best.IsZero() || s.start.Before(best)) {
+				best = s.start
 			}
 		}
 		if !best.IsZero() {
@@ -179,10 +228,25 @@ func rolePriority(o *store.Officer) int {
 	return -1
 }
 
+// anyRosteredAt: someone of the station's first line has a rostered shift
+// at t, whether or not they signed off.
+func (d *directory) anyRosteredAt(st *store.Station, t time.Time, loc *time.Location) bool {
+	for _, o := range d.staff[st.ID] {
+		if rolePriority(o) < 0 {
+			continue
+		}
+		if _, ok := d.rosteredAt(o, t, loc); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // Route says who answers a question, and why.
 type Route struct {
 	Officer *store.Officer
-	// Reason is one of: own_officer, mentioned, on_duty, duty_account.
+	// Reason is one of: own_officer, mentioned, on_duty, next_in_line
+	// (everyone rostered signed off: the leader), duty_account.
 	Reason string
 	Shift  span
 }
@@ -208,6 +272,11 @@ func (d *directory) route(st *store.Station, g *store.Group, mentioned *store.Of
 	}
 	if o, s := d.bestOnDuty(st, t, loc, nil); o != nil {
 		return Route{o, "on_duty", s}
+	}
+	// Working hours whose rostered staff all signed off ("值班 关") are not
+	// out of hours: the question goes to the next in line, the leader.
+	if l := d.leader(st); l != nil && d.anyRosteredAt(st, t, loc) {
+		return Route{l, "next_in_line", span{}}
 	}
 	return Route{d.dutyAccount(st), "duty_account", span{}}
 }
@@ -245,6 +314,48 @@ func (d *directory) dutyOfficerNow(st *store.Station, t time.Time, loc *time.Loc
 		return o
 	}
 	return d.dutyAccount(st)
+}
+
+// escalationChain is who a ticket held by cur goes to, in order, while
+// nobody answers it at t: cur, then the station's duty officer on duty at t
+// (dutyOfficerNow), then the leader. Each person appears once, and someone
+// already past in that order is not gone back to: a ticket the leader holds
+// has a chain of one. `roster who`, the escalation DM and the escalation
+// timer all read it from here, so what admins are shown is what happens.
+func (d *directory) escalationChain(st *store.Station, cur *store.Officer, t time.Time, loc *time.Location) []*store.Officer {
+	ladder := []*store.Officer{d.dutyOfficerNow(st, t, loc), d.leader(st)}
+	var chain []*store.Officer
+	if cur != nil {
+		chain = append(chain, cur)
+		for i, o := range ladder {
+			if o != nil && o.ID == cur.ID {
+				ladder = ladder[i+1:]
+				break
+			}
+		}
+	}
+next:
+	for _, o := range ladder {
+		if o == nil {
+			continue
+		}
+		for _, in := range chain {
+			if in.ID == o.ID {
+				continue next
+			}
+		}
+		chain = append(chain, o)
+	}
+	return chain
+}
+
+// chainNames is a chain as people read it.
+func chainNames(chain []*store.Officer) string {
+	names := make([]string, len(chain))
+	for i, o := range chain {
+		names[i] = o.Name
+	}
+	return strings.Join(names, " → ")
 }
 
 // clockMinutes reads "HH:MM" (validated when the config loaded) as minutes

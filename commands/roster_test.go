@@ -123,7 +123,7 @@ func TestNextStartAndHumanTime(t *testing.T) {
 	if !ok || !next.Equal(when("2026-11-24 08:30")) {
 		t.Fatalf("next start after Monday 23:00 = %v, want Tuesday 08:30", next)
 	}
-	if got := humanTime(next, when("2026-11-23 23:00"), sh); got != "明天08:30" {
+	if got := humanTime(next, when("2026-11-23 23:00"), sh); got != "明天（周二）08:30" {
 		t.Errorf("humanTime = %q", got)
 	}
 	if got := humanTime(when("2026-11-24 08:30"), when("2026-11-24 01:00"), sh); got != "今天08:30" {

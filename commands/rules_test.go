@@ -75,7 +75,7 @@ func TestQuestionIsRoutedByRosterAndCalendar(t *testing.T) {
 			q:      question{chat: "hexie", text: "小区门口的路灯坏了"},
 			ticket: ticketWant{status: store.StatusOpen, assignee: "taiping-duty", escalate: "2026-11-24 08:45", answered: "-", flags: "after_hours"},
 			msgs: []msg{
-				{bot.PurposeAck, "group hexie @res-1", []string{"非工作时间", "工单 #1", "明天08:30", "110"}},
+				{bot.PurposeAck, "group hexie @res-1", []string{"非工作时间", "工单 #1", "明天（周二）08:30", "110"}},
 				{bot.PurposeAssign, "dm taiping-duty", []string{"新工单 #1", "小区门口的路灯坏了"}},
 			},
 		},
@@ -101,7 +101,7 @@ func TestQuestionIsRoutedByRosterAndCalendar(t *testing.T) {
 			q:      question{chat: "hexie", text: "小区门口的路灯坏了"},
 			ticket: ticketWant{status: store.StatusOpen, assignee: "taiping-duty", escalate: "2026-11-28 09:15", flags: "after_hours"},
 			msgs: []msg{
-				{bot.PurposeAck, "group hexie @res-1", []string{"工单 #1", "明天09:00"}},
+				{bot.PurposeAck, "group hexie @res-1", []string{"工单 #1", "明天（周六）09:00"}},
 				{bot.PurposeAssign, "dm taiping-duty", []string{"新工单 #1"}},
 			},
 		},
@@ -110,7 +110,7 @@ func TestQuestionIsRoutedByRosterAndCalendar(t *testing.T) {
 			q:      question{chat: "hexie", text: "小区门口的路灯坏了"},
 			ticket: ticketWant{status: store.StatusOpen, assignee: "taiping-duty", escalate: "2026-10-10 08:45", flags: "after_hours"},
 			msgs: []msg{
-				{bot.PurposeAck, "group hexie @res-1", []string{"工单 #1", "明天08:30"}},
+				{bot.PurposeAck, "group hexie @res-1", []string{"工单 #1", "明天（周六）08:30"}},
 				{bot.PurposeAssign, "dm taiping-duty", []string{"新工单 #1"}},
 			},
 		},

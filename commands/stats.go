@@ -181,12 +181,33 @@ func (h *Hub) Who(stationCode, group string, at time.Time) (string, error) {
 		fmt.Fprintf(&b, "答复人：%s（本群民警，在班 %s–%s）\n", who, r.Shift.start.In(loc).Format("15:04"), r.Shift.end.In(loc).Format("15:04"))
 	case "on_duty":
 		fmt.Fprintf(&b, "答复人：%s（本群民警不在班，由所内在班人员接手，%s–%s）\n", who, r.Shift.start.In(loc).Format("15:04"), r.Shift.end.In(loc).Format("15:04"))
+	case "next_in_line":
+		fmt.Fprintf(&b, "答复人：%s（在班人员都已“值班 关”，由所领导接手）\n", who)
 	default:
 		fmt.Fprintf(&b, "答复人：%s（无人在班，由值班号接收：FAQ 自动答复，其余登记待办，紧急情况呼叫值班民警）\n", who)
 		if next, ok := d.nextStart(st, at, loc); ok {
 			fmt.Fprintf(&b, "下一班开始：%s\n", next.In(loc).Format("2006-01-02 15:04"))
 		}
 	}
-	fmt.Fprintf(&b, "升级链：%s → %s → %s", who, officerName(d.dutyOfficerNow(st, at, loc)), officerName(d.leader(st)))
+	var switches []string
+	for _, o := range d.staff[st.ID] {
+		on, until, ok := d.dutySwitch(o, at, loc)
+		if !ok {
+			continue
+		}
+		what := "值班 关"
+		if on {
+			what = "值班 开"
+		}
+		end := "本班结束"
+		if !until.IsZero() {
+			end = until.In(loc).Format("01-02 15:04")
+		}
+		switches = append(switches, fmt.Sprintf("%s %s（至 %s）", o.Name, what, end))
+	}
+	if len(switches) > 0 {
+		fmt.Fprintf(&b, "值班开关：%s\n", strings.Join(switches, "；"))
+	}
+	fmt.Fprintf(&b, "升级链：%s", chainNames(d.escalationChain(st, r.Officer, at, loc)))
 	return b.String(), nil
 }

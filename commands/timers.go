@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jingminhub/jingmin/bot"
@@ -41,7 +42,54 @@ func (h *Hub) Tick(ctx context.Context) error {
 			break
 		}
 	}
+	if err := h.gatherEscalations(ctx); err != nil {
+		return err
+	}
 	return h.digests(ctx)
+}
+
+// DefaultEscalationWindow is how long escalation notices to one person
+// are gathered (hub.escalation_digest_minutes).
+const DefaultEscalationWindow = 5 * time.Minute
+
+func (h *Hub) escalationWindow() time.Duration {
+	if h.opts.EscalationWindow > 0 {
+		return h.opts.EscalationWindow
+	}
+	return DefaultEscalationWindow
+}
+
+// gatherEscalations sends, for every window that has closed, the
+// escalation notices held back in it as one digest per person: each
+// ticket's line (number, group, waiting time, who had it) and the count.
+func (h *Hub) gatherEscalations(ctx context.Context) error {
+	d := h.dir.Load()
+	now := h.now()
+	window := h.escalationWindow()
+	for _, p := range []bot.Platform{bot.DingTalk, bot.WeChat, bot.Playground} {
+		written, err := h.store.GatherHeld(ctx, string(p), now, func(held []store.OutboundMessage) store.OutboundMessage {
+			closes := held[0].DueAt.In(h.opts.Location)
+			lines := make([]string, len(held))
+			for i := range held {
+				lines[i] = held[i].Text
+			}
+			m := held[0]
+			m.Key = fmt.Sprintf("escdigest:%d:%s:%d", deref(m.OfficerID), m.ToUser, closes.Unix())
+			m.Purpose, m.TicketID, m.State = string(bot.PurposeEscalation), nil, ""
+			m.Title = fmt.Sprintf("%d 个工单超时未答复", len(held))
+			m.Text = render(d.template("escalation_digest"), "count", fmt.Sprint(len(held)),
+				"from", closes.Add(-window).Format("15:04"), "to", closes.Format("15:04"), "list", strings.Join(lines, "\n"))
+			m.Text = bot.Truncate(m.Text, bot.MaxTextRunes)
+			return m
+		})
+		if err != nil {
+			return err
+		}
+		if len(written) > 0 && h.opts.Waker != nil {
+			h.opts.Waker.Wake(ctx, p)
+		}
+	}
+	return nil
 }
 
 // escalate moves an unanswered ticket one step up the chain: its officer →
@@ -61,27 +109,24 @@ func (h *Hub) escalate(sent *[]bot.Outbound) func(t *store.Ticket) (store.Change
 		if t.AssigneeID != nil {
 			cur = d.officers[*t.AssigneeID]
 		}
-		chain := []*store.Officer{d.dutyOfficerNow(st, now, h.opts.Location), d.leader(st)}
-		pos := -1
-		for i, o := range chain {
-			if o != nil && cur != nil && o.ID == cur.ID {
-				pos = i
-			}
+		chain := d.escalationChain(st, cur, now, h.opts.Location)
+		next := chain
+		if cur != nil {
+			next = chain[1:]
 		}
 		var targets []*store.Officer
-		for _, o := range chain[pos+1:] {
-			if o != nil && (cur == nil || o.ID != cur.ID) {
-				targets = []*store.Officer{o}
-				break
-			}
+		if len(next) > 0 {
+			targets = next[:1]
 		}
 		detail := ""
 		if len(targets) == 1 {
 			t.AssigneeID = idOf(targets[0])
 			detail = "→ " + targets[0].Name
 		} else {
+			// Past the end of the chain: everyone on it that was, and is
+			// now, is reminded.
 			seen := map[uint]bool{}
-			for _, o := range append([]*store.Officer{cur}, chain...) {
+			for _, o := range append(append([]*store.Officer{cur}, chain...), d.escalationChain(st, nil, now, h.opts.Location)...) {
 				if o != nil && !seen[o.ID] {
 					seen[o.ID] = true
 					targets = append(targets, o)
@@ -92,22 +137,38 @@ func (h *Hub) escalate(sent *[]bot.Outbound) func(t *store.Ticket) (store.Change
 		t.Level++
 		due := now.Add(time.Duration(st.SLAMinutes) * time.Minute)
 		t.EscalateAt = &due
-		waited := int(now.Sub(t.CreatedAt).Minutes())
+		waited := fmt.Sprint(int(now.Sub(t.CreatedAt).Minutes()))
 		group := chatName(d, t)
-		var out []bot.Outbound
+		had, chainText := officerName(cur), chainNames(chain)
+		// Escalations to one person are gathered in windows (see
+		// store.Notice): the first of a window now, the rest as one
+		// digest when it closes.
+		window := h.escalationWindow()
+		start := now.Truncate(window)
+		var (
+			out     []bot.Outbound
+			notices []store.Notice
+		)
 		for _, o := range targets {
-			text := func(esc func(string) string) string {
+			key := fmt.Sprintf("t%d:esc:%d:%d", t.ID, t.Fence, o.ID)
+			ref := bot.Ref{Purpose: bot.PurposeEscalation, TicketID: t.ID}
+			m, ok := d.dm(o, t.Platform, key, fmt.Sprintf("工单 #%d 超时", t.Number), func(esc func(string) string) string {
 				return renderEsc(esc, d.template("escalation_dm"), "number", fmt.Sprint(t.Number), "group", group,
-					"resident", residentLabel(t), "question", t.Question, "waited", fmt.Sprint(waited))
+					"resident", residentLabel(t), "question", t.Question, "waited", waited, "had", had, "chain", chainText)
+			}, ref)
+			if !ok {
+				continue
 			}
-			if m, ok := d.dm(o, t.Platform, fmt.Sprintf("t%d:esc:%d:%d", t.ID, t.Fence, o.ID), fmt.Sprintf("工单 #%d 超时", t.Number), text,
-				bot.Ref{Purpose: bot.PurposeEscalation, TicketID: t.ID}); ok {
-				out = append(out, m)
-			}
+			line, _ := d.dm(o, t.Platform, key, m.Title, func(esc func(string) string) string {
+				return renderEsc(esc, d.template("escalation_digest_line"), "number", fmt.Sprint(t.Number), "group", group,
+					"waited", waited, "had", had)
+			}, ref)
+			out = append(out, m)
+			notices = append(notices, store.Notice{Window: fmt.Sprintf("escwin:%d:%d", o.ID, start.Unix()), Closes: start.Add(window), Now: row(&m), Later: row(&line)})
 		}
 		h.opts.Observer.Escalated(t.Level)
 		*sent = append(*sent, out...)
-		return changed([]store.TicketEvent{{Kind: store.TLEscalated, ActorID: t.AssigneeID, Detail: fmt.Sprintf("第%d次升级 %s", t.Level, detail), At: now}}, out), nil
+		return store.Change{Timeline: []store.TicketEvent{{Kind: store.TLEscalated, ActorID: t.AssigneeID, Detail: fmt.Sprintf("第%d次升级 %s", t.Level, detail), At: now}}, Notices: notices}, nil
 	}
 }
 

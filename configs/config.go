@@ -141,6 +141,18 @@ type Hub struct {
 	ConsultationStation string `yaml:"consultation_station"`
 	// TimerSeconds is how often escalation timers and shift starts are checked.
 	TimerSeconds int `yaml:"timer_seconds"`
+	// EscalationDigestMinutes gathers escalation notices to one person:
+	// the first of each window goes at once, the rest of the window as one
+	// digest when it closes (default 5).
+	EscalationDigestMinutes int `yaml:"escalation_digest_minutes"`
+	// UrgentKeywords mark a question the resident says is urgent: filed
+	// after hours, its answer clock runs at once instead of from the next
+	// shift (default 紧急, 急).
+	UrgentKeywords []string `yaml:"urgent_keywords"`
+	// DutyOnHours is how long "值班 开" lasts for an officer with no
+	// rostered shift now or starting within it, unless they give an end
+	// ("值班 开 到 23:00"); default 4.
+	DutyOnHours int `yaml:"duty_on_hours"`
 	// RetentionDays is how long residents' words, names and ids are kept in
 	// closed and answered tickets, their timelines, sent messages and
 	// parked events after their last change (PIPL: no longer than needed);
@@ -516,6 +528,15 @@ func (c *Config) defaults() {
 	if c.Hub.TimerSeconds == 0 {
 		c.Hub.TimerSeconds = 15
 	}
+	if c.Hub.EscalationDigestMinutes == 0 {
+		c.Hub.EscalationDigestMinutes = 5
+	}
+	if c.Hub.UrgentKeywords == nil {
+		c.Hub.UrgentKeywords = []string{"紧急", "急"}
+	}
+	if c.Hub.DutyOnHours == 0 {
+		c.Hub.DutyOnHours = 4
+	}
 	if c.Hub.RetentionDays == nil {
 		days := DefaultRetentionDays
 		c.Hub.RetentionDays = &days
@@ -714,6 +735,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Hub.QuestionsPerMinute < 0 || c.Hub.MaxTextRunes < 100 || c.Hub.Workers < 0 || c.Hub.SenderWorkers < 1 || c.Hub.TimerSeconds < 1 {
 		bad("hub", "questions_per_minute must be ≥ 0, max_text_runes ≥ 100, workers ≥ 0 (0: by store), sender_workers and timer_seconds ≥ 1")
+	}
+	if c.Hub.EscalationDigestMinutes < 1 || c.Hub.EscalationDigestMinutes > 24*60 {
+		bad("hub.escalation_digest_minutes", "%d, want 1 to 1440 minutes", c.Hub.EscalationDigestMinutes)
+	}
+	if c.Hub.DutyOnHours < 1 || c.Hub.DutyOnHours > 24 {
+		bad("hub.duty_on_hours", "%d, want 1 to 24 hours", c.Hub.DutyOnHours)
 	}
 	if c.Hub.RetentionDays != nil && (*c.Hub.RetentionDays < 0 || *c.Hub.RetentionDays > 36500) {
 		bad("hub.retention_days", "must be a number of days from 1 to 36500, or 0 to keep residents' data forever, got %d", *c.Hub.RetentionDays)

@@ -54,6 +54,8 @@ func TestBadConfigNamesFileFieldAndProblem(t *testing.T) {
 		{"zero SLA", "sla_minutes: 15", "sla_minutes: 0", []string{"stations[0].sla_minutes"}},
 		{"unknown template", "faq:", "templates: {ack: 好, akc: 坏}\nfaq:", []string{"templates.akc", "unknown template"}},
 		{"wrong type", "questions_per_minute: 5", "questions_per_minute: many", []string{"line", "many"}},
+		{"negative digest window", "escalation_digest_minutes: 5", "escalation_digest_minutes: -3", []string{"hub.escalation_digest_minutes", "1 to 1440"}},
+		{"duty switch past a day", "duty_on_hours: 4", "duty_on_hours: 30", []string{"hub.duty_on_hours", "1 to 24"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

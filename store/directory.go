@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -305,36 +306,64 @@ func loadDirectory(db *gorm.DB) (*Directory, error) {
 	return &d, nil
 }
 
-// SetDutyOverride records an officer's "值班 开/关"; nil returns them to the roster.
-func (s *Store) SetDutyOverride(ctx context.Context, officerID uint, on *bool, at time.Time) error {
-	err := s.db.WithContext(ctx).Model(&Officer{}).Where("id = ?", officerID).
-		Updates(map[string]any{"duty_override": on, "duty_since": at.UTC()}).Error
+// SetDutyOverride records an officer's "值班 开/关" from at until until (nil:
+// no end known); on nil returns them to the roster. msgs (the reply) are
+// written in the same transaction; if the first exists already, the
+// command was handled before: ErrDuplicate, nothing written.
+func (s *Store) SetDutyOverride(ctx context.Context, officerID uint, on *bool, at time.Time, until *time.Time, msgs ...OutboundMessage) error {
+	var end *time.Time
+	if until != nil {
+		u := until.UTC()
+		end = &u
+	}
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.insertOutbound(tx, msgs); err != nil {
+			return err
+		}
+		return tx.Model(&Officer{}).Where("id = ?", officerID).
+			Updates(map[string]any{"duty_override": on, "duty_since": at.UTC(), "duty_until": end}).Error
+	})
 	if err != nil {
 		return fmt.Errorf("set duty of officer %d: %w", officerID, err)
 	}
 	return nil
 }
 
-// RecordUnknownChat notes a message from a chat nobody registered, with the
-// reply to it written in the same transaction. A reply whose first message
-// exists already means the message was counted before: nothing changes and
-// the result is ErrDuplicate.
-func (s *Store) RecordUnknownChat(ctx context.Context, platform, chatID, name string, reply ...OutboundMessage) error {
-	now := s.db.NowFunc()
-	row := UnknownChat{Platform: platform, ChatID: chatID, Name: name, Messages: 1, FirstSeen: now, LastSeen: now}
-	return s.tx(ctx, func(tx *gorm.DB) error {
+// RecordUnknownChat notes a message from a chat nobody registered, with
+// reply (the answer to that message) in the same transaction: a reply that
+// exists already means the message was counted before, and the result is
+// ErrDuplicate with nothing changed. The first message of a chat creates its
+// record and writes first (the notice to the admins who can register it)
+// too, so they hear of each chat once; created reports whether it was that.
+func (s *Store) RecordUnknownChat(ctx context.Context, platform, chatID, name string, reply, first []OutboundMessage) (created bool, err error) {
+	err = s.tx(ctx, func(tx *gorm.DB) error {
+		created = false
 		if err := s.insertOutbound(tx, reply); err != nil {
 			return err
 		}
-		err := tx.Clauses(clause.OnConflict{
-			Columns:   []clause.Column{{Name: "platform"}, {Name: "chat_id"}},
-			DoUpdates: clause.Assignments(map[string]any{"messages": gorm.Expr("messages + 1"), "last_seen": now}),
-		}).Create(&row).Error
-		if err != nil {
-			return fmt.Errorf("record unknown chat: %w", err)
+		now := tx.NowFunc()
+		row := UnknownChat{Platform: platform, ChatID: chatID, Name: name, Messages: 1, FirstSeen: now, LastSeen: now}
+		res := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "platform"}, {Name: "chat_id"}}, DoNothing: true}).Create(&row)
+		if res.Error != nil {
+			return res.Error
 		}
-		return nil
+		if res.RowsAffected == 1 {
+			created = true
+			if err := s.insertOutbound(tx, first); err != nil && !errors.Is(err, ErrDuplicate) {
+				return err
+			}
+			return nil
+		}
+		return tx.Model(&UnknownChat{}).Where("platform = ? AND chat_id = ?", platform, chatID).
+			Updates(map[string]any{"messages": gorm.Expr("messages + 1"), "last_seen": now}).Error
 	})
+	if errors.Is(err, ErrDuplicate) {
+		return false, err
+	}
+	if err != nil {
+		return false, fmt.Errorf("record unknown chat: %w", err)
+	}
+	return created, nil
 }
 
 // UnknownChats lists chats waiting for an admin to register them.

@@ -413,11 +413,12 @@ func TestDutyOverrideSurvivesResync(t *testing.T) {
 				wang := officerByCode(t, d, "xcl-wang")
 				at := time.Date(2026, 11, 23, 20, 15, 0, 0, cst)
 				if tc.on == nil {
-					if err := s.SetDutyOverride(testContext(t), wang.ID, ptr(true), at.Add(-time.Hour)); err != nil {
+					if err := s.SetDutyOverride(testContext(t), wang.ID, ptr(true), at.Add(-time.Hour), nil); err != nil {
 						t.Fatal(err)
 					}
 				}
-				if err := s.SetDutyOverride(testContext(t), wang.ID, tc.on, at); err != nil {
+				until := at.Add(105 * time.Minute)
+				if err := s.SetDutyOverride(testContext(t), wang.ID, tc.on, at, &until); err != nil {
 					t.Fatalf("set duty override: %v", err)
 				}
 
@@ -430,6 +431,9 @@ func TestDutyOverrideSurvivesResync(t *testing.T) {
 				}
 				if got.DutySince == nil || !got.DutySince.Equal(at) {
 					t.Errorf("duty since = %v, want %v", deref(got.DutySince), at)
+				}
+				if got.DutyUntil == nil || !got.DutyUntil.Equal(until) {
+					t.Errorf("duty until = %v, want %v", deref(got.DutyUntil), until)
 				}
 				if got.Name != "王建军" {
 					t.Errorf("name = %q, want the re-synced 王建军", got.Name)
@@ -475,7 +479,7 @@ func TestSyncWithUnknownReferenceFailsAndChangesNothing(t *testing.T) {
 			forEachDB(t, func(t *testing.T, s *store.Store) {
 				syncSeed(t, s, districtSeed())
 				wang := officerByCode(t, loadDirectory(t, s), "xcl-wang")
-				if err := s.SetDutyOverride(testContext(t), wang.ID, ptr(true), time.Now()); err != nil {
+				if err := s.SetDutyOverride(testContext(t), wang.ID, ptr(true), time.Now(), nil); err != nil {
 					t.Fatal(err)
 				}
 				before := loadDirectory(t, s)
@@ -514,16 +518,16 @@ func TestRecordUnknownChatCountsMessagesPerChat(t *testing.T) {
 		ctx := testContext(t)
 		start := time.Now().Add(-time.Second)
 		for range 3 {
-			if err := s.RecordUnknownChat(ctx, "dingtalk", "cid-unregistered", "嘉定某小区业主群"); err != nil {
+			if _, err := s.RecordUnknownChat(ctx, "dingtalk", "cid-unregistered", "嘉定某小区业主群", nil, nil); err != nil {
 				t.Fatalf("record unknown chat: %v", err)
 			}
 		}
 		// Same chat id on the other platform is another chat.
-		if err := s.RecordUnknownChat(ctx, "wechat", "cid-unregistered", "同名的微信群"); err != nil {
+		if _, err := s.RecordUnknownChat(ctx, "wechat", "cid-unregistered", "同名的微信群", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(20 * time.Millisecond)
-		if err := s.RecordUnknownChat(ctx, "wechat", "wr-other", "另一个群 😀"); err != nil {
+		if _, err := s.RecordUnknownChat(ctx, "wechat", "wr-other", "另一个群 😀", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 
@@ -562,7 +566,7 @@ func TestRecordUnknownChatOncePerReply(t *testing.T) {
 			return store.OutboundMessage{Key: key, Purpose: "reply", Platform: "dingtalk", ChatType: "group", ChatID: "cid-new", Format: "text", Text: "本群尚未登记"}
 		}
 		for i, key := range []string{"unknown:m1", "unknown:m1", "unknown:m2"} {
-			err := s.RecordUnknownChat(ctx, "dingtalk", "cid-new", "新群", reply(key))
+			_, err := s.RecordUnknownChat(ctx, "dingtalk", "cid-new", "新群", []store.OutboundMessage{reply(key)}, nil)
 			if wantDup := i == 1; errors.Is(err, store.ErrDuplicate) != wantDup || (err != nil && !wantDup) {
 				t.Fatalf("record %s (delivery %d): %v, want duplicate %v", key, i+1, err, wantDup)
 			}

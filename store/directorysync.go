@@ -186,7 +186,7 @@ func retire(tx *gorm.DB, seed Seed, stations map[string]*Station) error {
 			}
 		}
 		err := tx.Model(&Officer{}).Where("id = ?", o.ID).
-			Updates(map[string]any{"roles": "", "aliases": "", "duty_override": nil, "duty_since": nil}).Error
+			Updates(map[string]any{"roles": "", "aliases": "", "duty_override": nil, "duty_since": nil, "duty_until": nil}).Error
 		if err != nil {
 			return fmt.Errorf("sync: retire officer %s: %w", o.Code, err)
 		}

@@ -38,6 +38,7 @@ func migrations() []*gormigrate.Migration {
 		migrate2026120101(),
 		migrate2026120102(),
 		migrate2026120103(),
+		migrate2026120104(),
 	}
 }
 

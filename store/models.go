@@ -66,9 +66,11 @@ type Officer struct {
 	Roles   string `gorm:"size:256"`
 	Aliases string `gorm:"size:512"`
 	// DutyOverride is set by "值班 开/关": true forces on duty, false forces off,
-	// nil follows the roster.
+	// nil follows the roster; from DutySince until DutyUntil (the end the
+	// officer gave or their shift's, for off their next shift's start).
 	DutyOverride *bool
 	DutySince    *time.Time
+	DutyUntil    *time.Time
 	// DigestFor is the start of the last shift for which the officer got the
 	// list of what waited for them, so a restart never sends it twice.
 	DigestFor *time.Time
@@ -385,6 +387,11 @@ const (
 	OutboundFailed        = "failed"
 	OutboundCancelled     = "cancelled"
 	OutboundAwaitingHuman = "awaiting_human"
+	// OutboundHeld is a notice kept for a digest (see Notice): never sent
+	// by itself; GatherHeld turns the held notices of one person's window
+	// into one message when the window closes, and marks them gathered.
+	OutboundHeld     = "held"
+	OutboundGathered = "gathered"
 )
 
 // Outbound priorities: interactive messages go before bulk ones.

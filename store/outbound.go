@@ -20,16 +20,52 @@ var ErrDuplicate = errors.New("already handled")
 type Change struct {
 	Timeline []TicketEvent
 	Outbound []OutboundMessage
+	// Notices are messages to people who must not be flooded (an
+	// escalation to a leader): see Notice.
+	Notices []Notice
 }
 
-// insertOutbound writes msgs pending. The first message's key says whether
-// the cause was handled already: if it exists, nothing is written and the
-// result is ErrDuplicate (untouched, so a group commit goes on). Later
-// messages that exist are skipped: a cause handled twice writes each once.
-func (s *Store) insertOutbound(tx *gorm.DB, msgs []OutboundMessage) error {
-	if len(msgs) == 0 {
-		return nil
+// Notice is a message gathered with others to the same person. The first
+// notice of a window is sent at once: Now, written under the key Window
+// (one person's window: unique). Any later notice of the same window finds
+// that key taken and is written held instead: Later, due when the window
+// Closes, when GatherHeld sends the window's held notices as one digest.
+// Which of the two a notice becomes is decided by the unique key inside the
+// change's transaction, so concurrent changes never both send at once.
+type Notice struct {
+	Window string
+	Closes time.Time
+	Now    OutboundMessage
+	Later  OutboundMessage
+}
+
+// insertNotices writes each notice at once or held (see Notice).
+func (s *Store) insertNotices(tx *gorm.DB, notices []Notice) error {
+	for _, n := range notices {
+		first := n.Now
+		first.Key = n.Window
+		ignore := clause.OnConflict{Columns: []clause.Column{{Name: "key"}}, DoNothing: true}
+		msgs := []OutboundMessage{first}
+		prepareOutbound(tx, msgs)
+		res := tx.Clauses(ignore).Create(&msgs[0])
+		if res.Error != nil {
+			return fmt.Errorf("write notice %s: %w", n.Window, res.Error)
+		}
+		if res.RowsAffected == 1 {
+			continue
+		}
+		later := []OutboundMessage{n.Later}
+		later[0].State, later[0].DueAt = OutboundHeld, n.Closes
+		prepareOutbound(tx, later)
+		if err := tx.Clauses(ignore).Create(&later[0]).Error; err != nil {
+			return fmt.Errorf("hold notice %s: %w", later[0].Key, err)
+		}
 	}
+	return nil
+}
+
+// prepareOutbound fills in what a new row takes from the moment it is written.
+func prepareOutbound(tx *gorm.DB, msgs []OutboundMessage) {
 	now := tx.NowFunc()
 	for i := range msgs {
 		m := &msgs[i]
@@ -43,6 +79,96 @@ func (s *Store) insertOutbound(tx *gorm.DB, msgs []OutboundMessage) error {
 		m.DueAt = m.DueAt.UTC()
 		m.CreatedAt, m.UpdatedAt = now, now
 	}
+}
+
+// GatherHeld sends platform's held notices whose window closed by now: the
+// notices of one person's window (same officer, address and closing time)
+// become one message, which compose writes from them, written pending while
+// they are marked gathered, in one transaction per window. The store makes
+// the message's key unique by adding the first notice's id, so a notice
+// held late (by a process whose clock lags) gets a message of its own
+// instead of being lost. Processes gathering at once lock the notices by
+// primary key in one order: one of them gathers, the others find them
+// gathered. It returns the messages written.
+func (s *Store) GatherHeld(ctx context.Context, platform string, now time.Time, compose func(held []OutboundMessage) OutboundMessage) ([]OutboundMessage, error) {
+	var candidates []OutboundMessage
+	err := s.read(ctx).Select("id, officer_id, to_user, due_at").
+		Where("platform = ? AND state = ? AND due_at <= ?", platform, OutboundHeld, now.UTC()).
+		Order("id").Limit(5000).Find(&candidates).Error
+	if err != nil {
+		return nil, fmt.Errorf("find held notices on %s: %w", platform, err)
+	}
+	type window struct {
+		officer uint
+		toUser  string
+		dueAt   int64
+	}
+	var (
+		order   []window
+		windows = map[window][]uint{}
+	)
+	for _, c := range candidates {
+		w := window{toUser: c.ToUser, dueAt: c.DueAt.UnixMilli()}
+		if c.OfficerID != nil {
+			w.officer = *c.OfficerID
+		}
+		if _, ok := windows[w]; !ok {
+			order = append(order, w)
+		}
+		windows[w] = append(windows[w], c.ID)
+	}
+	var written []OutboundMessage
+	for _, w := range order {
+		var digest OutboundMessage
+		err := s.tx(ctx, func(tx *gorm.DB) error {
+			digest = OutboundMessage{}
+			var held []OutboundMessage
+			if err := s.lock(tx).Where("id IN ? AND state = ?", windows[w], OutboundHeld).Order("id").Find(&held).Error; err != nil {
+				return fmt.Errorf("read held notices: %w", err)
+			}
+			if len(held) == 0 {
+				return nil // gathered by another process meanwhile
+			}
+			ids := make([]uint, len(held))
+			for i := range held {
+				ids[i] = held[i].ID
+			}
+			err := tx.Model(&OutboundMessage{}).Where("id IN ?", ids).
+				Updates(map[string]any{"state": OutboundGathered, "updated_at": tx.NowFunc()}).Error
+			if err != nil {
+				return fmt.Errorf("mark notices gathered: %w", err)
+			}
+			digest = compose(held)
+			digest.Key = fmt.Sprintf("%s:%d", digest.Key, held[0].ID)
+			digest.State, digest.DueAt = OutboundPending, time.Time{}
+			if err := s.insertOutbound(tx, []OutboundMessage{digest}); err != nil {
+				if errors.Is(err, ErrDuplicate) {
+					digest = OutboundMessage{} // written before: these are covered
+					return nil
+				}
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			return written, err
+		}
+		if digest.Key != "" {
+			written = append(written, digest)
+		}
+	}
+	return written, nil
+}
+
+// insertOutbound writes msgs pending. The first message's key says whether
+// the cause was handled already: if it exists, nothing is written and the
+// result is ErrDuplicate (untouched, so a group commit goes on). Later
+// messages that exist are skipped: a cause handled twice writes each once.
+func (s *Store) insertOutbound(tx *gorm.DB, msgs []OutboundMessage) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	prepareOutbound(tx, msgs)
 	ignore := clause.OnConflict{Columns: []clause.Column{{Name: "key"}}, DoNothing: true}
 	res := tx.Clauses(ignore).Create(&msgs[0])
 	if res.Error != nil {

@@ -83,7 +83,7 @@ func TestPurgeRedactsOldResidentDataAndKeepsStatistics(t *testing.T) {
 			t.Fatal(err)
 		}
 		backdate(t, raw, "parked_messages", "at", 1, long)
-		if err := s.RecordUnknownChat(ctx, "dingtalk", "cid-unknown", "幸福里3号楼业主群"); err != nil {
+		if _, err := s.RecordUnknownChat(ctx, "dingtalk", "cid-unknown", "幸福里3号楼业主群", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := raw.Exec("UPDATE unknown_chats SET last_seen = ?", long.UTC()); err != nil {

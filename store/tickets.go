@@ -308,6 +308,9 @@ func (s *Store) TransitionFrom(ctx context.Context, read *Ticket, decide func(t 
 				raced = true
 				return ErrStale
 			}
+			if err := s.insertNotices(tx, change.Notices); err != nil {
+				return err
+			}
 			return s.insertTimeline(tx, t.ID, change.Timeline)
 		})
 		switch {
@@ -449,7 +452,7 @@ func (s *Store) saveFired(tx *gorm.DB, t *Ticket, fence int64, c Change) error {
 	if err := s.insertOutbound(tx, c.Outbound); err != nil && !errors.Is(err, ErrDuplicate) {
 		return err
 	}
-	return nil
+	return s.insertNotices(tx, c.Notices)
 }
 
 // OpenTicketsFor lists unanswered tickets an officer must handle.

@@ -225,6 +225,8 @@ func Normalise(p Post, now time.Time) (*bot.Event, error) {
 		Sender: bot.User{ID: p.SenderID, Name: bot.CleanText(p.Sender)},
 		Kind:   p.Kind, Text: text, Time: now.UTC(),
 		AddressedToBot: p.ChatType == bot.Direct,
+		// The playground hands the hub every message of a group, @ or not.
+		SeesAllMessages: p.ChatType == bot.Group,
 	}
 	for _, n := range names {
 		isBot := n == BotName || strings.EqualFold(n, "bot")

@@ -150,7 +150,7 @@ func TestDingTalkNightQuestionsGoToTheDutyAccount(t *testing.T) {
 		by[l.AtDingtalkIDs[0]] = l.Text
 	}
 	mustContain(t, "FAQ answer", by[dtResident], "自动答复", "户口簿")
-	mustContain(t, "after-hours acknowledgement", by["$:LWCP_v1:$chen"], "非工作时间", "明天08:30")
+	mustContain(t, "after-hours acknowledgement", by["$:LWCP_v1:$chen"], "非工作时间", "明天（周二）08:30")
 	mustContain(t, "duty account DM", last(t, "duty account", h.dms("taiping-duty")).Text, "装修")
 	if n := len(h.dms("wang")); n != 0 {
 		t.Errorf("wang got %d DMs at night, want none", n)
@@ -272,6 +272,7 @@ func TestDingTalkBadInputGetsSensibleOutcomes(t *testing.T) {
 		h.resident(m)
 		h.settle()
 		mustContain(t, "reply", last(t, "unregistered group", h.dt.Group("cidNotRegistered==")).Text, "尚未登记")
+		mustContain(t, "the station admin's notice", last(t, "admin", h.dms("zhao")).Text, "未登记的群", "dingtalk", "cidNotRegistered==")
 		chats, err := h.store.UnknownChats(context.Background())
 		if err != nil || len(chats) != 1 || chats[0].ChatID != "cidNotRegistered==" {
 			t.Errorf("unknown chats = %+v, %v", chats, err)

@@ -67,7 +67,7 @@ func TestNightQuestionsGoToDutyAccountFAQAnswersAndMorningDigest(t *testing.T) {
 		byResident[l.At[0]] = l.Text
 	}
 	mustContain(t, "FAQ answer", byResident["res-1"], "自动答复", "户口簿")
-	mustContain(t, "after-hours acknowledgement", byResident["res-2"], "非工作时间", "明天08:30")
+	mustContain(t, "after-hours acknowledgement", byResident["res-2"], "非工作时间", "明天（周二）08:30")
 	duty := h.lastBot(bot.Direct, "taiping-duty")
 	mustContain(t, "duty account DM", duty.Text, "装修")
 	if n := len(h.botLines(bot.Direct, "wang")); n != 0 {
@@ -198,6 +198,7 @@ func TestBadInputGetsClearAnswers(t *testing.T) {
 		h.say("not-registered", "res-1", "刘阿姨", "@社区警务助手 你好")
 		h.settle()
 		mustContain(t, "reply", h.lastBot(bot.Group, "not-registered").Text, "尚未登记")
+		mustContain(t, "the station admin's notice", h.lastBot(bot.Direct, "zhao").Text, "未登记的群", "playground", "not-registered", "jingmin sync")
 		chats, err := h.store.UnknownChats(context.Background())
 		if err != nil || len(chats) != 1 || chats[0].ChatID != "not-registered" {
 			t.Errorf("unknown chats = %+v, %v; want the group recorded for an admin", chats, err)

@@ -40,7 +40,7 @@ func newMetrics(h *hub) *metrics {
 			Name: "jingmin_event_handle_seconds", Help: "Time to handle one event.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"platform"}),
 		routed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "jingmin_tickets_routed_total", Help: "New tickets by who took them (own_officer, mentioned, on_duty, duty_account) and emergency.",
+			Name: "jingmin_tickets_routed_total", Help: "New tickets by who took them (own_officer, mentioned, on_duty, next_in_line, duty_account) and emergency.",
 		}, []string{"reason", "emergency"}),
 		escalations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jingmin_escalations_total", Help: "Escalation steps by level; level 1 is an SLA breach.",

@@ -336,9 +336,11 @@ func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, waker b
 		return nil, fmt.Errorf("%s: hub.timezone: %w", cfg.Source, err)
 	}
 	return commands.New(ctx, st, commands.Options{
-		Location: loc, EmergencyKeywords: cfg.Hub.EmergencyKeywords,
+		Location: loc, EmergencyKeywords: cfg.Hub.EmergencyKeywords, UrgentKeywords: cfg.Hub.UrgentKeywords,
 		QuestionsPerMinute: cfg.Hub.QuestionsPerMinute, MaxTextRunes: cfg.Hub.MaxTextRunes,
 		ConsultationStation: cfg.Hub.ConsultationStation,
+		EscalationWindow:    time.Duration(cfg.Hub.EscalationDigestMinutes) * time.Minute,
+		DutyOnFor:           time.Duration(cfg.Hub.DutyOnHours) * time.Hour,
 		AlertLimits: map[bot.Platform]commands.TextLimit{
 			bot.WeChat:     {Bytes: wechat.MaxGroupTextBytes},
 			bot.DingTalk:   {Runes: bot.MaxTextRunes},
