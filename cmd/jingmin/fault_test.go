@@ -822,7 +822,7 @@ func TestDingTalkAdapterRestartedMidFlowRepliesOnce(t *testing.T) {
 	dt.Wait(t, 10*time.Second, "the killed process's held replies to be abandoned", func() bool { return dt.Held() == 0 })
 	release()
 	ask(160, 180) // while no process holds the stream
-	third := d.start("adapter", "dingtalk")
+	d.start("adapter", "dingtalk")
 	dt.WaitConnections(t, 3)
 	ask(180, n)
 
@@ -854,13 +854,15 @@ func TestDingTalkAdapterRestartedMidFlowRepliesOnce(t *testing.T) {
 		}
 		return
 	}
+	// Settled: every question answered, and no outbound row left to send
+	// or in a relay's hands, so no late duplicate can still come.
 	settled := func() bool {
 		tickets, acks, dms := count()
-		return tickets >= n && len(acks) >= n && len(dms) >= n && len(dt.Unacked()) == 0 &&
-			third.metric(`jingmin_bus_pending{group="senders",topic="outbound.dingtalk"}`) == 0
+		var unsent int
+		db.QueryRow("SELECT COUNT(*) FROM outbound_messages WHERE state IN ('pending', 'sending')").Scan(&unsent)
+		return tickets >= n && len(acks) >= n && len(dms) >= n && len(dt.Unacked()) == 0 && unsent == 0
 	}
 	dt.Wait(t, 90*time.Second, "every question answered and nothing left in flight", settled)
-	time.Sleep(2 * time.Second) // a late duplicate would show now
 
 	tickets, acks, dms := count()
 	if tickets != n {
@@ -872,6 +874,20 @@ func TestDingTalkAdapterRestartedMidFlowRepliesOnce(t *testing.T) {
 		}
 		if c := dms[i]; c != 1 {
 			t.Errorf("question %d: %d officer DMs, want 1", i, c)
+			for _, s := range staff {
+				for _, m := range dt.DMs("staff-" + s) {
+					if strings.Contains(m.Text, fmt.Sprintf("第%d号问题", i)) {
+						t.Logf("DM to %s: %q", s, m.Text)
+					}
+				}
+			}
+			rows, _ := db.Query("SELECT `key`, state, fence, attempts, message_id, reason FROM outbound_messages WHERE text LIKE ?", fmt.Sprintf("%%第%d号问题%%", i))
+			for rows != nil && rows.Next() {
+				var key, state, mid, reason string
+				var fence, attempts int
+				rows.Scan(&key, &state, &fence, &attempts, &mid, &reason)
+				t.Logf("row %s: %s fence %d attempts %d message %q reason %q", key, state, fence, attempts, mid, reason)
+			}
 		}
 	}
 	redelivered := 0
