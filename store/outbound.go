@@ -226,13 +226,28 @@ func (s *Store) ClaimOutbound(ctx context.Context, platform string, now time.Tim
 	var claimed []OutboundMessage
 	err := s.claimTx(ctx, func(tx *gorm.DB) error {
 		claimed = nil
-		q := dueOutbound(tx, platform, now).Order("priority, due_at, id").Limit(limit)
-		if s.driver == MySQL {
-			q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+		// Two index range reads on (platform, state, due_at): pending rows
+		// that are due, oldest first, and the few held rows whose lease
+		// lapsed. An OR of the two would read every row of the platform,
+		// sent ones included, on every claim.
+		lock := func(q *gorm.DB) *gorm.DB {
+			if s.driver == MySQL {
+				return q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+			}
+			return q
 		}
 		var rows []OutboundMessage
-		if err := q.Find(&rows).Error; err != nil {
-			return fmt.Errorf("find due outbound messages: %w", err)
+		lapsed := lock(tx.Where("platform = ? AND state = ? AND lease_until <= ?", platform, OutboundSending, now).Order("due_at").Limit(limit))
+		if err := lapsed.Find(&rows).Error; err != nil {
+			return fmt.Errorf("find lapsed outbound messages: %w", err)
+		}
+		if len(rows) < limit {
+			var due []OutboundMessage
+			q := lock(tx.Where("platform = ? AND state = ? AND due_at <= ?", platform, OutboundPending, now).Order("due_at").Limit(limit - len(rows)))
+			if err := q.Find(&due).Error; err != nil {
+				return fmt.Errorf("find due outbound messages: %w", err)
+			}
+			rows = append(rows, due...)
 		}
 		if len(rows) == 0 {
 			return nil
@@ -243,7 +258,10 @@ func (s *Store) ClaimOutbound(ctx context.Context, platform string, now time.Tim
 		}
 		upd := tx.Model(&OutboundMessage{}).Where("id IN ?", ids)
 		if s.driver != MySQL {
-			upd = dueOutbound(upd, platform, now)
+			// Re-checked by row id alone (the rows were not locked):
+			// naming the platform here would send SQLite down the
+			// platform's index instead.
+			upd = upd.Where("(state = ? AND due_at <= ?) OR (state = ? AND lease_until <= ?)", OutboundPending, now, OutboundSending, now)
 		}
 		res := upd.Updates(map[string]any{"state": OutboundSending, "lease_until": until, "fence": gorm.Expr("fence + 1"), "updated_at": now})
 		if res.Error != nil {
