@@ -131,10 +131,11 @@ type Hub struct {
 	// Workers is how many events are handled at once (default: see
 	// DefaultWorkers).
 	Workers int `yaml:"workers"`
-	// SenderWorkers is how many outbound messages each platform's sender
-	// has in hand at once (default 8). A send is mostly waiting, for the
-	// platform and for the bus's claim and ack; the platforms' rate limits
-	// are kept by the senders themselves, however many send.
+	// SenderWorkers is how many outbound messages each platform's relay
+	// has in hand at once (default 32), which is also the most one claim
+	// takes. A send is mostly waiting, for the platform and for the
+	// database's claim and record; the platforms' rate limits are kept by
+	// the adapters themselves, however many send.
 	SenderWorkers int `yaml:"sender_workers"`
 	// ConsultationStation (a station code) takes residents' one-to-one
 	// messages to the bot (Official Account, direct chats) as tickets.
@@ -523,7 +524,7 @@ func (c *Config) defaults() {
 		c.Hub.MaxTextRunes = 4000
 	}
 	if c.Hub.SenderWorkers == 0 {
-		c.Hub.SenderWorkers = 8
+		c.Hub.SenderWorkers = 32
 	}
 	if c.Hub.TimerSeconds == 0 {
 		c.Hub.TimerSeconds = 15

@@ -46,7 +46,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&b.stations, "stations", 16, "stations the groups and officers are spread over")
 	fs.IntVar(&b.concurrency, "concurrency", 16, "events in flight at once (each waits for its first reply)")
 	fs.IntVar(&b.workers, "workers", 0, "handler workers (hub.workers; default: the hub's for the store)")
-	fs.IntVar(&b.senderWorkers, "sender-workers", 8, "outbound messages each platform's sender has in hand (hub.sender_workers; its default)")
+	fs.IntVar(&b.senderWorkers, "sender-workers", 32, "outbound messages each platform's sender has in hand (hub.sender_workers; its default)")
 	fs.StringVar(&b.dir, "dir", "", "folder for the SQLite file (default: a temporary folder, removed after)")
 	fs.StringVar(&b.bus, "bus", "memory", "memory, or redis (Redis Streams at -redis)")
 	fs.StringVar(&b.redisURL, "redis", envOr(configs.EnvRedisURL, "redis://127.0.0.1:6379/0"), "Redis URL for -bus redis")
