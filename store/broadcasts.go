@@ -280,19 +280,8 @@ func (s *Store) ClaimDeliveries(ctx context.Context, platform string, now time.T
 		for i, r := range rows {
 			rowIDs[i] = r.ID
 		}
-		// On MySQL the rows are locked by the SELECT; on SQLite the state is
-		// re-checked in the UPDATE, so a row another claim took meanwhile is
-		// not taken twice.
-		upd := tx.Model(&Delivery{}).Where("id IN ?", rowIDs)
-		if s.driver != MySQL {
-			upd = upd.Where("(status = ? AND due_at <= ?) OR (status = ? AND lease_until <= ?)", DeliveryPending, now, DeliverySending, now)
-		}
-		res := upd.Updates(map[string]any{"status": DeliverySending, "lease_until": until, "attempts": gorm.Expr("attempts + 1"), "updated_at": now})
-		if res.Error != nil {
-			return fmt.Errorf("lease deliveries: %w", res.Error)
-		}
-		if res.RowsAffected != int64(len(rows)) {
-			return fmt.Errorf("lease deliveries: %d of %d rows changed meanwhile", len(rows)-int(res.RowsAffected), len(rows))
+		if err := s.lease(tx, &Delivery{}, "status", DeliveryPending, DeliverySending, "attempts", rowIDs, now, until); err != nil {
+			return fmt.Errorf("lease deliveries: %w", err)
 		}
 		for i := range rows {
 			rows[i].Status, rows[i].LeaseUntil, rows[i].UpdatedAt = DeliverySending, &until, now

@@ -256,19 +256,8 @@ func (s *Store) ClaimOutbound(ctx context.Context, platform string, now time.Tim
 		for i, r := range rows {
 			ids[i] = r.ID
 		}
-		upd := tx.Model(&OutboundMessage{}).Where("id IN ?", ids)
-		if s.driver != MySQL {
-			// Re-checked by row id alone (the rows were not locked):
-			// naming the platform here would send SQLite down the
-			// platform's index instead.
-			upd = upd.Where("(state = ? AND due_at <= ?) OR (state = ? AND lease_until <= ?)", OutboundPending, now, OutboundSending, now)
-		}
-		res := upd.Updates(map[string]any{"state": OutboundSending, "lease_until": until, "fence": gorm.Expr("fence + 1"), "updated_at": now})
-		if res.Error != nil {
-			return fmt.Errorf("lease outbound messages: %w", res.Error)
-		}
-		if res.RowsAffected != int64(len(rows)) {
-			return fmt.Errorf("lease outbound messages: %d of %d rows changed meanwhile", len(rows)-int(res.RowsAffected), len(rows))
+		if err := s.lease(tx, &OutboundMessage{}, "state", OutboundPending, OutboundSending, "fence", ids, now, until); err != nil {
+			return fmt.Errorf("lease outbound messages: %w", err)
 		}
 		for i := range rows {
 			rows[i].State, rows[i].LeaseUntil, rows[i].UpdatedAt = OutboundSending, &until, now
@@ -394,4 +383,24 @@ func (s *Store) OutboundStates(ctx context.Context, platform string) (map[string
 		out[r.State] = r.N
 	}
 	return out, nil
+}
+
+// lease marks rows ids of model's table held (state column stateCol set to
+// sending) until until, bumping fenceCol, and fails unless every one of
+// them changed. On MySQL the rows were locked when read; on SQLite their
+// state is checked again here, by row id alone (naming the platform would
+// send SQLite down the platform's index instead).
+func (s *Store) lease(tx *gorm.DB, model any, stateCol, pending, sending, fenceCol string, ids []uint, now, until time.Time) error {
+	upd := tx.Model(model).Where("id IN ?", ids)
+	if s.driver != MySQL {
+		upd = upd.Where("("+stateCol+" = ? AND due_at <= ?) OR ("+stateCol+" = ? AND lease_until <= ?)", pending, now, sending, now)
+	}
+	res := upd.Updates(map[string]any{stateCol: sending, "lease_until": until, fenceCol: gorm.Expr(fenceCol + " + 1"), "updated_at": now})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected != int64(len(ids)) {
+		return fmt.Errorf("%d of %d rows changed meanwhile", len(ids)-int(res.RowsAffected), len(ids))
+	}
+	return nil
 }
