@@ -776,6 +776,9 @@ func TestDingTalkAdapterRestartedMidFlowRepliesOnce(t *testing.T) {
 			"  - {platform: dingtalk, chat_id: \""+groups[0]+"\", name: 和谐小区钉钉群, station: taiping, officer: wang}\n"+
 			"  - {platform: dingtalk, chat_id: \""+groups[1]+"\", name: 新村钉钉群, station: taiping}\n", 1)
 		yaml = strings.Replace(yaml, "playground:\n  enabled: true", "playground:\n  enabled: false", 1)
+		// Two messages in hand: when both wait on a held reply, nothing
+		// else is on its way out.
+		yaml = strings.Replace(yaml, "sender_workers: 32", "sender_workers: 2", 1)
 		return yaml + "\ndingtalk:\n  app_key: " + dt.AppKey() + "\n  openapi_host: " + dt.URL + "\n"
 	}), withEnv(dingtalk.EnvAppSecret+"="+dt.AppSecret()))
 	d.start("worker")
@@ -797,6 +800,11 @@ func TestDingTalkAdapterRestartedMidFlowRepliesOnce(t *testing.T) {
 		}
 	}
 
+	db, err := sql.Open("mysql", envValue(d.env, "JINGMIN_DATABASE_DSN"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
 	first := d.start("adapter", "dingtalk")
 	dt.WaitConnections(t, 1)
 	ask(0, 40)
@@ -815,6 +823,13 @@ func TestDingTalkAdapterRestartedMidFlowRepliesOnce(t *testing.T) {
 	release := dt.HoldWebhooks()
 	ask(120, 140)
 	dt.Wait(t, 30*time.Second, "both senders waiting on a held reply", func() bool { return dt.Held() == 2 })
+	// Everything else the process sent is recorded: the two held replies
+	// are all it has in hand when it freezes.
+	dt.Wait(t, 30*time.Second, "only the held replies in hand", func() bool {
+		var inHand int
+		db.QueryRow("SELECT COUNT(*) FROM outbound_messages WHERE state = 'sending'").Scan(&inHand)
+		return inHand == 2
+	})
 	second.Process.Signal(syscall.SIGSTOP)
 	ask(140, 160)
 	second.Process.Kill()
@@ -822,15 +837,10 @@ func TestDingTalkAdapterRestartedMidFlowRepliesOnce(t *testing.T) {
 	dt.Wait(t, 10*time.Second, "the killed process's held replies to be abandoned", func() bool { return dt.Held() == 0 })
 	release()
 	ask(160, 180) // while no process holds the stream
-	d.start("adapter", "dingtalk")
+	third := d.start("adapter", "dingtalk")
 	dt.WaitConnections(t, 3)
 	ask(180, n)
 
-	db, err := sql.Open("mysql", envValue(d.env, "JINGMIN_DATABASE_DSN"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	staff := []string{"wang", "li", "chen", "zhang", "zhao", "taiping-duty"}
 	count := func() (tickets int, acks map[string]int, dms map[int]int) {
 		db.QueryRow("SELECT COUNT(*) FROM tickets").Scan(&tickets)
@@ -887,6 +897,13 @@ func TestDingTalkAdapterRestartedMidFlowRepliesOnce(t *testing.T) {
 				var fence, attempts int
 				rows.Scan(&key, &state, &fence, &attempts, &mid, &reason)
 				t.Logf("row %s: %s fence %d attempts %d message %q reason %q", key, state, fence, attempts, mid, reason)
+			}
+			for name, p := range map[string]*proc{"first": first, "second": second, "third": third} {
+				for _, line := range strings.Split(p.log(), "\n") {
+					if strings.Contains(line, "WARN") || strings.Contains(line, "ERROR") || strings.Contains(line, "shutting") {
+						t.Logf("%s adapter: %s", name, line)
+					}
+				}
 			}
 		}
 	}
