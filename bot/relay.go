@@ -100,6 +100,9 @@ type Lane struct {
 	// relay's earlier lanes have messages in hand: bulk broadcast sends
 	// give way to residents' acknowledgements and officers' DMs.
 	Yield bool
+	// PollOnly: the lane finds its work by polling alone, and the relay's
+	// nudges (which say interactive rows were written) do not wake it.
+	PollOnly bool
 }
 
 // Relay delivers one platform's outbound messages from durable queues
@@ -190,7 +193,10 @@ func (r *Relay) Run(ctx context.Context) error {
 				case <-ctx.Done():
 					return
 				case <-r.Wake:
-					for _, w := range wakes {
+					for i, w := range wakes {
+						if r.Lanes[i].PollOnly {
+							continue
+						}
 						select {
 						case w <- struct{}{}:
 						default:

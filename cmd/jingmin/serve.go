@@ -520,7 +520,9 @@ func (h *hub) relay(p bot.Platform, s bot.Sender) *bot.Relay {
 		MaxAttempts: h.cfg.Broadcast.MaxAttempts,
 		Lanes: []bot.Lane{
 			{Name: "interactive", Queue: h.rules.Outbox(), Workers: h.cfg.Hub.SenderWorkers},
-			{Name: "broadcast", Queue: h.rules.Deliveries(), Workers: h.cfg.Broadcast.Workers, Limiter: lim, Yield: true},
+			// A confirmed broadcast is found by the poll: the nudges are
+			// about interactive rows.
+			{Name: "broadcast", Queue: h.rules.Deliveries(), Workers: h.cfg.Broadcast.Workers, Limiter: lim, Yield: true, PollOnly: true},
 		},
 		Observe: h.metrics.observeSend,
 		Log:     h.log,
