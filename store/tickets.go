@@ -468,38 +468,15 @@ func (s *Store) saveFired(tx *gorm.DB, steps []firedStep) error {
 		q.WriteString("FORCE INDEX (PRIMARY) ")
 	}
 	q.WriteString("SET ")
-	for i, col := range []string{"status", "assignee_id", "level", "escalate_at", "fence", "first_response_at", "answered_by", "closed_at", "auto_answered"} {
+	values := make([]any, len(steps))
+	for i, col := range firedColumns {
 		if i > 0 {
 			q.WriteString(", ")
 		}
-		q.WriteString(col + " = CASE id")
-		for _, st := range steps {
-			q.WriteString(" WHEN ? THEN ?")
-			t := st.t
-			var v any
-			switch col {
-			case "status":
-				v = t.Status
-			case "assignee_id":
-				v = t.AssigneeID
-			case "level":
-				v = t.Level
-			case "escalate_at":
-				v = t.EscalateAt
-			case "fence":
-				v = t.Fence
-			case "first_response_at":
-				v = t.FirstResponseAt
-			case "answered_by":
-				v = t.AnsweredBy
-			case "closed_at":
-				v = t.ClosedAt
-			case "auto_answered":
-				v = t.AutoAnswered
-			}
-			args = append(args, t.ID, v)
+		for j, st := range steps {
+			values[j] = col.value(st.t)
 		}
-		q.WriteString(" END")
+		setCase(&q, &args, col.name+" = ", steps, values)
 	}
 	q.WriteString(", updated_at = ? WHERE id IN (")
 	args = append(args, now)
@@ -511,12 +488,11 @@ func (s *Store) saveFired(tx *gorm.DB, steps []firedStep) error {
 		args = append(args, st.t.ID)
 		st.t.UpdatedAt = now
 	}
-	q.WriteString(") AND fence = CASE id")
-	for _, st := range steps {
-		q.WriteString(" WHEN ? THEN ?")
-		args = append(args, st.t.ID, st.fence)
+	q.WriteString(") AND ")
+	for j, st := range steps {
+		values[j] = st.fence
 	}
-	q.WriteString(" END")
+	setCase(&q, &args, "fence = ", steps, values)
 	n, err := s.exec(tx, q.String(), args...)
 	if err != nil {
 		return fmt.Errorf("save %d fired tickets: %w", len(steps), err)
@@ -544,6 +520,65 @@ func (s *Store) saveFired(tx *gorm.DB, steps []firedStep) error {
 		return err
 	}
 	return s.insertNoticeBatch(tx, notices)
+}
+
+// setCase writes "prefix value" for the batch: one parameter when every
+// step has the same value (an escalation moves most columns of a batch the
+// same way), else a CASE on the ticket's id, which the database evaluates
+// for every row of the batch.
+func setCase(q *strings.Builder, args *[]any, prefix string, steps []firedStep, values []any) {
+	q.WriteString(prefix)
+	same := true
+	for _, v := range values[1:] {
+		if !sameValue(v, values[0]) {
+			same = false
+			break
+		}
+	}
+	if same {
+		q.WriteString("?")
+		*args = append(*args, values[0])
+		return
+	}
+	q.WriteString("CASE id")
+	for j, st := range steps {
+		q.WriteString(" WHEN ? THEN ?")
+		*args = append(*args, st.t.ID, values[j])
+	}
+	q.WriteString(" END")
+}
+
+// firedColumns are the columns saveFired writes (those a transition may
+// change), each with its value: pointers resolved, nil for NULL, so values
+// compare.
+var firedColumns = []struct {
+	name  string
+	value func(t *Ticket) any
+}{
+	{"status", func(t *Ticket) any { return t.Status }},
+	{"assignee_id", func(t *Ticket) any { return nullable(t.AssigneeID) }},
+	{"level", func(t *Ticket) any { return t.Level }},
+	{"escalate_at", func(t *Ticket) any { return nullable(t.EscalateAt) }},
+	{"fence", func(t *Ticket) any { return t.Fence }},
+	{"first_response_at", func(t *Ticket) any { return nullable(t.FirstResponseAt) }},
+	{"answered_by", func(t *Ticket) any { return nullable(t.AnsweredBy) }},
+	{"closed_at", func(t *Ticket) any { return nullable(t.ClosedAt) }},
+	{"auto_answered", func(t *Ticket) any { return t.AutoAnswered }},
+}
+
+func nullable[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func sameValue(a, b any) bool {
+	if ta, ok := a.(time.Time); ok {
+		tb, ok := b.(time.Time)
+		return ok && ta.Equal(tb)
+	}
+	return a == b
 }
 
 // OpenTicketsFor lists unanswered tickets an officer must handle.
