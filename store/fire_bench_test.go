@@ -88,10 +88,27 @@ func benchFireDue(b *testing.B, open func(b *testing.B) (o store.Options, rawDri
 	b.ReportMetric(float64(dueTimers), "timers/op")
 }
 
-// seedDueTimers files one ticket through the store and copies it into
-// dueTimers due tickets with one INSERT … SELECT, so the times are written
-// in the store's own format and setting up takes seconds, not minutes.
+// seedDueTimers writes dueTimers due tickets (see copyTicket).
 func seedDueTimers(ctx context.Context, b *testing.B, s *store.Store, rawDriver, rawDSN string, now time.Time) {
+	b.Helper()
+	station, _ := benchStation(ctx, b, s)
+	due := now.Add(-time.Hour)
+	first := &store.Ticket{StationID: station, SourceEventID: "e0", Platform: "dingtalk", ChatID: "g1", ChatType: "group",
+		ResidentID: "r1", Question: "楼道里电动车充电很危险，能不能管一管", Status: store.StatusOpen, EscalateAt: &due, CreatedAt: due}
+	copyTicket(ctx, b, s, rawDriver, rawDSN, first, dueTimers)
+	raw, err := sql.Open(rawDriver, rawDSN)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer raw.Close()
+	var count int
+	if err := raw.QueryRowContext(ctx, "SELECT COUNT(*) FROM tickets WHERE escalate_at IS NOT NULL").Scan(&count); err != nil || count != dueTimers {
+		b.Fatalf("seeded %d due tickets (%v), want %d", count, err, dueTimers)
+	}
+}
+
+// benchStation syncs one station with its duty account.
+func benchStation(ctx context.Context, b *testing.B, s *store.Store) (station, duty uint) {
 	b.Helper()
 	if err := s.Sync(ctx, store.Seed{
 		Stations: []store.SeedStation{{Code: "s", Name: "所", SLAMinutes: 15, DutyAccount: "duty"}},
@@ -103,10 +120,15 @@ func seedDueTimers(ctx context.Context, b *testing.B, s *store.Store, rawDriver,
 	if err != nil {
 		b.Fatal(err)
 	}
-	station := d.Stations[0].ID
-	due := now.Add(-time.Hour)
-	first := &store.Ticket{StationID: station, SourceEventID: "e0", Platform: "dingtalk", ChatID: "g1", ChatType: "group",
-		ResidentID: "r1", Question: "楼道里电动车充电很危险，能不能管一管", Status: store.StatusOpen, EscalateAt: &due, CreatedAt: due}
+	return d.Stations[0].ID, d.Officers[0].ID
+}
+
+// copyTicket files first through the store and copies it into n tickets in
+// all (numbers and source events of their own) with one INSERT … SELECT,
+// so the times are written in the store's own format and setting up
+// 100,000 tickets takes seconds, not minutes.
+func copyTicket(ctx context.Context, b *testing.B, s *store.Store, rawDriver, rawDSN string, first *store.Ticket, n int) {
+	b.Helper()
 	if _, _, err := s.CreateTicket(ctx, first, nil, nil); err != nil {
 		b.Fatal(err)
 	}
@@ -117,27 +139,62 @@ func seedDueTimers(ctx context.Context, b *testing.B, s *store.Store, rawDriver,
 	defer raw.Close()
 	digits := "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 " +
 		"UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)"
-	n := "(a.d + 10*b.d + 100*c.d + 1000*e.d + 10000*f.d + 1)"
-	source := "'e' || " + n
+	i := "(a.d + 10*b.d + 100*c.d + 1000*e.d + 10000*f.d + 1)"
+	source := "t.source_event_id || '-' || " + i
 	if rawDriver == "mysql" {
-		source = "CONCAT('e', " + n + ")"
+		source = "CONCAT(t.source_event_id, '-', " + i + ")"
 	}
 	cols := "station_id, number, source_event_id, platform, chat_id, chat_type, resident_id, question, status, " +
-		"emergency, after_hours, auto_answered, level, escalate_at, fence, created_at, updated_at"
-	q := "INSERT INTO tickets (" + cols + ") SELECT t.station_id, t.number + " + n + ", " + source +
+		"emergency, after_hours, auto_answered, assignee_id, level, escalate_at, fence, created_at, closed_at, updated_at"
+	q := "INSERT INTO tickets (" + cols + ") SELECT t.station_id, t.number + " + i + ", " + source +
 		", t.platform, t.chat_id, t.chat_type, t.resident_id, t.question, t.status, t.emergency, t.after_hours, t.auto_answered, " +
-		"t.level, t.escalate_at, t.fence, t.created_at, t.updated_at FROM tickets t, " +
-		digits + " a, " + digits + " b, " + digits + " c, " + digits + " e, " + digits + " f WHERE t.id = ? AND " + n + " < ?"
-	if _, err := raw.ExecContext(ctx, q, first.ID, dueTimers); err != nil {
-		b.Fatalf("seed due tickets: %v", err)
+		"t.assignee_id, t.level, t.escalate_at, t.fence, t.created_at, t.closed_at, t.updated_at FROM tickets t, " +
+		digits + " a, " + digits + " b, " + digits + " c, " + digits + " e, " + digits + " f WHERE t.id = ? AND " + i + " < ?"
+	if _, err := raw.ExecContext(ctx, q, first.ID, n); err != nil {
+		b.Fatalf("copy ticket %s: %v", first.SourceEventID, err)
 	}
 	if rawDriver == "mysql" {
-		if _, err := raw.ExecContext(ctx, "UPDATE stations SET next_ticket = ? WHERE id = ?", dueTimers, station); err != nil {
+		if _, err := raw.ExecContext(ctx, "UPDATE stations SET next_ticket = (SELECT MAX(number) FROM tickets WHERE station_id = ?) WHERE id = ?",
+			first.StationID, first.StationID); err != nil {
 			b.Fatal(err)
 		}
 	}
-	var count int
-	if err := raw.QueryRowContext(ctx, "SELECT COUNT(*) FROM tickets WHERE escalate_at IS NOT NULL").Scan(&count); err != nil || count != dueTimers {
-		b.Fatalf("seeded %d due tickets (%v), want %d", count, err, dueTimers)
+}
+
+// BenchmarkWaitingForShift is the read the shift-start digest pass makes
+// per station: the duty account's open tickets, among 100,000 closed ones
+// of the same station and account. The pass once read every open ticket of
+// the station by station, which walked all of them; the assignee/status
+// index reads the open ones only.
+func BenchmarkWaitingForShift(b *testing.B) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "digest.db")
+	o := store.Options{Driver: store.SQLite, DSN: path}
+	s := openStore(b, o)
+	station, duty := benchStation(ctx, b, s)
+	closed := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	first := &store.Ticket{StationID: station, SourceEventID: "closed", Platform: "dingtalk", ChatID: "g1", ChatType: "group",
+		ResidentID: "r1", Question: "问", Status: store.StatusClosed, AssigneeID: &duty, CreatedAt: closed, ClosedAt: &closed}
+	copyTicket(ctx, b, s, "sqlite", "file:"+path+"?_pragma=busy_timeout(10000)", first, dueTimers)
+	for i := range 20 {
+		t := &store.Ticket{StationID: station, SourceEventID: fmt.Sprint("open-", i), Platform: "dingtalk", ChatID: "g1", ChatType: "group",
+			ResidentID: "r1", Question: "问", Status: store.StatusOpen, AssigneeID: &duty}
+		if _, _, err := s.CreateTicket(ctx, t, nil, nil); err != nil {
+			b.Fatal(err)
+		}
 	}
+	b.Run("duty-account", func(b *testing.B) {
+		for range b.N {
+			if got, err := s.OpenTicketsFor(ctx, duty); err != nil || len(got) != 20 {
+				b.Fatalf("open tickets of the duty account: %d (%v), want 20", len(got), err)
+			}
+		}
+	})
+	b.Run("station", func(b *testing.B) {
+		for range b.N {
+			if got, err := s.OpenTicketsOfStation(ctx, station); err != nil || len(got) != 20 {
+				b.Fatalf("open tickets of the station: %d (%v), want 20", len(got), err)
+			}
+		}
+	})
 }
