@@ -31,14 +31,18 @@ func (h *Hub) RunTimers(ctx context.Context, every time.Duration) error {
 // Tick runs one round: due escalations, then digests for officers whose
 // shift has started.
 func (h *Hub) Tick(ctx context.Context) error {
+	// A round fires a few batches (store.FireBatch a transaction) and
+	// nudges the relays, so the first escalations go out while a storm of
+	// due timers is still being fired.
+	const perRound = 5 * store.FireBatch
 	for {
 		var sent []bot.Outbound
-		n, err := h.store.FireDue(ctx, h.now(), 100, h.escalate(&sent))
+		n, err := h.store.FireDue(ctx, h.now(), perRound, h.escalate(&sent))
 		h.wake(ctx, sent)
 		if err != nil {
 			return err
 		}
-		if n < 100 {
+		if n < perRound {
 			break
 		}
 	}
@@ -194,9 +198,12 @@ func (h *Hub) digests(ctx context.Context) error {
 			if last, ok := h.digested.Load(o.ID); ok && !last.(time.Time).Before(s.start) {
 				continue
 			}
-			if !loaded {
+			if !loaded && duty != nil {
+				// Only the duty account's open tickets can be waiting for
+				// a shift: one indexed read (assignee, status), however
+				// many tickets the station has closed.
 				var err error
-				if waiting, err = h.store.OpenTicketsOfStation(ctx, st.ID); err != nil {
+				if waiting, err = h.store.OpenTicketsFor(ctx, duty.ID); err != nil {
 					return err
 				}
 				loaded = true

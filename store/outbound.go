@@ -64,6 +64,87 @@ func (s *Store) insertNotices(tx *gorm.DB, notices []Notice) error {
 	return nil
 }
 
+// insertNoticeBatch is insertNotices for many changes at once (a batch of
+// fired timers): one read finds the windows that have their first notice
+// already, each window new to the batch tries its first notice on its own
+// (another transaction may take the window meanwhile: then it is held, as
+// in insertNotices), and every held notice is written with a few
+// statements.
+func (s *Store) insertNoticeBatch(tx *gorm.DB, notices []Notice) error {
+	if len(notices) == 0 {
+		return nil
+	}
+	var windows []string
+	seen := map[string]bool{}
+	for _, n := range notices {
+		if !seen[n.Window] {
+			seen[n.Window] = true
+			windows = append(windows, n.Window)
+		}
+	}
+	var taken []string
+	err := tx.Model(&OutboundMessage{}).Where(clause.IN{Column: clause.Column{Name: "key"}, Values: anySlice(windows)}).Pluck("key", &taken).Error
+	if err != nil {
+		return fmt.Errorf("read notice windows: %w", err)
+	}
+	open := make(map[string]bool, len(windows))
+	for _, w := range windows {
+		open[w] = true
+	}
+	for _, k := range taken {
+		delete(open, k)
+	}
+	ignore := clause.OnConflict{Columns: []clause.Column{{Name: "key"}}, DoNothing: true}
+	var held []OutboundMessage
+	for _, n := range notices {
+		if open[n.Window] {
+			delete(open, n.Window)
+			first := []OutboundMessage{n.Now}
+			first[0].Key = n.Window
+			prepareOutbound(tx, first)
+			res := tx.Clauses(ignore).Create(&first[0])
+			if res.Error != nil {
+				return fmt.Errorf("write notice %s: %w", n.Window, res.Error)
+			}
+			if res.RowsAffected == 1 {
+				continue
+			}
+		}
+		later := n.Later
+		later.State, later.DueAt = OutboundHeld, n.Closes
+		held = append(held, later)
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	if err := s.insertOutboundIgnoring(tx, held); err != nil {
+		return fmt.Errorf("hold notices: %w", err)
+	}
+	return nil
+}
+
+func anySlice[T any](v []T) []any {
+	out := make([]any, len(v))
+	for i := range v {
+		out[i] = v[i]
+	}
+	return out
+}
+
+// insertOutboundIgnoring writes msgs, skipping any whose key exists (their
+// cause was handled before), a hundred a statement.
+func (s *Store) insertOutboundIgnoring(tx *gorm.DB, msgs []OutboundMessage) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	prepareOutbound(tx, msgs)
+	ignore := clause.OnConflict{Columns: []clause.Column{{Name: "key"}}, DoNothing: true}
+	if err := tx.Clauses(ignore).CreateInBatches(msgs, 100).Error; err != nil {
+		return fmt.Errorf("write %d outbound messages: %w", len(msgs), err)
+	}
+	return nil
+}
+
 // prepareOutbound fills in what a new row takes from the moment it is written.
 func prepareOutbound(tx *gorm.DB, msgs []OutboundMessage) {
 	now := tx.NowFunc()

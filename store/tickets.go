@@ -131,33 +131,44 @@ const ticketInsertColumns = "station_id, number, source_event_id, group_id, plat
 	"assignee_id, routing, level, escalate_at, fence, created_at, first_response_at, answered_by, closed_at, updated_at"
 
 func (s *Store) insertTimeline(tx *gorm.DB, ticketID uint, timeline []TicketEvent) error {
-	if len(timeline) == 0 {
-		return nil
-	}
 	for i := range timeline {
-		timeline[i].ID = 0
 		timeline[i].TicketID = ticketID
-		if timeline[i].At.IsZero() {
-			timeline[i].At = tx.NowFunc()
-		}
-		timeline[i].At = timeline[i].At.UTC()
 	}
-	// Plain SQL: this runs for every question and answer, and nobody needs
-	// the new rows' ids back, so skip the ORM's reflection and RETURNING.
-	var (
-		q    strings.Builder
-		args = make([]any, 0, 5*len(timeline))
-	)
-	q.WriteString("INSERT INTO ticket_events (ticket_id, kind, actor_id, detail, at) VALUES ")
-	for i, e := range timeline {
-		if i > 0 {
-			q.WriteString(", ")
+	return s.insertTimelines(tx, timeline)
+}
+
+// insertTimelines writes timeline lines, each of its own TicketID, a few
+// hundred a statement.
+func (s *Store) insertTimelines(tx *gorm.DB, timeline []TicketEvent) error {
+	const perStatement = 500
+	for len(timeline) > 0 {
+		chunk := timeline[:min(len(timeline), perStatement)]
+		timeline = timeline[len(chunk):]
+		for i := range chunk {
+			chunk[i].ID = 0
+			if chunk[i].At.IsZero() {
+				chunk[i].At = tx.NowFunc()
+			}
+			chunk[i].At = chunk[i].At.UTC()
 		}
-		q.WriteString("(?, ?, ?, ?, ?)")
-		args = append(args, e.TicketID, e.Kind, e.ActorID, e.Detail, e.At)
-	}
-	if _, err := s.exec(tx, q.String(), args...); err != nil {
-		return fmt.Errorf("insert timeline of ticket %d: %w", ticketID, err)
+		// Plain SQL: this runs for every question and answer, and nobody
+		// needs the new rows' ids back, so skip the ORM's reflection and
+		// RETURNING.
+		var (
+			q    strings.Builder
+			args = make([]any, 0, 5*len(chunk))
+		)
+		q.WriteString("INSERT INTO ticket_events (ticket_id, kind, actor_id, detail, at) VALUES ")
+		for i, e := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?)")
+			args = append(args, e.TicketID, e.Kind, e.ActorID, e.Detail, e.At)
+		}
+		if _, err := s.exec(tx, q.String(), args...); err != nil {
+			return fmt.Errorf("insert timeline of ticket %d: %w", chunk[0].TicketID, err)
+		}
 	}
 	return nil
 }
@@ -354,105 +365,220 @@ func dueTimers(db *gorm.DB, now time.Time) *gorm.DB {
 		Order("escalate_at")
 }
 
+// FireBatch is how many due timers FireDue fires in one transaction.
+// Firing one timer a transaction cost a commit each (about 1 ms on MySQL,
+// a storm of 100,000 took over a minute and a half); a batch shares the
+// commit, and its tickets, timeline lines and messages are written with a
+// few statements. 200 keeps a transaction's locks and statements small.
+const FireBatch = 200
+
 // FireDue runs fire on up to limit tickets whose escalation timer is due,
-// most overdue first, one transaction per ticket, and saves what fire
-// decided. Several workers may call it at once: on MySQL each claims its
-// ticket with FOR UPDATE SKIP LOCKED inside the transaction, so they share
-// the due timers instead of queueing on the same rows; on SQLite the single
-// writer serialises them and the fence turns a step another worker already
-// took into ErrStale. Either way a step fires once.
+// most overdue first, and saves what fire decided, FireBatch tickets a
+// transaction. Several workers may call it at once: on MySQL a batch claims
+// its tickets with FOR UPDATE SKIP LOCKED inside the transaction, so workers
+// share the due timers instead of queueing on the same rows, and a ticket
+// an officer is answering at that moment (its row locked) is left to the
+// answer; on SQLite the single writer serialises batches and answers, and
+// the batch reads its tickets inside its transaction. Either way fire sees
+// the ticket as it is, and the fence guards each step: a step fires once.
+// fire may return ErrStale to leave a ticket as it is.
 func (s *Store) FireDue(ctx context.Context, now time.Time, limit int, fire func(t *Ticket) (Change, error)) (int, error) {
 	now = now.UTC()
-	if s.driver == MySQL {
-		return s.fireDueSkipLocked(ctx, now, limit, fire)
-	}
-	var due []Ticket
-	if err := dueTimers(s.read(ctx), now).Limit(limit).Find(&due).Error; err != nil {
-		return 0, fmt.Errorf("find due timers: %w", err)
-	}
 	fired := 0
-	for _, d := range due {
-		fence := d.Fence
-		err := s.fireLocked(ctx, d.ID, func(t *Ticket) (Change, error) {
-			if t.Fence != fence || t.EscalateAt == nil || t.EscalateAt.After(now) {
-				return Change{}, ErrStale
-			}
-			return fire(t)
-		})
-		switch {
-		case err == nil:
-			fired++
-		case errors.Is(err, ErrStale):
-		default:
-			return fired, fmt.Errorf("fire timer of ticket %d: %w", d.ID, err)
-		}
-	}
-	return fired, nil
-}
-
-func (s *Store) fireDueSkipLocked(ctx context.Context, now time.Time, limit int, fire func(t *Ticket) (Change, error)) (int, error) {
-	fired := 0
-	for fired < limit {
-		claimed := false
-		err := s.tx(ctx, func(tx *gorm.DB) error {
-			var t Ticket
-			res := dueTimers(tx.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"}), now).Limit(1).Find(&t)
-			if res.Error != nil || res.RowsAffected == 0 {
-				return res.Error
-			}
-			claimed = true
-			fence := t.Fence
-			change, err := fire(&t)
-			if err != nil {
-				return err
-			}
-			return s.saveFired(tx, &t, fence, change)
-		})
+	for left := limit; left > 0; {
+		n := min(left, FireBatch)
+		claimed, got, err := s.fireBatch(ctx, now, n, fire)
 		if err != nil {
-			return fired, fmt.Errorf("fire due timer: %w", err)
+			return fired, err
 		}
-		if !claimed {
+		fired += got
+		left -= claimed
+		if claimed < n {
 			break
 		}
-		fired++
 	}
 	return fired, nil
 }
 
-// fireLocked is Transition under a row lock inside the transaction, so
-// fire (which sends the escalation messages) runs once per step that
-// commits, never for a step that loses a race.
-func (s *Store) fireLocked(ctx context.Context, id uint, fire func(t *Ticket) (Change, error)) error {
-	return s.tx(ctx, func(tx *gorm.DB) error {
-		var t Ticket
-		if err := s.lock(tx).Where("id = ?", id).Take(&t).Error; err != nil {
-			_, err = one(&t, err, fmt.Sprintf("ticket %d", id))
-			return err
-		}
-		fence := t.Fence
-		change, err := fire(&t)
-		if err != nil {
-			return err
-		}
-		return s.saveFired(tx, &t, fence, change)
-	})
+// firedStep is one ticket's escalation step as fire decided it.
+type firedStep struct {
+	t      *Ticket
+	fence  int64
+	change Change
 }
 
-// saveFired writes a fired timer's step: the ticket, its timeline and its
-// messages (keyed by the fence, so a step writes its messages once).
-func (s *Store) saveFired(tx *gorm.DB, t *Ticket, fence int64, c Change) error {
-	t.utc()
-	t.Fence = fence + 1
-	if _, err := s.saveTransition(tx, t, fence); err != nil {
+// fireBatch claims up to n due tickets, decides each and writes the steps
+// in one transaction. claimed counts the tickets it took, fired the steps
+// it wrote.
+func (s *Store) fireBatch(ctx context.Context, now time.Time, n int, fire func(t *Ticket) (Change, error)) (claimed, fired int, err error) {
+	err = s.tx(ctx, func(tx *gorm.DB) error {
+		q := tx
+		if s.driver == MySQL {
+			q = tx.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+		}
+		var due []Ticket
+		if err := dueTimers(q, now).Limit(n).Find(&due).Error; err != nil {
+			return fmt.Errorf("claim due timers: %w", err)
+		}
+		claimed = len(due)
+		steps := make([]firedStep, 0, len(due))
+		for i := range due {
+			t := &due[i]
+			fence := t.Fence
+			change, err := fire(t)
+			if errors.Is(err, ErrStale) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("fire timer of ticket %d: %w", t.ID, err)
+			}
+			t.utc()
+			t.Fence = fence + 1
+			steps = append(steps, firedStep{t: t, fence: fence, change: change})
+		}
+		fired = len(steps)
+		return s.saveFired(tx, steps)
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("fire due timers: %w", err)
+	}
+	return claimed, fired, nil
+}
+
+// saveFired writes a batch of fired steps: the tickets in one UPDATE, each
+// row on the condition that it is still at the fence its step was decided
+// on, then every step's timeline lines, messages (keyed by the fence, so a
+// step writes its messages once) and notices. The batch's tickets are
+// claimed, so every row matches; if one does not, the whole batch is rolled
+// back rather than written without its ticket.
+func (s *Store) saveFired(tx *gorm.DB, steps []firedStep) error {
+	if len(steps) == 0 {
+		return nil
+	}
+	now := tx.NowFunc()
+	var (
+		q    strings.Builder
+		args = make([]any, 0, 20*len(steps)+2*len(steps)+1)
+	)
+	q.WriteString("UPDATE tickets ")
+	if s.driver == MySQL {
+		// By the primary key whatever the optimizer thinks of the table's
+		// size: a scan would lock, and wait for, rows outside the batch
+		// (a ticket being answered, that the claim skipped).
+		q.WriteString("FORCE INDEX (PRIMARY) ")
+	}
+	q.WriteString("SET ")
+	values := make([]any, len(steps))
+	for i, col := range firedColumns {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		for j, st := range steps {
+			values[j] = col.value(st.t)
+		}
+		setCase(&q, &args, col.name+" = ", steps, values)
+	}
+	q.WriteString(", updated_at = ? WHERE id IN (")
+	args = append(args, now)
+	for i, st := range steps {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("?")
+		args = append(args, st.t.ID)
+		st.t.UpdatedAt = now
+	}
+	q.WriteString(") AND ")
+	for j, st := range steps {
+		values[j] = st.fence
+	}
+	setCase(&q, &args, "fence = ", steps, values)
+	n, err := s.exec(tx, q.String(), args...)
+	if err != nil {
+		return fmt.Errorf("save %d fired tickets: %w", len(steps), err)
+	}
+	if n != int64(len(steps)) {
+		return fmt.Errorf("save fired tickets: %d of %d were still at their fence: %w", n, len(steps), ErrStale)
+	}
+	var (
+		timeline []TicketEvent
+		outbound []OutboundMessage
+		notices  []Notice
+	)
+	for _, st := range steps {
+		for _, e := range st.change.Timeline {
+			e.TicketID = st.t.ID
+			timeline = append(timeline, e)
+		}
+		outbound = append(outbound, st.change.Outbound...)
+		notices = append(notices, st.change.Notices...)
+	}
+	if err := s.insertTimelines(tx, timeline); err != nil {
 		return err
 	}
-	if err := s.insertTimeline(tx, t.ID, c.Timeline); err != nil {
+	if err := s.insertOutboundIgnoring(tx, outbound); err != nil {
 		return err
 	}
-	if err := s.insertOutbound(tx, c.Outbound); err != nil && !errors.Is(err, ErrDuplicate) {
-		return err
+	return s.insertNoticeBatch(tx, notices)
+}
+
+// setCase writes "prefix value" for the batch: one parameter when every
+// step has the same value (an escalation moves most columns of a batch the
+// same way), else a CASE on the ticket's id, which the database evaluates
+// for every row of the batch.
+func setCase(q *strings.Builder, args *[]any, prefix string, steps []firedStep, values []any) {
+	q.WriteString(prefix)
+	same := true
+	for _, v := range values[1:] {
+		if !sameValue(v, values[0]) {
+			same = false
+			break
+		}
 	}
-	return s.insertNotices(tx, c.Notices)
+	if same {
+		q.WriteString("?")
+		*args = append(*args, values[0])
+		return
+	}
+	q.WriteString("CASE id")
+	for j, st := range steps {
+		q.WriteString(" WHEN ? THEN ?")
+		*args = append(*args, st.t.ID, values[j])
+	}
+	q.WriteString(" END")
+}
+
+// firedColumns are the columns saveFired writes (those a transition may
+// change), each with its value: pointers resolved, nil for NULL, so values
+// compare.
+var firedColumns = []struct {
+	name  string
+	value func(t *Ticket) any
+}{
+	{"status", func(t *Ticket) any { return t.Status }},
+	{"assignee_id", func(t *Ticket) any { return nullable(t.AssigneeID) }},
+	{"level", func(t *Ticket) any { return t.Level }},
+	{"escalate_at", func(t *Ticket) any { return nullable(t.EscalateAt) }},
+	{"fence", func(t *Ticket) any { return t.Fence }},
+	{"first_response_at", func(t *Ticket) any { return nullable(t.FirstResponseAt) }},
+	{"answered_by", func(t *Ticket) any { return nullable(t.AnsweredBy) }},
+	{"closed_at", func(t *Ticket) any { return nullable(t.ClosedAt) }},
+	{"auto_answered", func(t *Ticket) any { return t.AutoAnswered }},
+}
+
+func nullable[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func sameValue(a, b any) bool {
+	if ta, ok := a.(time.Time); ok {
+		tb, ok := b.(time.Time)
+		return ok && ta.Equal(tb)
+	}
+	return a == b
 }
 
 // OpenTicketsFor lists unanswered tickets an officer must handle.

@@ -856,3 +856,92 @@ func TestTicketLookupsReadBackEveryColumn(t *testing.T) {
 		}
 	})
 }
+
+// A batch of due timers is fired while an officer's answer to one of them
+// is being written (its transaction open, its row changed and not yet
+// committed). The batch fires every other ticket, over more than one
+// transaction's worth, and leaves the answered one alone: on MariaDB it
+// skips the locked row, on SQLite it waits for the answer and then finds
+// the ticket answered. After the answer commits, the ticket never fires.
+func TestFireDueBatchSkipsTicketAnsweredMeanwhile(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := openStore(t, b.opts)
+		xcl, _, _ := twoStations(t, s)
+		const tickets = store.FireBatch + 5
+		answered := ""
+		for i := range tickets {
+			tk := question(xcl, fmt.Sprintf("due-%03d", i))
+			due := now.Add(-time.Duration(tickets-i) * time.Second)
+			tk.EscalateAt = &due
+			created := createTicket(t, s, tk, store.TicketEvent{Kind: store.TLAsked})
+			if i == 3 {
+				answered = created.SourceEventID
+			}
+		}
+		target := reload(t, s, &store.Ticket{SourceEventID: answered})
+
+		raw := b.raw(t)
+		answer, err := raw.BeginTx(testContext(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer answer.Rollback()
+		if _, err := answer.ExecContext(testContext(t), "UPDATE tickets SET status = ?, escalate_at = NULL, fence = fence + 1 WHERE id = ?",
+			store.StatusAnswered, target.ID); err != nil {
+			t.Fatalf("answer ticket %s: %v", answered, err)
+		}
+
+		type result struct {
+			n     int
+			fired []string
+			err   error
+		}
+		done := make(chan result, 1)
+		go func() {
+			var r result
+			r.n, r.err = s.FireDue(testContext(t), now, 1000, escalateBy(now, time.Hour, func(tk *store.Ticket) {
+				r.fired = append(r.fired, tk.SourceEventID)
+			}))
+			done <- r
+		}()
+		var r result
+		if b.name == "mariadb" {
+			r = <-done // SKIP LOCKED: the batch does not wait for the answer
+			if err := answer.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			if err := answer.Commit(); err != nil { // the single writer: the batch waits for it
+				t.Fatal(err)
+			}
+			r = <-done
+		}
+		if r.err != nil {
+			t.Fatalf("fire due: %v", r.err)
+		}
+		if r.n != tickets-1 || len(r.fired) != tickets-1 || slices.Contains(r.fired, answered) {
+			t.Errorf("fired %d (%d decided, answered one among them: %v), want the %d others", r.n, len(r.fired), slices.Contains(r.fired, answered), tickets-1)
+		}
+		got := reload(t, s, target)
+		if got.Status != store.StatusAnswered || got.Level != 0 || got.EscalateAt != nil {
+			t.Errorf("answered ticket after the batch: status %s, level %d, timer %v; want answered, level 0, no timer", got.Status, got.Level, got.EscalateAt)
+		}
+		if kinds := timelineKinds(t, s, got.ID); !slices.Equal(kinds, []string{store.TLAsked}) {
+			t.Errorf("answered ticket's timeline %q, want only asked", kinds)
+		}
+		for _, src := range []string{"due-000", "due-004", fmt.Sprintf("due-%03d", tickets-1)} {
+			other := reload(t, s, &store.Ticket{SourceEventID: src})
+			if other.Level != 1 || other.Fence != 1 || !slices.Equal(timelineKinds(t, s, other.ID), []string{store.TLAsked, store.TLEscalated}) {
+				t.Errorf("%s after the batch: level %d, fence %d, timeline %q; want escalated once", src, other.Level, other.Fence, timelineKinds(t, s, other.ID))
+			}
+		}
+		n, err := s.FireDue(testContext(t), now, 1000, escalateBy(now, time.Hour, func(tk *store.Ticket) {
+			t.Errorf("ticket %s fired again", tk.SourceEventID)
+		}))
+		if err != nil || n != 0 {
+			t.Errorf("second round fired %d (%v), want 0", n, err)
+		}
+	})
+}
