@@ -32,10 +32,10 @@ type directory struct {
 	// of every officer of a station.
 	roles map[uint]roleSet
 
-	// rosterDays memoises shiftsOn (dayKey → []span) and stationNow each
-	// station's roster at the present instant (stationNow): the parts that
-	// fill in after the directory is built. Both are read by every worker
-	// for every question, so neither takes a lock to read.
+	// rosterDays memoises shiftsOn (dayKey → []span), and stationNow holds
+	// each station's latest stretches of its roster (stationStretches): the
+	// parts that fill in after the directory is built. Every worker reads
+	// both for every question, so neither takes a lock to read.
 	rosterDays  sync.Map
 	rosterCount atomic.Int64
 	stationNow  map[uint]*atomic.Pointer[stationStretches]

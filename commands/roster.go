@@ -46,15 +46,18 @@ type dayKey struct {
 }
 
 // maxRosterDays bounds the memo of rostered days: a directory lives until
-// the next change (a duty switch, a sync), and a few hundred officers over
-// the next two weeks stay far below it.
+// the next change (a duty switch, a sync), and a few thousand officers over
+// the next two weeks stay below it; past it, days are worked out again,
+// which the stretches of stationNow make rare.
 const maxRosterDays = 50000
 
 // shiftsOn lists an officer's rostered spans starting on the calendar day of
-// day (in loc), overrides applied. Every question asks it of every officer
-// of the station for today and yesterday (and of the next two weeks after
-// hours), and the answer cannot change while the directory lives, so each
-// day is worked out once. The slice is shared: callers only read it.
+// day (in loc), overrides applied. Every question asks it of the officers
+// it may go to, and each new stretch (stationNow) of every officer of the
+// station for today and yesterday and the next two weeks; the answer cannot
+// change while the directory lives, so each day is worked out once. Every
+// worker reads the memo at once, so it is a sync.Map, read without a lock.
+// The slice is shared: callers only read it.
 func (d *directory) shiftsOn(o *store.Officer, day time.Time, loc *time.Location) []span {
 	y, m, dd := day.In(loc).Date()
 	k := dayKey{o.ID, y, m, dd, loc}
@@ -172,7 +175,7 @@ func (d *directory) dutySwitch(o *store.Officer, t time.Time, loc *time.Location
 // nextStart finds when the next shift of anyone but the duty account starts
 // at station after t, looking two weeks ahead.
 func (d *directory) nextStart(st *store.Station, t time.Time, loc *time.Location) (time.Time, bool) {
-	n := d.now(st, t, loc)
+	n := d.stretchAt(st, t, loc)
 	return n.next, n.hasNext
 }
 
@@ -234,7 +237,7 @@ func rolePriority(o *store.Officer) int {
 // anyRosteredAt: someone of the station's first line has a rostered shift
 // at t, whether or not they signed off.
 func (d *directory) anyRosteredAt(st *store.Station, t time.Time, loc *time.Location) bool {
-	return d.now(st, t, loc).rostered
+	return d.stretchAt(st, t, loc).rostered
 }
 
 // Route says who answers a question, and why.
@@ -280,7 +283,7 @@ func (d *directory) route(st *store.Station, g *store.Group, mentioned *store.Of
 // first, optionally requiring role.
 func (d *directory) bestOnDuty(st *store.Station, t time.Time, loc *time.Location, only func(*store.Officer) bool) (*store.Officer, span) {
 	if only == nil {
-		n := d.now(st, t, loc)
+		n := d.stretchAt(st, t, loc)
 		return n.best, n.bestSpan
 	}
 	return d.scanOnDuty(st, t, loc, only)
@@ -312,7 +315,7 @@ func (d *directory) scanOnDuty(st *store.Station, t time.Time, loc *time.Locatio
 // dutyOfficerNow is who covers the station at t for escalations and pages:
 // an on-duty duty officer, else any officer on duty, else the duty account.
 func (d *directory) dutyOfficerNow(st *store.Station, t time.Time, loc *time.Location) *store.Officer {
-	n := d.now(st, t, loc)
+	n := d.stretchAt(st, t, loc)
 	if n.bestDuty != nil {
 		return n.bestDuty
 	}
@@ -347,9 +350,9 @@ type stationNow struct {
 // other's.
 type stationStretches [2]*stationNow
 
-// now is the station's roster at t, from a stretch in hand when t is in
+// stretchAt is the station's roster at t, from a stretch in hand when t is in
 // one.
-func (d *directory) now(st *store.Station, t time.Time, loc *time.Location) *stationNow {
+func (d *directory) stretchAt(st *store.Station, t time.Time, loc *time.Location) *stationNow {
 	c := d.stationNow[st.ID]
 	var held stationStretches
 	if c != nil {
