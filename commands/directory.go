@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jingminhub/jingmin/store"
 )
@@ -27,10 +28,78 @@ type directory struct {
 	faqs       []store.FAQ
 	templates  map[string]string
 
-	// rosterDays memoises shiftsOn; the one part that fills in after
-	// the directory is built.
-	rosterMu   sync.RWMutex
-	rosterDays map[dayKey][]span
+	// roles are each officer's roles, parsed once here: routing asks them
+	// of every officer of a station.
+	roles map[uint]roleSet
+
+	// rosterDays memoises shiftsOn (dayKey → []span), and stationNow holds
+	// each station's latest stretches of its roster (stationStretches): the
+	// parts that fill in after the directory is built. Every worker reads
+	// both for every question, so neither takes a lock to read.
+	rosterDays  sync.Map
+	rosterCount atomic.Int64
+	stationNow  map[uint]*atomic.Pointer[stationStretches]
+}
+
+// roleSet is an officer's roles as bits.
+type roleSet uint16
+
+const (
+	roleOfficer roleSet = 1 << iota
+	roleAuxiliary
+	roleDutyOfficer
+	roleLeader
+	roleAdmin
+	roleDistrictAdmin
+	roleDutyAccount
+)
+
+var roleBits = []struct {
+	name string
+	bit  roleSet
+}{
+	{store.RoleOfficer, roleOfficer}, {store.RoleAuxiliary, roleAuxiliary},
+	{store.RoleDutyOfficer, roleDutyOfficer}, {store.RoleLeader, roleLeader},
+	{store.RoleAdmin, roleAdmin}, {store.RoleDistrictAdmin, roleDistrictAdmin},
+	{store.RoleDutyAccount, roleDutyAccount},
+}
+
+func parseRoles(o *store.Officer) roleSet {
+	var r roleSet
+	for _, b := range roleBits {
+		if o.HasRole(b.name) {
+			r |= b.bit
+		}
+	}
+	return r
+}
+
+// priority is rolePriority from the roles parsed at build.
+func (d *directory) priority(o *store.Officer) int {
+	r, ok := d.roles[o.ID]
+	if !ok {
+		return rolePriority(o)
+	}
+	switch {
+	case r&roleDutyAccount != 0:
+		return -1
+	case r&roleDutyOfficer != 0:
+		return 3
+	case r&roleOfficer != 0:
+		return 2
+	case r&roleAuxiliary != 0:
+		return 1
+	}
+	return -1
+}
+
+// has reports whether o holds role, from the roles parsed at build.
+func (d *directory) has(o *store.Officer, role roleSet) bool {
+	r, ok := d.roles[o.ID]
+	if !ok {
+		return parseRoles(o)&role != 0
+	}
+	return r&role != 0
 }
 
 func newDirectory(d *store.Directory) *directory {
@@ -48,10 +117,12 @@ func newDirectory(d *store.Directory) *directory {
 		holidays:   map[string]string{},
 		faqs:       d.FAQs,
 		templates:  map[string]string{},
-		rosterDays: map[dayKey][]span{},
+		roles:      map[uint]roleSet{},
+		stationNow: map[uint]*atomic.Pointer[stationStretches]{},
 	}
 	for i := range d.Stations {
 		dir.stations[d.Stations[i].ID] = &d.Stations[i]
+		dir.stationNow[d.Stations[i].ID] = &atomic.Pointer[stationStretches]{}
 	}
 	for i := range d.Groups {
 		g := &d.Groups[i]
@@ -61,6 +132,7 @@ func newDirectory(d *store.Directory) *directory {
 	for i := range d.Officers {
 		o := &d.Officers[i]
 		dir.officers[o.ID] = o
+		dir.roles[o.ID] = parseRoles(o)
 		dir.staff[o.StationID] = append(dir.staff[o.StationID], o)
 		if dir.names[o.StationID] == nil {
 			dir.names[o.StationID] = map[string][]*store.Officer{}

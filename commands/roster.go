@@ -46,30 +46,30 @@ type dayKey struct {
 }
 
 // maxRosterDays bounds the memo of rostered days: a directory lives until
-// the next change (a duty switch, a sync), and a few hundred officers over
-// the next two weeks stay far below it.
+// the next change (a duty switch, a sync), and a few thousand officers over
+// the next two weeks stay below it; past it, days are worked out again,
+// which the stretches of stationNow make rare.
 const maxRosterDays = 50000
 
 // shiftsOn lists an officer's rostered spans starting on the calendar day of
-// day (in loc), overrides applied. Every question asks it of every officer
-// of the station for today and yesterday (and of the next two weeks after
-// hours), and the answer cannot change while the directory lives, so each
-// day is worked out once. The slice is shared: callers only read it.
+// day (in loc), overrides applied. Every question asks it of the officers
+// it may go to, and each new stretch (stationNow) of every officer of the
+// station for today and yesterday and the next two weeks; the answer cannot
+// change while the directory lives, so each day is worked out once. Every
+// worker reads the memo at once, so it is a sync.Map, read without a lock.
+// The slice is shared: callers only read it.
 func (d *directory) shiftsOn(o *store.Officer, day time.Time, loc *time.Location) []span {
 	y, m, dd := day.In(loc).Date()
 	k := dayKey{o.ID, y, m, dd, loc}
-	d.rosterMu.RLock()
-	out, ok := d.rosterDays[k]
-	d.rosterMu.RUnlock()
-	if ok {
-		return out
+	if out, ok := d.rosterDays.Load(k); ok {
+		return out.([]span)
 	}
-	out = d.rosterDay(o, y, m, dd, loc)
-	d.rosterMu.Lock()
-	if len(d.rosterDays) < maxRosterDays {
-		d.rosterDays[k] = out
+	out := d.rosterDay(o, y, m, dd, loc)
+	if d.rosterCount.Load() < maxRosterDays {
+		if _, loaded := d.rosterDays.LoadOrStore(k, out); !loaded {
+			d.rosterCount.Add(1)
+		}
 	}
-	d.rosterMu.Unlock()
 	return out
 }
 
@@ -175,10 +175,16 @@ func (d *directory) dutySwitch(o *store.Officer, t time.Time, loc *time.Location
 // nextStart finds when the next shift of anyone but the duty account starts
 // at station after t, looking two weeks ahead.
 func (d *directory) nextStart(st *store.Station, t time.Time, loc *time.Location) (time.Time, bool) {
+	n := d.stretchAt(st, t, loc)
+	return n.next, n.hasNext
+}
+
+// scanNextStart works out nextStart.
+func (d *directory) scanNextStart(st *store.Station, t time.Time, loc *time.Location) (time.Time, bool) {
 	var best time.Time
 	for day := 0; day <= 14; day++ {
 		for _, o := range d.staff[st.ID] {
-			if o.HasRole(store.RoleDutyAccount) {
+			if d.has(o, roleDutyAccount) {
 				continue
 			}
 			for _, s := range d.shiftsOn(o, t.AddDate(0, 0, day), loc) {
@@ -231,15 +237,7 @@ func rolePriority(o *store.Officer) int {
 // anyRosteredAt: someone of the station's first line has a rostered shift
 // at t, whether or not they signed off.
 func (d *directory) anyRosteredAt(st *store.Station, t time.Time, loc *time.Location) bool {
-	for _, o := range d.staff[st.ID] {
-		if rolePriority(o) < 0 {
-			continue
-		}
-		if _, ok := d.rosteredAt(o, t, loc); ok {
-			return true
-		}
-	}
-	return false
+	return d.stretchAt(st, t, loc).rostered
 }
 
 // Route says who answers a question, and why.
@@ -258,7 +256,7 @@ func (r Route) AfterHours() bool { return r.Reason == "duty_account" }
 // group's own officer if on duty, else the station's officer on duty now,
 // else the duty account.
 func (d *directory) route(st *store.Station, g *store.Group, mentioned *store.Officer, t time.Time, loc *time.Location) Route {
-	if mentioned != nil && mentioned.StationID == st.ID && !mentioned.HasRole(store.RoleDutyAccount) {
+	if mentioned != nil && mentioned.StationID == st.ID && !d.has(mentioned, roleDutyAccount) {
 		if s, ok := d.onDuty(mentioned, t, loc); ok {
 			return Route{mentioned, "mentioned", s}
 		}
@@ -284,12 +282,22 @@ func (d *directory) route(st *store.Station, g *store.Group, mentioned *store.Of
 // bestOnDuty picks the on-duty officer of highest role priority, lowest id
 // first, optionally requiring role.
 func (d *directory) bestOnDuty(st *store.Station, t time.Time, loc *time.Location, only func(*store.Officer) bool) (*store.Officer, span) {
+	if only == nil {
+		n := d.stretchAt(st, t, loc)
+		return n.best, n.bestSpan
+	}
+	return d.scanOnDuty(st, t, loc, only)
+}
+
+// scanOnDuty works out bestOnDuty by asking every officer of the station.
+func (d *directory) scanOnDuty(st *store.Station, t time.Time, loc *time.Location, only func(*store.Officer) bool) (*store.Officer, span) {
 	var (
 		best *store.Officer
+		bp   int
 		bs   span
 	)
 	for _, o := range d.staff[st.ID] {
-		p := rolePriority(o)
+		p := d.priority(o)
 		if p < 0 || (only != nil && !only(o)) {
 			continue
 		}
@@ -297,8 +305,8 @@ func (d *directory) bestOnDuty(st *store.Station, t time.Time, loc *time.Locatio
 		if !ok {
 			continue
 		}
-		if best == nil || p > rolePriority(best) {
-			best, bs = o, s
+		if best == nil || p > bp {
+			best, bp, bs = o, p, s
 		}
 	}
 	return best, bs
@@ -307,13 +315,129 @@ func (d *directory) bestOnDuty(st *store.Station, t time.Time, loc *time.Locatio
 // dutyOfficerNow is who covers the station at t for escalations and pages:
 // an on-duty duty officer, else any officer on duty, else the duty account.
 func (d *directory) dutyOfficerNow(st *store.Station, t time.Time, loc *time.Location) *store.Officer {
-	if o, _ := d.bestOnDuty(st, t, loc, func(o *store.Officer) bool { return o.HasRole(store.RoleDutyOfficer) }); o != nil {
-		return o
+	n := d.stretchAt(st, t, loc)
+	if n.bestDuty != nil {
+		return n.bestDuty
 	}
-	if o, _ := d.bestOnDuty(st, t, loc, nil); o != nil {
-		return o
+	if n.best != nil {
+		return n.best
 	}
 	return d.dutyAccount(st)
+}
+
+// stationNow is what a station's roster says over a stretch of time in
+// which none of it can change: who of the first line is on duty (the best
+// of all, and the best duty officer), whether anyone of it is rostered, and
+// when the next shift starts. Every question asks this of its station, and
+// working it out means asking every officer of the station, so it is worked
+// out once per stretch: the stretch ends at the next shift start or end, duty
+// switch boundary or midnight, and a directory lives until the roster, an
+// override or a duty switch changes.
+type stationNow struct {
+	loc         *time.Location
+	from, until time.Time // the stretch: from <= t < until
+
+	best, bestDuty *store.Officer
+	bestSpan       span
+	rostered       bool
+	next           time.Time
+	hasNext        bool
+}
+
+// stationStretches are the two stretches of a station last worked out,
+// newest first: workers whose clocks straddle a boundary, or a clock that
+// goes back and forth, find theirs in hand instead of replacing each
+// other's.
+type stationStretches [2]*stationNow
+
+// stretchAt is the station's roster at t, from a stretch in hand when t is in
+// one.
+func (d *directory) stretchAt(st *store.Station, t time.Time, loc *time.Location) *stationNow {
+	c := d.stationNow[st.ID]
+	var held stationStretches
+	if c != nil {
+		if p := c.Load(); p != nil {
+			held = *p
+		}
+		for _, n := range held {
+			if n != nil && n.loc == loc && !t.Before(n.from) && t.Before(n.until) {
+				return n
+			}
+		}
+	}
+	n := d.workOutNow(st, t, loc)
+	if c != nil {
+		c.Store(&stationStretches{n, held[0]})
+	}
+	return n
+}
+
+// workOutNow asks every officer of the station what they do at t, and
+// finds the stretch around t in which none of the answers changes.
+func (d *directory) workOutNow(st *store.Station, t time.Time, loc *time.Location) *stationNow {
+	y, m, dd := t.In(loc).Date()
+	midnight := time.Date(y, m, dd, 0, 0, 0, 0, loc)
+	n := &stationNow{loc: loc, from: midnight, until: midnight.AddDate(0, 0, 1)}
+	edge := func(x time.Time) {
+		switch {
+		case !x.After(t):
+			if x.After(n.from) {
+				n.from = x
+			}
+		case x.Before(n.until):
+			n.until = x
+		}
+	}
+	// rosteredAt reads the days of t and of t.AddDate(0, 0, -1); where the
+	// latter is a plain 24 hours back its day turns 24 hours after a
+	// midnight, not at one.
+	yy, ym, yd := t.AddDate(0, 0, -1).In(loc).Date()
+	ymid := time.Date(yy, ym, yd, 0, 0, 0, 0, loc)
+	edge(ymid.Add(24 * time.Hour))
+	edge(ymid.AddDate(0, 0, 1).Add(24 * time.Hour))
+	var bp, dp int
+	for _, o := range d.staff[st.ID] {
+		p := d.priority(o)
+		if p < 0 {
+			if !d.has(o, roleDutyAccount) {
+				// nextStart counts everyone but the duty account.
+				for _, s := range d.shiftsOn(o, t, loc) {
+					edge(s.start)
+				}
+			}
+			continue
+		}
+		for _, back := range []int{0, -1} {
+			for _, s := range d.shiftsOn(o, t.AddDate(0, 0, back), loc) {
+				edge(s.start)
+				edge(s.end)
+			}
+		}
+		if o.DutySince != nil {
+			edge(*o.DutySince)
+			edge(o.DutySince.Add(legacyDutyOnFor))
+		}
+		if o.DutyUntil != nil {
+			edge(*o.DutyUntil)
+		}
+		if _, ok := d.rosteredAt(o, t, loc); ok {
+			n.rostered = true
+		}
+		s, ok := d.onDuty(o, t, loc)
+		if !ok {
+			continue
+		}
+		if n.best == nil || p > bp {
+			n.best, bp, n.bestSpan = o, p, s
+		}
+		if d.has(o, roleDutyOfficer) && (n.bestDuty == nil || p > dp) {
+			n.bestDuty, dp = o, p
+		}
+	}
+	if n.next, n.hasNext = d.scanNextStart(st, t, loc); n.hasNext {
+		edge(n.next)
+	}
+	return n
 }
 
 // escalationChain is who a ticket held by cur goes to, in order, while

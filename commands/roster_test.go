@@ -22,7 +22,13 @@ func ptr[T any](v T) *T { return &v }
 // demo is a station with a group officer on weekday days, an auxiliary on
 // rest days, an evening duty officer, a leader and the duty account.
 func demo() (*directory, *store.Station, *store.Group) {
-	d := newDirectory(&store.Directory{
+	d := newDirectory(demoRoster())
+	return d, d.stations[1], d.groups["playground\x00hexie"]
+}
+
+// demoRoster is what demo builds its directory from.
+func demoRoster() *store.Directory {
+	return &store.Directory{
 		Stations: []store.Station{{ID: 1, Code: "tp", Name: "太平派出所", SLAMinutes: 15, DutyAccountID: ptr(uint(6)), LeaderID: ptr(uint(5))}},
 		Groups:   []store.Group{{ID: 1, Platform: "playground", ChatID: "hexie", Name: "和谐小区", StationID: 1, OfficerID: ptr(uint(1))}},
 		Officers: []store.Officer{
@@ -42,8 +48,7 @@ func demo() (*directory, *store.Station, *store.Group) {
 		},
 		Overrides: []store.Override{{OfficerID: 1, Date: "2026-11-24", Off: true}, {OfficerID: 4, Date: "2026-11-25", Start: "12:00", End: "14:00"}},
 		Holidays:  []store.Holiday{{Date: "2026-10-01", Kind: "holiday"}, {Date: "2026-10-10", Kind: "workday"}},
-	})
-	return d, d.stations[1], d.groups["playground\x00hexie"]
+	}
 }
 
 func TestRouteFollowsRosterCalendarAndOverrides(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -54,6 +55,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&b.dsn, "dsn", os.Getenv(configs.EnvDatabaseDSN), "MySQL DSN for -store mysql (without a database name the bench creates one and drops it after)")
 	fs.IntVar(&b.procs, "procs", 1, "worker processes (distributed: each a hub of its own over the shared bus and store)")
 	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the event phase (after the baselines) to this file")
+	fs.StringVar(&b.memProfile, "memprofile", "", "write a heap profile taken after the event phase (what stays in memory as traffic grows) to this file")
 	fs.IntVar(&b.burstGroups, "burst-groups", 0, "groups that get a burst of questions, then their answers, while the events run (0: no burst); the stand-in platform then limits each group to -group-limit messages per -group-window")
 	fs.IntVar(&b.burstQuestions, "burst-questions", 15, "questions to each burst group, all at once; each is answered once the group's acknowledgements are in")
 	fs.IntVar(&b.groupLimit, "group-limit", 20, "with -burst-groups: messages the stand-in platform takes per group per -group-window (WeCom's webhook robots: 20 a minute); beyond it, it answers \"retry after\"")
@@ -88,7 +90,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 type routeBench struct {
 	events, groups, officers, stations, concurrency, workers, procs int
 	senderWorkers                                                   int
-	dir, bus, redisURL, store, dsn, cpuProfile                      string
+	dir, bus, redisURL, store, dsn, cpuProfile, memProfile          string
 	burstGroups, burstQuestions, groupLimit                         int
 	groupWindow                                                     time.Duration
 }
@@ -577,6 +579,11 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult
 	elapsed := time.Since(start)
 	cpu := processCPU() - cpu0
 	pprof.StopCPUProfile() // the profile is of the event phase only
+	if b.memProfile != "" {
+		if err := writeHeapProfile(b.memProfile); err != nil {
+			return nil, err
+		}
+	}
 	phaseEvents := len(jobs) + int(burstEvents.Load())
 	var redis1, sql1 map[string]int64
 	if rs != nil {
@@ -865,4 +872,22 @@ func redisRoundTrips(ctx context.Context, url, prefix string, d time.Duration) (
 		n++
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// writeHeapProfile writes what is live on the heap now, after a collection,
+// so the profile shows what stays rather than what was allocated.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return nil
 }
