@@ -28,12 +28,18 @@ func (q deliveryQueue) Claim(ctx context.Context, p bot.Platform, now time.Time,
 	dir := q.h.dir.Load()
 	texts := map[uint]string{}
 	out := make([]bot.Claimed, 0, len(got))
+	// The deliveries are held now: what follows runs to its end even if
+	// shutdown begins, and hands them back if it fails, rather than leave
+	// them to wait out their leases.
+	held := context.WithoutCancel(ctx)
 	for _, d := range got {
 		text, ok := texts[d.BroadcastID]
 		if !ok {
-			b, err := q.h.store.BroadcastByID(ctx, d.BroadcastID)
+			b, err := q.h.store.BroadcastByID(held, d.BroadcastID)
 			if err != nil {
-				// Hand the batch back: its leases lapse and it is claimed again.
+				for _, g := range got {
+					_, _ = q.h.store.RetryDeliveryAt(held, g.ID, g.Attempts, "", now)
+				}
 				return nil, fmt.Errorf("load broadcast B%d to send: %w", d.BroadcastID, err)
 			}
 			text = q.h.alertText(dir, b.Text)
