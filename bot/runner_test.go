@@ -143,12 +143,3 @@ func TestDependenciesMarksUnreachableFailures(t *testing.T) {
 		})
 	}
 }
-
-// downDeduper is a deduper whose server does not answer.
-type downDeduper struct{}
-
-func (downDeduper) Claim(context.Context, string, time.Duration) (bot.Claim, error) {
-	return bot.ClaimNew, refused()
-}
-func (downDeduper) Done(context.Context, string, time.Duration) error { return refused() }
-func (downDeduper) Release(context.Context, string) error             { return refused() }

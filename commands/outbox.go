@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,9 +33,6 @@ func row(o *bot.Outbound) store.OutboundMessage {
 	}
 	if o.Chat != nil {
 		m.ChatType, m.ChatID, m.ChatName = string(o.Chat.Type), o.Chat.ID, o.Chat.Name
-	}
-	if o.Ref.Purpose == bot.PurposeAlert {
-		m.Priority = store.PriorityBulk
 	}
 	return m
 }
@@ -100,19 +98,11 @@ func (h *Hub) wake(ctx context.Context, msgs []bot.Outbound) {
 	if h.opts.Waker == nil {
 		return
 	}
-	var seen [4]bot.Platform
-	n := 0
-next:
+	var woken []bot.Platform
 	for _, m := range msgs {
-		for _, p := range seen[:n] {
-			if p == m.Platform {
-				continue next
-			}
-		}
-		h.opts.Waker.Wake(ctx, m.Platform)
-		if n < len(seen) {
-			seen[n] = m.Platform
-			n++
+		if !slices.Contains(woken, m.Platform) {
+			h.opts.Waker.Wake(ctx, m.Platform)
+			woken = append(woken, m.Platform)
 		}
 	}
 }

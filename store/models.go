@@ -394,12 +394,6 @@ const (
 	OutboundGathered = "gathered"
 )
 
-// Outbound priorities: interactive messages go before bulk ones.
-const (
-	PriorityInteractive = 0
-	PriorityBulk        = 1
-)
-
 // OutboundMessage is one message the hub sends, and its record: what, to
 // whom, why (typed references), and what became of it.
 type OutboundMessage struct {
@@ -421,8 +415,10 @@ type OutboundMessage struct {
 	Text        string `gorm:"type:text;not null"`
 	AtUsers     string `gorm:"type:text"` // comma-separated platform ids
 	ReplyHandle string `gorm:"type:text"`
-	Priority    int    `gorm:"not null;default:0"`
-	State       string `gorm:"size:16;not null;index:ix_outbound_due,priority:2"`
+	// Priority is always 0 today: broadcast deliveries, the bulk traffic,
+	// are rows of their own table and a lane of their own in the relay.
+	Priority int    `gorm:"not null;default:0"`
+	State    string `gorm:"size:16;not null;index:ix_outbound_due,priority:2"`
 	// DueAt is when a pending message may be sent (later after a transient
 	// failure or a rate limit); LeaseUntil is when a sending one's claim
 	// lapses, after which another relay takes it over.

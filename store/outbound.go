@@ -289,13 +289,6 @@ func (s *Store) Apply(ctx context.Context, ticketID uint, c Change) error {
 	})
 }
 
-// dueOutbound selects a platform's messages that may be sent now: pending
-// ones whose time has come and sending ones whose lease lapsed.
-func dueOutbound(db *gorm.DB, platform string, now time.Time) *gorm.DB {
-	return db.Where("platform = ? AND ((state = ? AND due_at <= ?) OR (state = ? AND lease_until <= ?))",
-		platform, OutboundPending, now, OutboundSending, now)
-}
-
 // ClaimOutbound leases up to limit of platform's due messages until
 // now+lease, most urgent first, bumping each one's Fence; the result must be
 // recorded with that fence. On MySQL rows are picked FOR UPDATE SKIP LOCKED,

@@ -145,13 +145,6 @@ func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client 
 // it doubles on each retry. Default one second.
 func WithBackoff(d time.Duration) Option { return func(o *options) { o.backoff = d } }
 
-// WithBodyLimits sets how many large callback bodies are read at once
-// (default DefaultLargeBodies) and how many connections the callback server
-// holds open (default DefaultMaxConns).
-func WithBodyLimits(largeBodies, maxConns int) Option {
-	return func(o *options) { o.large, o.conns = largeBodies, maxConns }
-}
-
 // New builds the adapter from cfg (defaults applied, then validated) and the
 // secrets in the environment. pub receives inbound events; dedup remembers
 // callbacks already taken and response_urls already used.
