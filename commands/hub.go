@@ -50,6 +50,10 @@ type Options struct {
 	// Waker nudges the relays after messages were committed; nil: the
 	// relays find them by polling.
 	Waker bot.Waker
+	// Cards lists the platforms whose officers get tap-to-act cards (a
+	// DingTalk app with a card template, a WeCom app); the others keep
+	// markdown direct messages.
+	Cards map[bot.Platform]bool
 }
 
 // Observer counts what the rules do. The hub's metrics implement it; the
