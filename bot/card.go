@@ -35,6 +35,9 @@ type Card struct {
 	// Handle is what the platform needs to update the card besides Track
 	// (WeCom's response_code); the relay fills it when it claims an update.
 	Handle string `json:"handle,omitempty"`
+	// Plain asks the adapter to send Text instead, to every recipient at
+	// once through the cheapest channel (the budget is spent).
+	Plain bool `json:"plain,omitempty"`
 }
 
 // CardItem is one ticket on a card (a digest lists several).
@@ -145,6 +148,10 @@ const cardFellBack = "fell-back:"
 
 // FellBack is the receipt of a card sent as a plain message.
 func FellBack(reason string) string { return cardFellBack + Truncate(Mask(reason), 200) }
+
+// SentPlain is the receipt of a card sent as a plain message on purpose
+// (Plain): no card exists to update.
+const SentPlain = "plain"
 
 // IsFellBack reports whether a receipt says the card fell back, and why.
 func IsFellBack(receipt string) (string, bool) { return strings.CutPrefix(receipt, cardFellBack) }

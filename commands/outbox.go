@@ -185,6 +185,8 @@ func (q outboxQueue) Settle(ctx context.Context, results []bot.Result) error {
 					s.Then.Outbound = append(s.Then.Outbound, rows(msgs)...)
 					follow = append(follow, msgs...)
 				}
+			} else if r.MessageID == bot.SentPlain {
+				s.MessageID, s.CardGone = "", true
 			} else if c.Update {
 				s.SpentHandle = c.Handle
 			} else {

@@ -65,7 +65,12 @@ type options struct {
 	backoff     time.Duration
 	healthEvery time.Duration
 	now         func() time.Time
+	counter     bot.APICounter
+	quotaRetry  time.Duration
 }
+
+// WithCounter counts every call to DingTalk (the API budget, metrics).
+func WithCounter(c bot.APICounter) Option { return func(o *options) { o.counter = c } }
 
 // WithRedis shares the access token, the rate-limit windows and the
 // one-stream lease between every process of the app. prefix namespaces the keys (deployments and tests share a
@@ -116,6 +121,9 @@ func New(cfg Config, pub bot.Publisher, dedup bot.Deduper, log *slog.Logger, opt
 	}
 	if o.leaseTTL < 300*time.Millisecond {
 		return nil, fmt.Errorf("dingtalk: lease ttl %s is too short to renew in time", o.leaseTTL)
+	}
+	if o.quotaRetry <= 0 {
+		o.quotaRetry = 10 * time.Minute
 	}
 	if o.flowRetry <= 0 {
 		o.flowRetry = 30 * time.Second
@@ -275,6 +283,7 @@ func (a *Adapter) newClient() *client.StreamClient {
 		client.WithOpenApiHost(a.cfg.StreamHost),
 	)
 	cli.RegisterCallbackRouter(payload.BotMessageCallbackTopic, a.onBotMessage)
+	cli.RegisterRouter(utils.SubscriptionTypeKCallback, payload.CardInstanceCallbackTopic, a.onCardCallback)
 	cli.RegisterRouter(utils.SubscriptionTypeKSystem, "ping", a.observe(cli.OnPing))
 	// DingTalk also sends SYSTEM KEEPALIVE frames; the SDK has no handler for
 	// them (it would answer 404), and they are what shows an idle stream alive.
