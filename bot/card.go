@@ -27,8 +27,8 @@ type Card struct {
 	// the message's ToUser is the first.
 	Recipients []string `json:"recipients"`
 	// Station is the station's code (a DingTalk template may be per station).
-	Station string `json:"station,omitempty"`
-	Title   string `json:"title"`
+	Station string     `json:"station,omitempty"`
+	Title   string     `json:"title"`
 	Items   []CardItem `json:"items"`
 	// Update: this message changes the card Track delivered before.
 	Update bool `json:"update,omitempty"`

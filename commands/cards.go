@@ -22,12 +22,68 @@ const maxCardRecipients = 20
 // (a platform without them keeps markdown direct messages).
 func (h *Hub) cardsOn(p string) bool { return h.opts.Cards[bot.Platform(p)] }
 
-// cardsOf lists the cards that show t, when any platform has cards.
+// cardsOf lists the rows of every card that shows t (all their tickets'
+// rows), when any platform has cards.
 func (h *Hub) cardsOf(ctx context.Context, t *store.Ticket) ([]store.Card, error) {
 	if len(h.opts.Cards) == 0 {
 		return nil, nil
 	}
-	return h.store.CardsOfTicket(ctx, t.ID)
+	mine, err := h.store.CardsOfTicket(ctx, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Card
+	seen := map[string]bool{}
+	for _, c := range mine {
+		if seen[c.Track] {
+			continue
+		}
+		seen[c.Track] = true
+		rows, err := h.store.CardsByTrack(ctx, c.Track)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rows...)
+	}
+	return out, nil
+}
+
+// mergeCard is a card instance as its rows say now: the layout of its
+// latest row, each ticket's item from that ticket's own row.
+func mergeCard(rows []store.Card) (*bot.Card, string, error) {
+	if len(rows) == 0 {
+		return nil, "", errors.New("card has no rows")
+	}
+	latest := rows[0]
+	handle := ""
+	items := map[uint]bot.CardItem{}
+	for _, r := range rows {
+		if r.UpdatedAt.After(latest.UpdatedAt) || (r.UpdatedAt.Equal(latest.UpdatedAt) && r.ID > latest.ID) {
+			latest = r
+		}
+		if r.Handle != "" {
+			handle = r.Handle
+		}
+		var c bot.Card
+		if err := json.Unmarshal([]byte(r.Card), &c); err != nil {
+			return nil, "", fmt.Errorf("card %s: %w", r.Track, err)
+		}
+		for _, it := range c.Items {
+			if it.TicketID == r.TicketID {
+				items[r.TicketID] = it
+			}
+		}
+	}
+	var card bot.Card
+	if err := json.Unmarshal([]byte(latest.Card), &card); err != nil {
+		return nil, "", fmt.Errorf("card %s: %w", latest.Track, err)
+	}
+	for i, it := range card.Items {
+		if own, ok := items[it.TicketID]; ok {
+			card.Items[i] = own
+		}
+	}
+	return &card, handle, nil
 }
 
 // clock is the time of day a card's status line shows.
@@ -119,17 +175,22 @@ func (h *Hub) cardUpdates(d *directory, cards []store.Card, t *store.Ticket, sta
 		return nil
 	}
 	var out []bot.Outbound
-	seen := map[string]bool{}
+	byTrack := map[string][]store.Card{}
+	var tracks []string
 	for _, c := range cards {
-		if seen[c.Track] {
-			continue
+		if _, ok := byTrack[c.Track]; !ok {
+			tracks = append(tracks, c.Track)
 		}
-		seen[c.Track] = true
-		var card bot.Card
-		if err := json.Unmarshal([]byte(c.Card), &card); err != nil || len(card.Recipients) == 0 {
+		byTrack[c.Track] = append(byTrack[c.Track], c)
+	}
+	for _, tr := range tracks {
+		c := byTrack[tr][0]
+		merged, _, err := mergeCard(byTrack[tr])
+		if err != nil || len(merged.Recipients) == 0 {
 			h.opts.Log.Warn("card state unreadable; not redrawn", "track", c.Track, "err", err)
 			continue
 		}
+		card := *merged
 		var lines []string
 		for i := range card.Items {
 			it := &card.Items[i]

@@ -54,6 +54,9 @@ type Options struct {
 	// DingTalk app with a card template, a WeCom app); the others keep
 	// markdown direct messages.
 	Cards map[bot.Platform]bool
+	// Budget says when a platform's API budget is spent: escalation
+	// notices are then gathered longer (nil: never).
+	Budget interface{ Spent(bot.Platform) bool }
 }
 
 // Observer counts what the rules do. The hub's metrics implement it; the
@@ -133,6 +136,9 @@ func (h *Hub) Reload(ctx context.Context) error {
 }
 
 func (h *Hub) now() time.Time { return h.opts.Now() }
+
+// Location is the zone the rules keep time in (a budget's month too).
+func (h *Hub) Location() *time.Location { return h.opts.Location }
 
 // Handler is the event handler for the whole hub: group questions, officers'
 // direct messages, and everything else answered politely.

@@ -39,7 +39,9 @@ func row(o *bot.Outbound) store.OutboundMessage {
 		b, _ := json.Marshal(o.Card)
 		m.Card = string(b)
 		for _, it := range o.Card.Items {
-			if it.TicketID != 0 {
+			// An update is the truth about the ticket it is for only: the
+			// card's other tickets keep their own rows.
+			if it.TicketID != 0 && (!o.Card.Update || it.TicketID == o.Ref.TicketID) {
 				m.Cards = append(m.Cards, store.Card{Track: o.Card.Track, TicketID: it.TicketID, Platform: string(o.Platform), Card: m.Card})
 			}
 		}
@@ -148,10 +150,14 @@ func (q outboxQueue) Claim(ctx context.Context, p bot.Platform, now time.Time, l
 	for i := range got {
 		out[i] = bot.Claimed{Msg: message(&got[i]), Row: got[i].ID, Fence: got[i].Fence, Attempts: got[i].Attempts}
 		if c := out[i].Msg.Card; c != nil && c.Update {
-			// An update takes the card's handle as it is now (a press
-			// since the update was written brought a fresh one).
-			if cur, err := q.st.CardByTrack(ctx, c.Track); err == nil {
-				c.Handle = cur.Handle
+			// An update shows the card as its rows say now (a change to
+			// another of its tickets may have come since it was written)
+			// and takes the card's handle as it is now (a press brings a
+			// fresh one).
+			if rows, err := q.st.CardsByTrack(ctx, c.Track); err == nil && len(rows) > 0 {
+				if cur, handle, err := mergeCard(rows); err == nil {
+					c.Items, c.Handle = cur.Items, handle
+				}
 			}
 		}
 	}

@@ -158,8 +158,6 @@ func (h *Hub) escalate(sent *[]bot.Outbound) func(t *store.Ticket) (store.Change
 		// Escalations to one person are gathered in windows (see
 		// store.Notice): the first of a window now, the rest as one
 		// digest when it closes.
-		window := h.escalationWindow()
-		start := now.Truncate(window)
 		var (
 			out     []bot.Outbound
 			notices []store.Notice
@@ -185,6 +183,10 @@ func (h *Hub) escalate(sent *[]bot.Outbound) func(t *store.Ticket) (store.Change
 				m.Card = &bot.Card{Track: track(key), Recipients: []string{m.ToUser}, Station: st.Code, Title: m.Title, Items: []bot.CardItem{item}}
 				line.Card = &bot.Card{Recipients: []string{m.ToUser}, Station: st.Code, Items: []bot.CardItem{item}}
 			}
+			// Each person's notices are gathered in windows of their
+			// platform's length (longer while its budget is spent).
+			window := h.escalationWindowFor(m.Platform)
+			start := now.Truncate(window)
 			out = append(out, m)
 			notices = append(notices, store.Notice{Window: fmt.Sprintf("escwin:%d:%d", o.ID, start.Unix()), Closes: start.Add(window), Now: row(&m), Later: row(&line)})
 		}

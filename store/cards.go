@@ -59,10 +59,15 @@ func (s *Store) CardsOfTicket(ctx context.Context, ticketID uint) ([]Card, error
 	return out, nil
 }
 
-// CardByTrack is one row of a card instance (any: they share its state).
-func (s *Store) CardByTrack(ctx context.Context, track string) (*Card, error) {
-	var c Card
-	return one(&c, s.read(ctx).Where("track = ?", track).Order("updated_at DESC, id DESC").Take(&c).Error, "card "+track)
+// CardsByTrack lists a card instance's rows, one per ticket it shows: each
+// row is the truth about its own ticket's item (changes to two tickets of
+// one card are written by two transactions, each to its own row).
+func (s *Store) CardsByTrack(ctx context.Context, track string) ([]Card, error) {
+	var out []Card
+	if err := s.read(ctx).Where("track = ?", track).Order("id").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list card %s: %w", track, err)
+	}
+	return out, nil
 }
 
 // SetCardHandle keeps the platform's fresh handle to update a card with
@@ -163,3 +168,6 @@ func (s *Store) APIUsageOf(ctx context.Context, platform string) ([]APIUsage, er
 	}
 	return out, nil
 }
+
+// TableName keeps the table's name as its migration made it.
+func (APIUsage) TableName() string { return "api_usage" }

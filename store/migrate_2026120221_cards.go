@@ -49,14 +49,14 @@ type card2026120221 struct {
 func (card2026120221) TableName() string { return "cards" }
 
 type apiUsage2026120221 struct {
-	ID       uint   `gorm:"primaryKey"`
-	Platform string `gorm:"size:16;not null;uniqueIndex:ux_api_usage,priority:1"`
-	App      string `gorm:"size:128;not null;uniqueIndex:ux_api_usage,priority:2"`
-	Month    string `gorm:"size:7;not null;uniqueIndex:ux_api_usage,priority:3"`
-	Calls    int64  `gorm:"not null;default:0"`
-	Held     int64  `gorm:"not null;default:0"`
-	WarnedAt *time.Time
-	OverAt   *time.Time
+	ID        uint   `gorm:"primaryKey"`
+	Platform  string `gorm:"size:16;not null;uniqueIndex:ux_api_usage,priority:1"`
+	App       string `gorm:"size:128;not null;uniqueIndex:ux_api_usage,priority:2"`
+	Month     string `gorm:"size:7;not null;uniqueIndex:ux_api_usage,priority:3"`
+	Calls     int64  `gorm:"not null;default:0"`
+	Held      int64  `gorm:"not null;default:0"`
+	WarnedAt  *time.Time
+	OverAt    *time.Time
 	UpdatedAt time.Time
 }
 

@@ -72,6 +72,11 @@ type options struct {
 // WithCounter counts every call to DingTalk (the API budget, metrics).
 func WithCounter(c bot.APICounter) Option { return func(o *options) { o.counter = c } }
 
+// CountCalls is WithCounter for an adapter built already (the hub wires
+// its budget into whichever adapter it is given); call it before Run or
+// any Send.
+func (a *Adapter) CountCalls(c bot.APICounter) { a.opts.counter = c }
+
 // WithRedis shares the access token, the rate-limit windows and the
 // one-stream lease between every process of the app. prefix namespaces the keys (deployments and tests share a
 // server). The caller owns rdb.

@@ -30,7 +30,7 @@ type counter struct {
 }
 
 func (c *counter) CountCall(_ context.Context, _ bot.Platform, _, api string) { c.calls[api]++ }
-func (c *counter) Exhausted(bot.Platform, string)                           { c.exhausted = true }
+func (c *counter) Exhausted(bot.Platform, string)                             { c.exhausted = true }
 
 // A page to three officers is one card instance (one call); when one
 // claims it, one update redraws it for all three. The bodies sent are the

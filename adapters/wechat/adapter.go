@@ -129,6 +129,11 @@ type options struct {
 // WithCounter counts every call to WeCom (the API budget, metrics).
 func WithCounter(c bot.APICounter) Option { return func(o *options) { o.counter = c } }
 
+// CountCalls is WithCounter for an adapter built already (the hub wires
+// its budget into whichever adapter it is given); call it before Run or
+// any Send.
+func (a *Adapter) CountCalls(c bot.APICounter) { a.counter = c }
+
 // WithRedis shares nonces and access tokens with other adapter processes
 // through rdb, under Config.RedisPrefix.
 func WithRedis(rdb *redis.Client) Option { return func(o *options) { o.rdb = rdb } }

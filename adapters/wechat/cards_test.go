@@ -14,7 +14,7 @@ import (
 type counter struct{ calls map[string]int }
 
 func (c *counter) CountCall(_ context.Context, _ bot.Platform, _, api string) { c.calls[api]++ }
-func (c *counter) Exhausted(bot.Platform, string)                           {}
+func (c *counter) Exhausted(bot.Platform, string)                             {}
 
 func ticketCard(track string, recipients ...string) *bot.Outbound {
 	item := bot.CardItem{TicketID: 12, Number: 4, Lines: []bot.Line{
