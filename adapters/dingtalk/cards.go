@@ -233,3 +233,16 @@ func (a *Adapter) onCardCallback(ctx context.Context, df *payload.DataFrame) (*p
 	}
 	return ackOK(), nil
 }
+
+// Calls is how many DingTalk API calls delivering o takes when nothing
+// fails and the access token is fresh: one for any message (a session
+// webhook reply, a group send, a batch direct message to up to 20 users),
+// one for a card to all its recipients, one to update it for all of them,
+// none to update a card that went as a message. `bench route` sums it per
+// question; TestCallsMatchWhatIsCounted holds it to what Send does.
+func Calls(o *bot.Outbound) int {
+	if o.Card != nil && o.Card.Update && o.Card.Plain {
+		return 0
+	}
+	return 1
+}

@@ -150,3 +150,46 @@ func TestCardPressIsPublishedOnceAndForeignValuesDropped(t *testing.T) {
 	}
 	r.noEvent(0)
 }
+
+// Calls says what Send costs: for each kind of message, the calls counted
+// while sending it (the token fetched beforehand) equal Calls.
+func TestCallsMatchWhatIsCounted(t *testing.T) {
+	cnt := &counter{calls: map[string]int{}}
+	r := newRig(t, rigOpt{noRun: true, cfg: func(c *Config) { c.CardTemplateID = "jingmin-ticket.schema" }, opts: []Option{WithCounter(cnt)}})
+	ctx := context.Background()
+	if _, err := r.a.tokens.Token(ctx); err != nil {
+		t.Fatal(err)
+	}
+	card := pageCard()
+	update := pageCard()
+	c := *update.Card
+	c.Update = true
+	update.Card = &c
+	plain := pageCard()
+	pc := *plain.Card
+	pc.Plain, pc.Track = true, "jm-plain"
+	plain.Card = &pc
+	plainUpdate := pageCard()
+	pu := pc
+	pu.Update = true
+	plainUpdate.Card = &pu
+	dm := &bot.Outbound{Key: "d", Platform: bot.DingTalk, ToUser: "staff-wang", Format: bot.FormatMarkdown, Title: "t", Text: "x"}
+	group := &bot.Outbound{Key: "g", Platform: bot.DingTalk, Chat: &bot.ChatRef{Platform: bot.DingTalk, ID: "cid==", Type: bot.Group}, Format: bot.FormatText, Text: "x"}
+	for _, o := range []*bot.Outbound{card, update, plain, plainUpdate, dm, group} {
+		before := total(cnt.calls)
+		if _, err := r.a.SendReceipt(ctx, o); err != nil {
+			t.Fatalf("%s: %v", o.Key, err)
+		}
+		if got := total(cnt.calls) - before; got != Calls(o) {
+			t.Errorf("%s (card %+v): %d calls counted, Calls says %d", o.Key, o.Card != nil, got, Calls(o))
+		}
+	}
+}
+
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}

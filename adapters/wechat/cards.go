@@ -244,3 +244,17 @@ func cardPress(m *AppMessage, agentID string, now time.Time) (*bot.Event, error)
 	}
 	return e, e.Validate()
 }
+
+// Calls is how many WeCom API calls delivering o takes when nothing fails
+// and the access token is fresh: one for any message (a response_url or
+// webhook post, an app message to up to 1000 users), one for a card to all
+// its recipients, one to update it for all of them with its latest
+// response_code, none to update a card that went as a message. `bench
+// route` sums it per question; TestCallsMatchWhatIsCounted holds it to what
+// Send does.
+func Calls(o *bot.Outbound) int {
+	if o.Card != nil && o.Card.Update && o.Card.Plain {
+		return 0
+	}
+	return 1
+}

@@ -142,3 +142,44 @@ func TestCardPressCallbackIsPublishedOnce(t *testing.T) {
 		t.Errorf("forged press published %+v", evs)
 	}
 }
+
+// Calls says what Send costs: for each kind of message, the calls counted
+// while sending it equal Calls.
+func TestCallsMatchWhatIsCounted(t *testing.T) {
+	f := newFixture(t)
+	cnt := &counter{calls: map[string]int{}}
+	f.a.counter = cnt
+	ctx := context.Background()
+	card := ticketCard("jm-calls", "wang.jg", "zhang.w")
+	code, err := f.a.SendReceipt(ctx, card)
+	if err != nil {
+		t.Fatal(err)
+	}
+	update := ticketCard("jm-calls", "wang.jg", "zhang.w")
+	update.Card.Update, update.Card.Handle = true, code
+	plain := ticketCard("jm-plain", "wang.jg")
+	plain.Card.Plain = true
+	plainUpdate := ticketCard("jm-plain", "wang.jg")
+	plainUpdate.Card.Plain, plainUpdate.Card.Update = true, true
+	dm := &bot.Outbound{Key: "d", Platform: bot.WeChat, ToUser: "wang.jg", Format: bot.FormatMarkdown, Text: "x"}
+	group := groupOut("g", "x", "")
+	if got := cnt.calls["message/send"]; got != Calls(card) {
+		t.Errorf("card: %d calls, Calls says %d", got, Calls(card))
+	}
+	for _, o := range []*bot.Outbound{update, plain, plainUpdate, dm, group} {
+		before := 0
+		for _, v := range cnt.calls {
+			before += v
+		}
+		if _, err := f.a.SendReceipt(ctx, o); err != nil {
+			t.Fatalf("%s: %v", o.Key, err)
+		}
+		after := 0
+		for _, v := range cnt.calls {
+			after += v
+		}
+		if after-before != Calls(o) {
+			t.Errorf("%s: %d calls counted, Calls says %d", o.Key, after-before, Calls(o))
+		}
+	}
+}

@@ -214,6 +214,9 @@ type hubOptions struct {
 	// broadcastPoll is how often idle broadcast lanes and the report loop
 	// look for work; zero: 500ms.
 	broadcastPoll time.Duration
+	// cards gives officers on these platforms cards besides those the
+	// config turns on (the bench's playground).
+	cards map[bot.Platform]bool
 }
 
 // openHub opens the store (migrating it), makes the directory match the
@@ -254,7 +257,7 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 	for p, n := range cfg.Budget.MonthlyCalls {
 		h.budget.Limits[bot.Platform(p)] = n
 	}
-	if h.rules, err = newRules(ctx, cfg, st, waker, log, opts.now, h.metrics, h.budget); err != nil {
+	if h.rules, err = newRules(ctx, cfg, st, waker, log, opts.now, h.metrics, h.budget, opts.cards); err != nil {
 		closeBus()
 		st.Close()
 		return nil, err
@@ -339,7 +342,11 @@ func openBus(ctx context.Context, cfg *configs.Config) (bot.Bus, bot.Deduper, bo
 	return b, redisbus.NewDeduper(rdb, cfg.Bus.Prefix), redisbus.NewWaker(rdb, cfg.Bus.Prefix), rdb, func() { b.Close(); rdb.Close() }, nil
 }
 
-func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, waker bot.Waker, log *slog.Logger, now func() time.Time, obs commands.Observer, budget *bot.Budget) (*commands.Hub, error) {
+func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, waker bot.Waker, log *slog.Logger, now func() time.Time, obs commands.Observer, budget *bot.Budget, cards map[bot.Platform]bool) (*commands.Hub, error) {
+	on := cardPlatforms(cfg)
+	for p, c := range cards {
+		on[p] = on[p] || c
+	}
 	loc, err := time.LoadLocation(cfg.Hub.Timezone)
 	if err != nil {
 		return nil, fmt.Errorf("%s: hub.timezone: %w", cfg.Source, err)
@@ -356,7 +363,7 @@ func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, waker b
 			bot.Playground: {Runes: cfg.Hub.MaxTextRunes},
 		},
 		Now: now, Log: log, Observer: obs, Waker: waker,
-		Cards: cardPlatforms(cfg), Budget: budget,
+		Cards: on, Budget: budget,
 	})
 }
 
