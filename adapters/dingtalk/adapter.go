@@ -72,6 +72,10 @@ type options struct {
 // WithCounter counts every call to DingTalk (the API budget, metrics).
 func WithCounter(c bot.APICounter) Option { return func(o *options) { o.counter = c } }
 
+// WithQuotaRetry sets how long a message DingTalk refused for the month's
+// quota (errcode 90020) waits before it is tried again. Default 10 min.
+func WithQuotaRetry(d time.Duration) Option { return func(o *options) { o.quotaRetry = d } }
+
 // CountCalls is WithCounter for an adapter built already (the hub wires
 // its budget into whichever adapter it is given); call it before Run or
 // any Send.

@@ -318,3 +318,68 @@ func TestBudgetSpentDegradesCardsAndKeepsEmergencies(t *testing.T) {
 		t.Errorf("held back: %d, want the degraded card counted", usage[0].Held)
 	}
 }
+
+// A card template DingTalk does not have: officers get the card's text as
+// a message, and the station's admin is told once, however many cards fell
+// back.
+func TestRefusedCardTemplateFallsBackAndTellsTheAdminOnce(t *testing.T) {
+	h := startDingTalkHubWith(t, at("2026-11-23 10:00"), func(cfg *configs.Config, d *dingtalk.Config) { d.CardTemplateID = "deleted.schema"; cfg.DingTalk = d })
+	h.dt.Templates(dtTemplate)
+	h.resident(askMsg("楼下电动车被偷了"))
+	h.resident(askMsg("小区门口有人发传单"))
+	dms := h.dt.WaitDMs(t, staff("wang"), 2)
+	var all []string
+	for _, dm := range dms {
+		all = append(all, dm.Text)
+	}
+	// The two are sent at once: in either order.
+	mustContain(t, "fallback messages", strings.Join(all, "\n"), "新工单 #1", "新工单 #2")
+	if n := len(h.dt.Cards(staff("wang"))); n != 0 {
+		t.Errorf("wang has %d cards", n)
+	}
+	notices := h.dms("zhao")
+	if len(notices) != 1 {
+		t.Fatalf("admin told %d times: %+v", len(notices), notices)
+	}
+	mustContain(t, "admin notice", notices[0].Text, "钉钉拒绝了工单卡片", dingtalktest.CodeTemplate)
+}
+
+// DingTalk answers errcode 90020 (the month's quota used up) while no
+// budget is set: the admins are told, a claim's card update waits instead
+// of failing, and a new ticket's card goes as a plain message once the
+// platform takes calls again.
+func TestQuotaErrorSpendsTheBudgetAndDegradesCards(t *testing.T) {
+	h := startDingTalkHubWith(t, at("2026-11-23 10:00"), withDingTalkCards, dingtalk.WithQuotaRetry(100*time.Millisecond))
+	h.dt.Templates(dtTemplate)
+	h.resident(askMsg("楼下电动车被偷了"))
+	card := h.dt.WaitCards(t, staff("wang"), 1)[0]
+	h.dt.Quota(0)
+	h.officer("wang", "#1 认领")
+	h.dt.Wait(t, 15*time.Second, "the budget to be marked spent", func() bool {
+		u, err := h.store.APIUsageOf(context.Background(), "dingtalk")
+		return err == nil && len(u) == 1 && u[0].OverAt != nil
+	})
+	if c, _ := h.dt.CardByTrack(card.Track); c.Updates != 0 {
+		t.Errorf("the card was updated over quota")
+	}
+	h.dt.Quota(-1) // the quota is raised
+	h.resident(askMsg("小区门口有人发传单"))
+	h.dt.Wait(t, 15*time.Second, "ticket #2 as a message to wang", func() bool {
+		for _, m := range h.dt.DMs(staff("wang")) {
+			if strings.Contains(m.Text, "新工单 #2") && m.Kind == "markdown" {
+				return true
+			}
+		}
+		return false
+	})
+	if n := len(h.dt.Cards(staff("wang"))); n != 1 {
+		t.Errorf("wang has %d cards, want only the first", n)
+	}
+	mustContain(t, "admin notice", last(t, "admin", h.dt.WaitDMs(t, staff("zhao"), 1)).Text, "超出预算")
+	// The claim's card update was held back, not sent late: the card
+	// went without, the ticket is claimed all the same.
+	h.settle()
+	if c, _ := h.dt.CardByTrack(card.Track); c.Updates != 0 {
+		t.Errorf("the card was updated after all: %d", c.Updates)
+	}
+}
