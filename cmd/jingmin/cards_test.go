@@ -7,15 +7,20 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jingminhub/jingmin/adapters/dingtalk"
 	"github.com/jingminhub/jingmin/adapters/dingtalk/dingtalktest"
+	"github.com/jingminhub/jingmin/adapters/golden"
 	"github.com/jingminhub/jingmin/adapters/wechat"
 	"github.com/jingminhub/jingmin/adapters/wechat/wecomtest"
 	"github.com/jingminhub/jingmin/configs"
+	"github.com/jingminhub/jingmin/store"
 )
 
 const dtTemplate = "jingmin-ticket.schema"
@@ -382,4 +387,46 @@ func TestQuotaErrorSpendsTheBudgetAndDegradesCards(t *testing.T) {
 	if c, _ := h.dt.CardByTrack(card.Track); c.Updates != 0 {
 		t.Errorf("the card was updated after all: %d", c.Updates)
 	}
+}
+
+// `jingmin budget` reports each app's month: calls, budget, share, what
+// was held back, and when the admins were told.
+func TestBudgetCommandReportsUsageAndHeldBack(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "hub.db")
+	t.Setenv("JINGMIN_DATABASE_DSN", db)
+	if out, err := runCLI(t, "migrate"); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	if out, err := runCLI(t, "budget"); err != nil || !strings.Contains(out, "no platform API calls counted yet") {
+		t.Fatalf("budget on an empty database: %q %v", out, err)
+	}
+	st, err := store.Open(context.Background(), store.Options{Driver: store.SQLite, DSN: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := st.AddAPIUsage(ctx, "dingtalk", "dingtestappkey", "2026-11", 1200, 37); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddAPIUsage(ctx, "wechat", "wwtaiping/1000002", "2026-11", 80, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.MarkAPIUsage(ctx, "dingtalk", "dingtestappkey", "2026-11", true); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	cfg := filepath.Join(t.TempDir(), "budget.yaml")
+	example, err := os.ReadFile("../../configs/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, append(example, "\nbudget:\n  monthly_calls: {dingtalk: 1000}\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "budget", "-config", cfg)
+	if err != nil {
+		t.Fatalf("budget: %v\n%s", err, out)
+	}
+	// The "over" time is the test's own: masked, same width.
+	golden.File(t, "testdata/budget.golden", []byte(regexp.MustCompile(`\d\d-\d\d \d\d:\d\d`).ReplaceAllString(out, "MM-DD hh:mm")))
 }
