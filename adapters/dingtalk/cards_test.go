@@ -193,3 +193,18 @@ func total(m map[string]int) int {
 	}
 	return n
 }
+
+// An escalation digest is one card listing its tickets, each with its own
+// buttons (the template loops over items); one ticket closed shows its
+// status, the other keeps its buttons.
+func TestDigestCardParams(t *testing.T) {
+	o := pageCard()
+	first := o.Card.Items[0]
+	first.Actions = []bot.CardAction{{Label: "认领", Verb: bot.VerbClaim}, {Label: "办结", Verb: bot.VerbClose}}
+	second := first
+	second.TicketID, second.Number = 8, 4
+	second.Lines = []bot.Line{{Label: "问题", Value: "楼上装修太吵"}, {Label: "群", Value: "阳光花园邻里群"}}
+	second.Status, second.Done, second.Actions = "赵刚 已办结 10:25", true, nil
+	c := &bot.Card{Track: "jm-escd-9", Recipients: []string{"staff-zhao"}, Title: "2 个工单超时未答复", Items: []bot.CardItem{first, second}, Update: true}
+	golden.File(t, "testdata/cards/digest_update.golden", golden.JSON(updateCardBody(c)))
+}
