@@ -70,8 +70,8 @@ func (h *Hub) escalationWindow() time.Duration {
 func (h *Hub) gatherEscalations(ctx context.Context) error {
 	d := h.dir.Load()
 	now := h.now()
-	window := h.escalationWindow()
 	for _, p := range []bot.Platform{bot.DingTalk, bot.WeChat, bot.Playground} {
+		window := h.escalationWindowFor(p)
 		written, err := h.store.GatherHeld(ctx, string(p), now, func(held []store.OutboundMessage) store.OutboundMessage {
 			closes := held[0].DueAt.In(h.opts.Location)
 			lines := make([]string, len(held))
