@@ -38,6 +38,9 @@ type Card struct {
 	// Plain asks the adapter to send Text instead, to every recipient at
 	// once through the cheapest channel (the budget is spent).
 	Plain bool `json:"plain,omitempty"`
+	// Urgent: an emergency's card, and its updates (who took it), go
+	// whatever the budget.
+	Urgent bool `json:"urgent,omitempty"`
 }
 
 // CardItem is one ticket on a card (a digest lists several).

@@ -382,8 +382,11 @@ func (r *Relay) deliver(ctx context.Context, lane int, c Claimed) Result {
 	return res
 }
 
-// urgent messages go whatever the budget: emergency pages.
-func urgent(m *Outbound) bool { return m.Ref.Purpose == PurposePage }
+// urgent messages go whatever the budget: emergency pages, and the updates
+// of their cards.
+func urgent(m *Outbound) bool {
+	return m.Ref.Purpose == PurposePage || (m.Card != nil && m.Card.Urgent)
+}
 
 // maxSettle bounds how many results one transaction records.
 const maxSettle = 64

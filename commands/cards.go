@@ -155,7 +155,7 @@ func (h *Hub) cardDMs(d *directory, officers []*store.Officer, preferred, key, t
 			continue
 		}
 		m.Key = fmt.Sprintf("%s:card:%s:%d", key, m.Platform, o.ID)
-		m.Card = &bot.Card{Track: track(m.Key), Recipients: []string{m.ToUser}, Title: title, Items: items}
+		m.Card = &bot.Card{Track: track(m.Key), Recipients: []string{m.ToUser}, Title: title, Items: items, Urgent: r.Purpose == bot.PurposePage}
 		if st != nil {
 			m.Card.Station = st.Code
 		}

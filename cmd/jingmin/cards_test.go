@@ -295,6 +295,11 @@ func TestBudgetSpentDegradesCardsAndKeepsEmergencies(t *testing.T) {
 	if len(page.Recipients) != 3 {
 		t.Errorf("page went to %v", page.Recipients)
 	}
+	// Who took the emergency still reaches every paged officer's card.
+	h.dt.WaitAck(t, h.dt.Press(page.Track, staff("zhang"), button(t, page, 0, "认领")))
+	h.dt.WaitCard(t, page.Track, "the emergency card to show the claim over budget", func(c dingtalktest.Card) bool {
+		return strings.HasPrefix(c.Data["status"], "张伟 已认领")
+	})
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, l := range strings.Split(h.Logs.String(), "\n") {
