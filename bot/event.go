@@ -67,6 +67,7 @@ type Kind string
 const (
 	KindText        Kind = "text"
 	KindUnsupported Kind = "unsupported" // picture, voice, file, rich text...
+	KindCardPress   Kind = "card_press"  // a card button an officer pressed
 )
 
 // Quote is the message an event replies to, when the platform says so.
@@ -102,6 +103,8 @@ type Event struct {
 	// ReplyHandle is opaque to everyone but the adapter that made it (a
 	// DingTalk session webhook, a WeCom response_url...).
 	ReplyHandle string `json:"reply_handle,omitempty"`
+	// Press is a pressed card button (Kind KindCardPress).
+	Press *CardPress `json:"press,omitempty"`
 }
 
 // NewEventID derives the event id from the platform and its message id.
@@ -156,6 +159,9 @@ type Outbound struct {
 	ReplyHandle string `json:"reply_handle,omitempty"`
 	// Ref ties the message to what it is about.
 	Ref Ref `json:"ref,omitempty"`
+	// Card, when set, makes the message a tap-to-act card; Text is what is
+	// sent where a card cannot be.
+	Card *Card `json:"card,omitempty"`
 }
 
 // Purpose says what an outbound message is for.

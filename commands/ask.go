@@ -393,15 +393,19 @@ func (h *Hub) askMessages(d *directory, e *bot.Event, t *store.Ticket, g *store.
 	case t.Emergency:
 		out = append(out, about(replyTo(e, key+"ack", render(d.template("emergency"), "number", number), t.ResidentID), bot.PurposeAck, t.ID))
 		paged := map[uint]bool{}
+		var pageTo []*store.Officer
 		for _, o := range []*store.Officer{assignee, d.dutyOfficerNow(st, now, h.opts.Location), d.leader(st)} {
 			if o == nil || paged[o.ID] {
 				continue
 			}
 			paged[o.ID] = true
-			if m, ok := d.dm(o, t.Platform, fmt.Sprintf("%spage:%d", key, o.ID), "紧急工单 #"+number, func(esc func(string) string) string { return renderEsc(esc, d.template("page"), card...) }, bot.Ref{Purpose: bot.PurposePage, TicketID: t.ID}); ok {
-				out = append(out, m)
-			}
+			pageTo = append(pageTo, o)
 		}
+		// One card for everyone paged on a platform: when one of them
+		// claims it, the others' cards say who.
+		out = append(out, h.cardDMs(d, pageTo, t.Platform, key+"page", "紧急工单 #"+number,
+			func(esc func(string) string) string { return renderEsc(esc, d.template("page"), card...) },
+			bot.Ref{Purpose: bot.PurposePage, TicketID: t.ID}, st, h.ticketItem(d, t, now))...)
 		return out
 	case faq != nil:
 		out = append(out, about(replyTo(e, key+"ack", render(d.template("faq_answer"), "number", number, "answer", faq.Answer), t.ResidentID), bot.PurposeAck, t.ID))
@@ -418,9 +422,9 @@ func (h *Hub) askMessages(d *directory, e *bot.Event, t *store.Ticket, g *store.
 		out = append(out, about(replyTo(e, key+"ack", render(d.template("ack"), "number", number, "assignee", title(assignee)), t.ResidentID), bot.PurposeAck, t.ID))
 	}
 	if assignee != nil {
-		if m, ok := d.dm(assignee, t.Platform, fmt.Sprintf("%sdm:%d", key, assignee.ID), "新工单 #"+number, func(esc func(string) string) string { return renderEsc(esc, d.template("officer_dm"), card...) }, bot.Ref{Purpose: bot.PurposeAssign, TicketID: t.ID}); ok {
-			out = append(out, m)
-		}
+		out = append(out, h.cardDMs(d, []*store.Officer{assignee}, t.Platform, key+"dm", "新工单 #"+number,
+			func(esc func(string) string) string { return renderEsc(esc, d.template("officer_dm"), card...) },
+			bot.Ref{Purpose: bot.PurposeAssign, TicketID: t.ID}, st, h.ticketItem(d, t, now))...)
 	}
 	return out
 }

@@ -50,6 +50,13 @@ type Options struct {
 	// Waker nudges the relays after messages were committed; nil: the
 	// relays find them by polling.
 	Waker bot.Waker
+	// Cards lists the platforms whose officers get tap-to-act cards (a
+	// DingTalk app with a card template, a WeCom app); the others keep
+	// markdown direct messages.
+	Cards map[bot.Platform]bool
+	// Budget says when a platform's API budget is spent: escalation
+	// notices are then gathered longer (nil: never).
+	Budget interface{ Spent(bot.Platform) bool }
 }
 
 // Observer counts what the rules do. The hub's metrics implement it; the
@@ -129,6 +136,9 @@ func (h *Hub) Reload(ctx context.Context) error {
 }
 
 func (h *Hub) now() time.Time { return h.opts.Now() }
+
+// Location is the zone the rules keep time in (a budget's month too).
+func (h *Hub) Location() *time.Location { return h.opts.Location }
 
 // Handler is the event handler for the whole hub: group questions, officers'
 // direct messages, and everything else answered politely.

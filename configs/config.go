@@ -107,10 +107,12 @@ type Config struct {
 	// DingTalk turns the stream-mode robot on (nil: off); its app secret
 	// comes from JINGMIN_DINGTALK_APP_SECRET.
 	DingTalk *dingtalk.Config `yaml:"dingtalk"`
-	Stations []Station        `yaml:"stations"`
-	Officers []Officer        `yaml:"officers"`
-	Groups   []Group          `yaml:"groups"`
-	Roster   Roster           `yaml:"roster"`
+	// Budget is each platform app's monthly API call budget.
+	Budget   Budget    `yaml:"budget"`
+	Stations []Station `yaml:"stations"`
+	Officers []Officer `yaml:"officers"`
+	Groups   []Group   `yaml:"groups"`
+	Roster   Roster    `yaml:"roster"`
 	// HolidayFiles are calendar files beyond the built-in ones
 	// (configs/holidays, compiled into the binary): absolute, or relative to
 	// this file. A date in a later file replaces the same date before it.
@@ -162,6 +164,18 @@ type Hub struct {
 	// then they are redacted, counts and times kept. Default 180; 0 keeps
 	// them forever.
 	RetentionDays *int `yaml:"retention_days"`
+}
+
+// Budget bounds each platform app's API calls a month (DingTalk counts
+// robot pushes and card updates against a monthly quota). At 80% the
+// admins are told; past 100%, or when the platform says the quota is used
+// up, non-urgent sends degrade (cards go as plain messages, card updates
+// are held back, escalation digests gather longer) while residents'
+// answers and emergency pages go on.
+type Budget struct {
+	// MonthlyCalls per platform ("dingtalk", "wechat"); 0 or missing:
+	// counted, not bounded.
+	MonthlyCalls map[string]int64 `yaml:"monthly_calls"`
 }
 
 // DefaultRetentionDays is hub.retention_days when the config leaves it out.
@@ -746,6 +760,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Hub.EscalationDigestMinutes < 1 || c.Hub.EscalationDigestMinutes > 24*60 {
 		bad("hub.escalation_digest_minutes", "%d, want 1 to 1440 minutes", c.Hub.EscalationDigestMinutes)
+	}
+	for platform, n := range c.Budget.MonthlyCalls {
+		if (platform != "dingtalk" && platform != "wechat") || n < 0 {
+			bad("budget.monthly_calls."+platform, "%d: want a platform (dingtalk, wechat) and calls ≥ 0", n)
+		}
 	}
 	if c.Hub.DutyOnHours < 1 || c.Hub.DutyOnHours > 24 {
 		bad("hub.duty_on_hours", "%d, want 1 to 24 hours", c.Hub.DutyOnHours)

@@ -107,6 +107,7 @@ type Adapter struct {
 	largeBodies chan struct{} // a slot per large body being read
 	maxConns    int
 	rejects     *rejectLog
+	counter     bot.APICounter
 }
 
 var _ bot.Sender = (*Adapter)(nil)
@@ -122,7 +123,16 @@ type options struct {
 	backoff time.Duration
 	large   int
 	conns   int
+	counter bot.APICounter
 }
+
+// WithCounter counts every call to WeCom (the API budget, metrics).
+func WithCounter(c bot.APICounter) Option { return func(o *options) { o.counter = c } }
+
+// CountCalls is WithCounter for an adapter built already (the hub wires
+// its budget into whichever adapter it is given); call it before Run or
+// any Send.
+func (a *Adapter) CountCalls(c bot.APICounter) { a.counter = c }
 
 // WithRedis shares nonces and access tokens with other adapter processes
 // through rdb, under Config.RedisPrefix.
@@ -172,7 +182,7 @@ func New(cfg Config, pub bot.Publisher, dedup bot.Deduper, log *slog.Logger, opt
 
 	a := &Adapter{
 		cfg: cfg, sec: sec, pub: pub, dedup: dedup, log: log.With("platform", "wechat"), now: o.now,
-		backoff: o.backoff, limiters: map[string]*rate.Limiter{},
+		backoff: o.backoff, limiters: map[string]*rate.Limiter{}, counter: o.counter,
 		largeBodies: make(chan struct{}, max(o.large, 1)), maxConns: o.conns,
 	}
 	a.rejects = newRejectLog(a.log, o.now)

@@ -185,6 +185,7 @@ type hub struct {
 	senders    map[bot.Platform]bot.Sender
 	inbound    []adapter
 	metrics    *metrics
+	budget     *bot.Budget      // every platform API call counted against its app's month
 	rdb        *redis.Client    // the bus's Redis, nil on the in-memory bus
 	now        func() time.Time // the rules' clock
 	// broadcastPoll: see hubOptions.
@@ -213,6 +214,9 @@ type hubOptions struct {
 	// broadcastPoll is how often idle broadcast lanes and the report loop
 	// look for work; zero: 500ms.
 	broadcastPoll time.Duration
+	// cards gives officers on these platforms cards besides those the
+	// config turns on (the bench's playground).
+	cards map[bot.Platform]bool
 }
 
 // openHub opens the store (migrating it), makes the directory match the
@@ -249,11 +253,16 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 	}
 	h.metrics = newMetrics(h)
 	h.rdb = rdb
-	if h.rules, err = newRules(ctx, cfg, st, waker, log, opts.now, h.metrics); err != nil {
+	h.budget = &bot.Budget{Limits: map[bot.Platform]int64{}, Observe: h.metrics.observeAPICall, Now: h.now, Log: log}
+	for p, n := range cfg.Budget.MonthlyCalls {
+		h.budget.Limits[bot.Platform(p)] = n
+	}
+	if h.rules, err = newRules(ctx, cfg, st, waker, log, opts.now, h.metrics, h.budget, opts.cards); err != nil {
 		closeBus()
 		st.Close()
 		return nil, err
 	}
+	h.budget.Book, h.budget.Location = h.rules.BudgetBook(), h.rules.Location()
 	if h.broadcastPoll <= 0 {
 		h.broadcastPoll = 500 * time.Millisecond
 	}
@@ -302,6 +311,9 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 			h.Close()
 			return nil, fmt.Errorf("%s adapter: %w", p, err)
 		}
+		if c, ok := a.(interface{ CountCalls(bot.APICounter) }); ok {
+			c.CountCalls(h.budget) // every platform call is counted where it is made
+		}
 		h.senders[p] = a
 		h.inbound = append(h.inbound, a)
 	}
@@ -330,7 +342,11 @@ func openBus(ctx context.Context, cfg *configs.Config) (bot.Bus, bot.Deduper, bo
 	return b, redisbus.NewDeduper(rdb, cfg.Bus.Prefix), redisbus.NewWaker(rdb, cfg.Bus.Prefix), rdb, func() { b.Close(); rdb.Close() }, nil
 }
 
-func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, waker bot.Waker, log *slog.Logger, now func() time.Time, obs commands.Observer) (*commands.Hub, error) {
+func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, waker bot.Waker, log *slog.Logger, now func() time.Time, obs commands.Observer, budget *bot.Budget, cards map[bot.Platform]bool) (*commands.Hub, error) {
+	on := cardPlatforms(cfg)
+	for p, c := range cards {
+		on[p] = on[p] || c
+	}
 	loc, err := time.LoadLocation(cfg.Hub.Timezone)
 	if err != nil {
 		return nil, fmt.Errorf("%s: hub.timezone: %w", cfg.Source, err)
@@ -347,7 +363,21 @@ func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, waker b
 			bot.Playground: {Runes: cfg.Hub.MaxTextRunes},
 		},
 		Now: now, Log: log, Observer: obs, Waker: waker,
+		Cards: on, Budget: budget,
 	})
+}
+
+// cardPlatforms are the platforms whose officers get tap-to-act cards: a
+// DingTalk app with a card template, a WeCom app with cards on.
+func cardPlatforms(cfg *configs.Config) map[bot.Platform]bool {
+	on := map[bot.Platform]bool{}
+	if cfg.DingTalk != nil && cfg.DingTalk.CardsOn() {
+		on[bot.DingTalk] = true
+	}
+	if cfg.WeChat != nil && cfg.WeChat.App.Cards && cfg.WeChat.App.AgentID != "" {
+		on[bot.WeChat] = true
+	}
+	return on
 }
 
 // catalog lists the playground's groups and staff from the config.
@@ -486,6 +516,9 @@ func (h *hub) workParts() []part {
 			parts = append(parts, part{"directory refresh", started(h.refreshDirectory)})
 		}
 	}
+	// The API budget's counts reach the database every second, from every
+	// process that calls a platform.
+	parts = append(parts, part{"api budget", started(h.budget.Run)})
 	for p, s := range h.senders {
 		relay := h.relay(p, s)
 		parts = append(parts, part{string(p) + " relay", func(ctx context.Context, ready func()) error {
@@ -525,6 +558,7 @@ func (h *hub) relay(p bot.Platform, s bot.Sender) *bot.Relay {
 			{Name: "broadcast", Queue: h.rules.Deliveries(), Workers: h.cfg.Broadcast.Workers, Limiter: lim, Yield: true, PollOnly: true},
 		},
 		Observe: h.metrics.observeSend,
+		Budget:  h.budget,
 		Log:     h.log,
 	}
 }
