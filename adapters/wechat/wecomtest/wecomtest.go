@@ -52,6 +52,7 @@ type Server struct {
 	webhookKeys map[string]string   // key → name
 	tokens      map[string]struct{} // access tokens issued
 	seq         int
+	arch        *archive // the conversation archive (archive.go)
 }
 
 // NewServer starts a stand-in on 127.0.0.1. Close it when done.
@@ -68,6 +69,7 @@ func NewServer() *Server {
 	mux.HandleFunc("POST /cgi-bin/webhook/send", s.webhookSend)
 	mux.HandleFunc("POST /cgi-bin/message/custom/send", s.customSend)
 	mux.HandleFunc("POST /cgi-bin/aibot/response", s.responseURL)
+	s.archiveRoutes(mux)
 	s.Server = httptest.NewServer(mux)
 	return s
 }
