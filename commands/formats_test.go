@@ -81,6 +81,11 @@ var templateFormats = map[string]bot.Format{
 	"todo_last_page":            bot.FormatMarkdown,
 	"todo_no_page":              bot.FormatText,
 	"unknown_group_admin":       bot.FormatMarkdown,
+	"customer_dm":               bot.FormatMarkdown, // a customer-group ticket to its owner
+	"customer_page":             bot.FormatMarkdown,
+	"answer_prepared_ok":        bot.FormatText,
+	"archive_trouble":           bot.FormatMarkdown, // to admins
+	"archive_undecryptable":     bot.FormatMarkdown,
 }
 
 // markdownSyntax finds what a markdown renderer would take for syntax: a

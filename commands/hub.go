@@ -50,6 +50,9 @@ type Options struct {
 	// Waker nudges the relays after messages were committed; nil: the
 	// relays find them by polling.
 	Waker bot.Waker
+	// ToolbarURL is the chat-toolbar page officers send prepared messages
+	// into customer groups from; linked from their direct messages.
+	ToolbarURL string
 }
 
 // Observer counts what the rules do. The hub's metrics implement it; the
@@ -182,7 +185,7 @@ func replyTo(e *bot.Event, key, text string, at ...string) bot.Outbound {
 		at = nil // nobody else in a one-to-one chat to @
 	}
 	return bot.Outbound{Key: key, Platform: e.Platform, Chat: &chat, Text: text, AtUsers: at, ReplyHandle: e.ReplyHandle,
-		Format: bot.FormatText, Ref: bot.Ref{Purpose: bot.PurposeReply}}
+		Format: bot.FormatText, Ref: bot.Ref{Purpose: bot.PurposeReply}, ByHand: e.Archived}
 }
 
 // about sets what a message is about.

@@ -320,6 +320,9 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 		return reply("empty_answer")
 	default:
 		answer := bot.Truncate(rest, h.opts.MaxTextRunes)
+		if t.GroupID != nil && customer(d.groupByID[*t.GroupID]) {
+			return h.prepareAnswer(ctx, d, e, o, t, answer)
+		}
 		decide = func(t *store.Ticket) ([]store.TicketEvent, error) {
 			if err := open(t); err != nil {
 				return nil, err

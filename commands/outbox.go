@@ -34,6 +34,9 @@ func row(o *bot.Outbound) store.OutboundMessage {
 	if o.Chat != nil {
 		m.ChatType, m.ChatID, m.ChatName = string(o.Chat.Type), o.Chat.ID, o.Chat.Name
 	}
+	if o.ByHand {
+		m.State = store.OutboundAwaitingHuman
+	}
 	return m
 }
 

@@ -170,3 +170,55 @@ func (s *Store) ArchiveTrouble(ctx context.Context, corp, reason string, at time
 	})
 	return since, err
 }
+
+// TLAnswerPrepared is a timeline line: an officer's answer to a
+// customer-group ticket, kept for them to send with one tap.
+const TLAnswerPrepared = "answer_prepared"
+
+// OpenTicketsInChat lists one chat's unanswered tickets, oldest first.
+func (s *Store) OpenTicketsInChat(ctx context.Context, platform, chatID string) ([]Ticket, error) {
+	var out []Ticket
+	err := s.read(ctx).Where("platform = ? AND chat_id = ? AND status IN ?", platform, chatID, []string{StatusOpen, StatusClaimed}).
+		Order("id").Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("list open tickets of chat %s %s: %w", platform, chatID, err)
+	}
+	return out, nil
+}
+
+// SentByHand records messages that waited for a person as sent: the
+// archive shows them in their group (messageID is the archive's msgid).
+func (s *Store) SentByHand(ctx context.Context, ids []uint, messageID string, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	at = at.UTC()
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		err := tx.Model(&OutboundMessage{}).Where("id IN ? AND state = ?", ids, OutboundAwaitingHuman).
+			Updates(map[string]any{"state": OutboundSent, "message_id": messageID, "sent_at": at, "updated_at": at}).Error
+		if err != nil {
+			return fmt.Errorf("record %d messages sent by hand: %w", len(ids), err)
+		}
+		return nil
+	})
+}
+
+// AwaitingHuman lists the messages waiting for a person's tap in one chat
+// whose tickets are still open, oldest first: what the chat-toolbar page
+// offers to send.
+func (s *Store) AwaitingHuman(ctx context.Context, platform, chatID string) ([]OutboundMessage, []Ticket, error) {
+	tickets, err := s.OpenTicketsInChat(ctx, platform, chatID)
+	if err != nil || len(tickets) == 0 {
+		return nil, nil, err
+	}
+	ids := make([]uint, len(tickets))
+	for i, t := range tickets {
+		ids[i] = t.ID
+	}
+	var msgs []OutboundMessage
+	err = s.read(ctx).Where("ticket_id IN ? AND state = ? AND chat_id = ?", ids, OutboundAwaitingHuman, chatID).Order("id").Find(&msgs).Error
+	if err != nil {
+		return nil, nil, fmt.Errorf("list messages awaiting a tap in %s %s: %w", platform, chatID, err)
+	}
+	return msgs, tickets, nil
+}
