@@ -208,7 +208,7 @@ func (h *Hub) prepareAnswer(ctx context.Context, d *directory, e *bot.Event, o *
 // trouble since since: once per trouble.
 func (h *Hub) ArchiveTrouble(ctx context.Context, corp, reason string, since time.Time) error {
 	d := h.dir.Load()
-	return h.tellAdmins(ctx, d, fmt.Sprintf("archive-trouble:%s:%d", corp, since.Unix()), "会话存档读取异常",
+	return h.tellAdmins(ctx, d, fmt.Sprintf("archive-trouble:%s:%d", corp, since.UnixNano()), "会话存档读取异常",
 		func(esc func(string) string) string {
 			return renderEsc(esc, d.template("archive_trouble"), "corp", corp, "since", since.In(h.opts.Location).Format("01-02 15:04"), "reason", bot.Mask(reason))
 		})
