@@ -26,7 +26,8 @@ type archive struct {
 	keys    map[int]*rsa.PrivateKey
 	entries []archiveEntry
 	seq     uint64
-	fail    []int64 // errcodes the next pulls answer
+	fail    []int64           // errcodes the next pulls answer
+	codes   map[string]string // OAuth code → userid
 	pulls   int
 }
 
@@ -39,8 +40,59 @@ type archiveEntry struct {
 }
 
 func (s *Server) archiveRoutes(mux *http.ServeMux) {
-	s.arch = &archive{keys: map[int]*rsa.PrivateKey{}}
+	s.arch = &archive{keys: map[int]*rsa.PrivateKey{}, codes: map[string]string{}}
 	mux.HandleFunc("GET /cgi-bin/stand_in/finance/chatdata", s.chatData)
+	// The chat-toolbar page's calls: OAuth sign-in and the JS-SDK tickets.
+	mux.HandleFunc("GET /cgi-bin/auth/getuserinfo", s.userInfo)
+	mux.HandleFunc("GET /cgi-bin/get_jsapi_ticket", s.jsTicket(CorpJSTicket))
+	mux.HandleFunc("GET /cgi-bin/ticket/get", s.jsTicket(AgentJSTicket))
+}
+
+// The JS-SDK tickets the stand-in hands out: the corp's (wx.config) and
+// the app's (wx.agentConfig).
+const (
+	CorpJSTicket  = "corp-jsapi-ticket"
+	AgentJSTicket = "agent-jsapi-ticket"
+)
+
+// OAuthCode issues a one-time sign-in code for a member, as WeCom appends
+// to the page URL after its OAuth redirect.
+func (s *Server) OAuthCode(userID string) string {
+	code := "code-" + hex.EncodeToString(randomBytes(6))
+	a := s.arch
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.codes[code] = userID
+	return code
+}
+
+func (s *Server) userInfo(w http.ResponseWriter, r *http.Request) {
+	s.count(r)
+	if !s.tokenOK(r) {
+		answer(w, 40014, "invalid access_token", nil)
+		return
+	}
+	a := s.arch
+	a.mu.Lock()
+	uid, ok := a.codes[r.URL.Query().Get("code")]
+	delete(a.codes, r.URL.Query().Get("code"))
+	a.mu.Unlock()
+	if !ok {
+		answer(w, 40029, "invalid code", nil)
+		return
+	}
+	answer(w, 0, "ok", map[string]any{"userid": uid})
+}
+
+func (s *Server) jsTicket(ticket string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.count(r)
+		if !s.tokenOK(r) {
+			answer(w, 40014, "invalid access_token", nil)
+			return
+		}
+		answer(w, 0, "ok", map[string]any{"ticket": ticket, "expires_in": 7200})
+	}
 }
 
 // ArchiveKey is the corp's private key of version ver (made on first use):
