@@ -239,3 +239,16 @@ func (h *Hub) tellAdmins(ctx context.Context, d *directory, key, title string, t
 	}
 	return h.send(ctx, msgs...)
 }
+
+// MentionNames are the names residents @ staff by (officers' names and
+// aliases, the duty accounts'): the archive has no structured @ list, so
+// its reader matches "@名字" against them.
+func (h *Hub) MentionNames() []string {
+	d := h.dir.Load()
+	var out []string
+	for _, o := range d.sortedOfficers() {
+		out = append(out, o.Name)
+		out = append(out, o.AliasList()...)
+	}
+	return out
+}

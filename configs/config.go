@@ -24,6 +24,7 @@ import (
 
 	"github.com/jingminhub/jingmin/adapters/dingtalk"
 	"github.com/jingminhub/jingmin/adapters/wechat"
+	"github.com/jingminhub/jingmin/adapters/wecomarchive"
 	"github.com/jingminhub/jingmin/bot"
 	"github.com/jingminhub/jingmin/store"
 )
@@ -117,6 +118,11 @@ type Config struct {
 	HolidayFiles []string          `yaml:"holiday_files"`
 	FAQ          []FAQ             `yaml:"faq"`
 	Templates    map[string]string `yaml:"templates"`
+
+	// WeComArchive turns the conversation-archive reader of WeCom customer
+	// groups on (nil: off), with its chat-toolbar page; its secrets come
+	// from the environment and mounted files it names.
+	WeComArchive *wecomarchive.Config `yaml:"wecom_archive"`
 
 	// Holidays is filled by Load: the built-in calendars, then HolidayFiles.
 	Holidays []Holiday `yaml:"-"`
@@ -585,6 +591,10 @@ func (c *Config) defaults() {
 		w := c.WeChat.WithDefaults()
 		c.WeChat = &w
 	}
+	if c.WeComArchive != nil {
+		a := c.WeComArchive.WithDefaults()
+		c.WeComArchive = &a
+	}
 }
 
 // Env variables read by Load; secrets belong here, not in YAML.
@@ -904,6 +914,11 @@ func (c *Config) Validate() error {
 	}
 	if c.WeChat != nil {
 		if err := c.WeChat.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.WeComArchive != nil {
+		if err := c.WeComArchive.Validate(); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -41,6 +41,8 @@ type Config struct {
 	// AlertAfter is how long pull errors may last before the admins are
 	// told (30m): the archive keeps about 5 days.
 	AlertAfter time.Duration `yaml:"alert_after"`
+	// Toolbar is the chat-toolbar page officers send prepared messages from.
+	Toolbar ToolbarConfig `yaml:"toolbar"`
 }
 
 // KeyConfig is one private key: PEM (PKCS#1 or PKCS#8) in the variable Env
@@ -71,6 +73,9 @@ func (c Config) WithDefaults() Config {
 	if c.AlertAfter <= 0 {
 		c.AlertAfter = 30 * time.Minute
 	}
+	if c.Toolbar.SecretEnv == "" {
+		c.Toolbar.SecretEnv = EnvToolbarSecret
+	}
 	return c
 }
 
@@ -83,6 +88,9 @@ func (c Config) Validate() error {
 		return errors.New("wecom_archive.library is required: the path of libWeWorkFinanceSdk_C.so")
 	case len(c.Keys) == 0:
 		return errors.New("wecom_archive.keys: at least one private key (version and env or file) is required")
+	}
+	if c.Toolbar.Listen != "" && (c.Toolbar.AgentID == "" || c.Toolbar.URL == "") {
+		return errors.New("wecom_archive.toolbar: agent_id and url are required with listen (the app the page belongs to, and the page's public address)")
 	}
 	seen := map[int]bool{}
 	for i, k := range c.Keys {
