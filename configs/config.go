@@ -771,7 +771,7 @@ func (c *Config) Validate() error {
 			bad("broadcast.rates."+p, "must be ≥ 0 messages per second (0: no limit), got %v", r)
 		}
 	}
-	if c.Playground.Enabled && (c.WeChat != nil || c.DingTalk != nil) {
+	if c.Playground.Enabled && (c.WeChat != nil || c.DingTalk != nil || c.WeComArchive != nil) {
 		// Whoever reaches the playground speaks as any officer or admin;
 		// beside a real platform that is a way to post into real groups.
 		bad("playground.enabled", "the playground lets anyone who reaches it act as any officer or admin, so it cannot run beside a real platform (%s): set playground.enabled: false", strings.Join(c.realPlatforms(), " and "))
@@ -938,6 +938,9 @@ func (c *Config) realPlatforms() []string {
 	}
 	if c.DingTalk != nil {
 		out = append(out, "the dingtalk: block")
+	}
+	if c.WeComArchive != nil {
+		out = append(out, "the wecom_archive: block")
 	}
 	return out
 }
