@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jingminhub/jingmin/adapters/golden"
 	"github.com/jingminhub/jingmin/adapters/wecomarchive"
 	"github.com/jingminhub/jingmin/bot"
 	"github.com/jingminhub/jingmin/configs"
@@ -202,4 +203,42 @@ func (r *rig) direct2(user, text string) {
 		Chat:   bot.ChatRef{Platform: bot.WeChat, ID: user, Type: bot.Direct},
 		Sender: bot.User{ID: user}, Kind: bot.KindText, Text: text, AddressedToBot: true, Time: r.clock.Now()}
 	r.handle(e)
+}
+
+// What people read around customer groups, in full: the owner's message,
+// the pages, what waits for a tap, the officer's prepared-answer note and
+// the admins' archive alerts. `go test ./commands -run
+// TestCustomerGroupMessagesGolden -update` rewrites the file.
+func TestCustomerGroupMessagesGolden(t *testing.T) {
+	r := customerRig(t, time.Date(2026, 11, 30, 10, 0, 0, 0, sh))
+	var b strings.Builder
+	seen := map[uint]bool{}
+	dump := func(what string) {
+		fmt.Fprintf(&b, "## %s %s\n", r.clock.Now().In(sh).Format("15:04"), what)
+		for _, m := range r.sent(bot.WeChat) {
+			fmt.Fprintf(&b, "%s → %s [%s] %s\n%s\n\n", m.Ref.Purpose, m.ToUser, m.Format, m.Title, m.Text)
+		}
+		for _, m := range r.awaiting("wrHexie") {
+			if !seen[m.ID] {
+				seen[m.ID] = true
+				fmt.Fprintf(&b, "%s → group %s, awaiting a tap\n%s\n\n", m.Purpose, m.ChatID, m.Text)
+			}
+		}
+	}
+	r.archived("wrHexie", "wmResident1", "@王警官 楼道的灯坏了好几天，找谁修？")
+	dump("a resident @王警官 in 和谐小区居民群")
+	r.clock.Add(time.Minute)
+	r.archived("wrHexie", "wmResident2", "3号楼着火了")
+	dump("an emergency without @")
+	r.clock.Add(time.Minute)
+	r.direct2("wangjg", "#1 已报物业，今天下午来修")
+	dump("王建国 answers #1 from the app")
+	if err := r.h.ArchiveTrouble(r.ctx, "wwtaiping", "pull archive from 42: errcode 10001 (network error)", time.Date(2026, 11, 30, 9, 30, 0, 0, sh)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.h.ArchiveUndecryptable(r.ctx, "wwtaiping", "msg-8812", "wrHexie", "no private key for publickey_ver 3"); err != nil {
+		t.Fatal(err)
+	}
+	dump("the archive reader's alerts")
+	golden.File(t, "testdata/customer_messages.golden", []byte(b.String()))
 }
