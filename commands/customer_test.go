@@ -242,3 +242,24 @@ func TestCustomerGroupMessagesGolden(t *testing.T) {
 	dump("the archive reader's alerts")
 	golden.File(t, "testdata/customer_messages.golden", []byte(b.String()))
 }
+
+// An officer's message that @s the resident by name answers their ticket,
+// even without its number; one that @s somebody else does not.
+func TestCustomerGroupAnswerByMention(t *testing.T) {
+	r := customerRig(t, time.Date(2026, 11, 30, 10, 0, 0, 0, sh))
+	e, err := wecomarchive.Decode([]byte(`{"msgid":"q1","action":"send","from":"wmResident1","roomid":"wrHexie","msgtime":1764468000000,"msgtype":"text","text":{"content":"@王警官 楼道的灯坏了"}}`), []string{"王警官"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Sender.Name = "张阿姨" // as the reader looks it up
+	r.handle(e)
+	r.sent(bot.WeChat)
+	r.archived("wrHexie", "wangjg", "@李大爷 您的快递到了")
+	if tk := r.openTicket(1); tk.Status != store.StatusOpen {
+		t.Fatalf("an @ of somebody else answered #1: %s", tk.Status)
+	}
+	r.archived("wrHexie", "wangjg", "@张阿姨 已经报给物业了")
+	if tk := r.openTicket(1); tk.Status != store.StatusAnswered || tk.ResidentName != "张阿姨" {
+		t.Fatalf("#1 after 王建国 @张阿姨: %s (%q), want answered", tk.Status, tk.ResidentName)
+	}
+}

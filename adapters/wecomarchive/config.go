@@ -43,6 +43,13 @@ type Config struct {
 	AlertAfter time.Duration `yaml:"alert_after"`
 	// Toolbar is the chat-toolbar page officers send prepared messages from.
 	Toolbar ToolbarConfig `yaml:"toolbar"`
+	// APIBase is WeCom's API host, for residents' names (tests: the stand-in).
+	APIBase string `yaml:"api_base"`
+	// ContactsSecretEnv names the variable holding the secret of an app with
+	// customer-contact permission: with it, residents' WeChat names are
+	// looked up (externalcontact/get), so officers read names and an answer
+	// that @s the resident is recognised. Unset: ids only.
+	ContactsSecretEnv string `yaml:"contacts_secret_env"`
 }
 
 // KeyConfig is one private key: PEM (PKCS#1 or PKCS#8) in the variable Env
@@ -107,9 +114,10 @@ func (c Config) Validate() error {
 
 // Secrets are what the reader must not log.
 type Secrets struct {
-	Secret        string
-	ProxyPassword string
-	Keys          map[int]*rsa.PrivateKey
+	Secret         string
+	ProxyPassword  string
+	ContactsSecret string
+	Keys           map[int]*rsa.PrivateKey
 }
 
 // LoadSecrets reads the secret and the keys through lookup (os.LookupEnv
@@ -122,6 +130,11 @@ func (c Config) LoadSecrets(lookup func(string) (string, bool)) (Secrets, error)
 	}
 	if c.ProxyPasswordEnv != "" {
 		s.ProxyPassword = get(c.ProxyPasswordEnv)
+	}
+	if c.ContactsSecretEnv != "" {
+		if s.ContactsSecret = get(c.ContactsSecretEnv); s.ContactsSecret == "" {
+			return s, fmt.Errorf("wecom_archive: contacts_secret_env names %s, which is not set", c.ContactsSecretEnv)
+		}
 	}
 	for _, k := range c.Keys {
 		var raw []byte

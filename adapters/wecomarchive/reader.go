@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jingminhub/jingmin/bot"
@@ -52,6 +53,16 @@ type Reader struct {
 	log    *slog.Logger
 	names  func() []string
 	now    func() time.Time
+
+	contacts *wecomAPI // nil: residents' names are not looked up
+	namesMu  sync.Mutex
+	known    map[string]knownName // external_userid → name
+}
+
+// knownName is a resident's name as looked up, until it is looked up again.
+type knownName struct {
+	name  string
+	until time.Time
 }
 
 // NewReader loads the library and initialises it for the corp. A missing
@@ -69,7 +80,12 @@ func NewReader(cfg Config, sec Secrets, st *store.Store, pub bot.Publisher, aler
 	if names == nil {
 		names = func() []string { return nil }
 	}
-	return &Reader{cfg: cfg, sec: sec, lib: lib, sdk: sdk, st: st, pub: pub, alerts: alerts, log: log, names: names, now: time.Now}, nil
+	r := &Reader{cfg: cfg, sec: sec, lib: lib, sdk: sdk, st: st, pub: pub, alerts: alerts, log: log, names: names, now: time.Now,
+		known: map[string]knownName{}}
+	if sec.ContactsSecret != "" {
+		r.contacts = newWeComAPI(cfg.APIBase, cfg.CorpID, sec.ContactsSecret)
+	}
+	return r, nil
 }
 
 // Close releases the library's instance.
@@ -175,6 +191,9 @@ func (r *Reader) Pull(ctx context.Context) (int, error) {
 			row.Status, row.Reason = store.ArchiveSkipped, bot.Truncate(err.Error(), 200)
 		default:
 			row.RoomID, row.MsgTime = e.Chat.ID, e.Time
+			if !e.FromStaff {
+				e.Sender.Name = r.residentName(ctx, e.Sender.ID)
+			}
 			if pubErr = bot.PublishEvent(ctx, r.pub, e); pubErr != nil {
 				break
 			}
@@ -250,6 +269,34 @@ func (r *Reader) open(ver int, encKey, encMsg string) (plain []byte, reason stri
 		return nil, "DecryptData: " + err.Error()
 	}
 	return plain, ""
+}
+
+// residentName is a resident's WeChat name, looked up once an hour at most
+// per resident; "" when not configured or WeCom does not answer (the
+// message goes on without it).
+func (r *Reader) residentName(ctx context.Context, id string) string {
+	if r.contacts == nil {
+		return ""
+	}
+	now := r.now()
+	r.namesMu.Lock()
+	k, ok := r.known[id]
+	r.namesMu.Unlock()
+	if ok && now.Before(k.until) {
+		return k.name
+	}
+	name, err := r.contacts.contactName(ctx, id)
+	if err != nil {
+		r.log.Warn("resident's name not looked up", "resident", bot.LogID(id), "err", err)
+		return k.name
+	}
+	r.namesMu.Lock()
+	if len(r.known) > 50_000 { // forget them all rather than grow without end
+		r.known = map[string]knownName{}
+	}
+	r.known[id] = knownName{name: name, until: now.Add(time.Hour)}
+	r.namesMu.Unlock()
+	return name
 }
 
 // trouble notes the reader's state (reason "": well) and tells the admins

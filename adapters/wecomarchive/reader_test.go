@@ -267,3 +267,38 @@ func TestReaderWithoutLibrary(t *testing.T) {
 		t.Fatalf("NewReader = %v, want an error naming %s", err, cfg.Library)
 	}
 }
+
+// With a customer-contact secret the reader looks residents' names up, so
+// officers read names and an answer that @s the resident is recognised;
+// a name WeCom does not give leaves the message as it is.
+func TestReaderNamesResidents(t *testing.T) {
+	r := newReaderRig(t)
+	r.cfg.APIBase = r.srv.URL
+	r.sec.ContactsSecret = r.srv.CorpSecret
+	r.srv.AddContact("wmRes1", "张阿姨")
+	at := time.Now()
+	r.srv.Archive(1, wecomtest.ArchivedText{MsgID: "n1", From: "wmRes1", RoomID: "wrHexie", Text: "@王警官 你好", At: at})
+	r.srv.Archive(1, wecomtest.ArchivedText{MsgID: "n2", From: "wmUnknown", RoomID: "wrHexie", Text: "@王警官 在吗", At: at})
+	r.srv.Archive(1, wecomtest.ArchivedText{MsgID: "n3", From: "wmRes1", RoomID: "wrHexie", Text: "谢谢", At: at})
+	r.pullAll(r.reader())
+	n, err := r.bus.Pending(r.ctx, bot.TopicEvents, "test")
+	if err != nil || n != 3 {
+		t.Fatalf("%d events pending (%v), want 3", n, err)
+	}
+	var names []string
+	for range n {
+		d := <-r.evs
+		e, err := bot.DecodeEvent(d.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, e.MessageID+":"+e.Sender.Name)
+		_ = d.Ack(r.ctx)
+	}
+	if got := strings.Join(names, " "); got != "n1:张阿姨 n2: n3:张阿姨" {
+		t.Fatalf("senders %s, want n1:张阿姨 n2: n3:张阿姨", got)
+	}
+	if calls := r.srv.Calls("/cgi-bin/externalcontact/get"); calls != 2 {
+		t.Errorf("looked names up %d times, want 2 (one per resident)", calls)
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -70,19 +69,13 @@ type Toolbar struct {
 	secret string
 	st     *store.Store
 	log    *slog.Logger
-	client *http.Client
+	api    *wecomAPI
 	now    func() time.Time
 	key    []byte // signs sessions; new each start, so a restart signs officers in again
 
 	mu      sync.Mutex
-	tokens  map[string]cached // access token, jsapi tickets
 	dir     *store.Directory
 	dirTime time.Time
-}
-
-type cached struct {
-	value   string
-	expires time.Time
 }
 
 // NewToolbar builds the page's handler.
@@ -99,7 +92,7 @@ func NewToolbar(cfg ToolbarConfig, corpID, appSecret string, st *store.Store, lo
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	return &Toolbar{cfg: cfg, corpID: corpID, secret: appSecret, st: st, log: log, key: key, now: time.Now,
-		client: &http.Client{Timeout: 10 * time.Second}, tokens: map[string]cached{}}
+		api: newWeComAPI(cfg.APIBase, corpID, appSecret)}
 }
 
 // Handler routes the page.
@@ -340,7 +333,7 @@ func (tb *Toolbar) userOf(ctx context.Context, code string) (string, error) {
 		ErrMsg  string `json:"errmsg"`
 		UserID  string `json:"userid"`
 	}
-	if err := tb.api(ctx, "/cgi-bin/auth/getuserinfo", url.Values{"code": {code}}, &got); err != nil {
+	if err := tb.api.call(ctx, "/cgi-bin/auth/getuserinfo", url.Values{"code": {code}}, &got); err != nil {
 		return "", err
 	}
 	if got.UserID == "" {
@@ -351,7 +344,7 @@ func (tb *Toolbar) userOf(ctx context.Context, code string) (string, error) {
 
 // ticket is the corp's jsapi ticket ("jsapi") or the app's ("agent_config"), cached.
 func (tb *Toolbar) ticket(ctx context.Context, kind string) (string, error) {
-	if v, ok := tb.cachedValue(kind); ok {
+	if v, ok := tb.api.cachedValue(kind); ok {
 		return v, nil
 	}
 	var got struct {
@@ -364,83 +357,11 @@ func (tb *Toolbar) ticket(ctx context.Context, kind string) (string, error) {
 	if kind == "agent_config" {
 		path, q = "/cgi-bin/ticket/get", url.Values{"type": {"agent_config"}}
 	}
-	if err := tb.api(ctx, path, q, &got); err != nil {
+	if err := tb.api.call(ctx, path, q, &got); err != nil {
 		return "", err
 	}
-	tb.remember(kind, got.Ticket, got.ExpiresIn)
+	tb.api.remember(kind, got.Ticket, got.ExpiresIn)
 	return got.Ticket, nil
-}
-
-// api calls a WeCom API with the app's access token.
-func (tb *Toolbar) api(ctx context.Context, path string, q url.Values, into any) error {
-	token, err := tb.token(ctx)
-	if err != nil {
-		return err
-	}
-	q.Set("access_token", token)
-	if err := tb.get(ctx, path, q, into); err != nil {
-		return err
-	}
-	return nil
-}
-
-func (tb *Toolbar) token(ctx context.Context) (string, error) {
-	if v, ok := tb.cachedValue("token"); ok {
-		return v, nil
-	}
-	var got struct {
-		ErrCode     int64  `json:"errcode"`
-		ErrMsg      string `json:"errmsg"`
-		AccessToken string `json:"access_token"`
-		ExpiresIn   int    `json:"expires_in"`
-	}
-	if err := tb.get(ctx, "/cgi-bin/gettoken", url.Values{"corpid": {tb.corpID}, "corpsecret": {tb.secret}}, &got); err != nil {
-		return "", err
-	}
-	tb.remember("token", got.AccessToken, got.ExpiresIn)
-	return got.AccessToken, nil
-}
-
-func (tb *Toolbar) get(ctx context.Context, path string, q url.Values, into any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, tb.cfg.APIBase+path+"?"+q.Encode(), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := tb.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("wecom %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	var raw json.RawMessage
-	if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 64<<10)).Decode(&raw); err != nil {
-		return fmt.Errorf("wecom %s: %w", path, err)
-	}
-	var head struct {
-		ErrCode int64  `json:"errcode"`
-		ErrMsg  string `json:"errmsg"`
-	}
-	_ = json.Unmarshal(raw, &head)
-	if head.ErrCode != 0 {
-		return fmt.Errorf("wecom %s: errcode %d %s", path, head.ErrCode, head.ErrMsg)
-	}
-	return json.Unmarshal(raw, into)
-}
-
-func (tb *Toolbar) cachedValue(k string) (string, bool) {
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	c, ok := tb.tokens[k]
-	return c.value, ok && c.value != "" && tb.now().Before(c.expires)
-}
-
-func (tb *Toolbar) remember(k, v string, seconds int) {
-	if seconds <= 0 {
-		seconds = 7200
-	}
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	// Renewed a little early, so a value never expires in flight.
-	tb.tokens[k] = cached{value: v, expires: tb.now().Add(time.Duration(seconds)*time.Second - 5*time.Minute)}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

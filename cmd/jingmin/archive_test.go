@@ -55,10 +55,14 @@ func startArchiveHub(t *testing.T, start time.Time) *archiveHub {
 	}
 	t.Setenv(wecomarchive.EnvSecret, wecomtest.ArchiveSecret)
 	t.Setenv("JINGMIN_TEST_ARCHIVE_KEY_1", string(api.ArchiveKeyPEM(1)))
+	t.Setenv("JINGMIN_TEST_CONTACTS_SECRET", api.CorpSecret)
+	api.AddContact("wmRes001", "刘阿姨")
+	api.AddContact("wmRes005", "李大爷")
 	a := wecomarchive.Config{CorpID: wxCorp, Library: financetest.Build(t), Proxy: api.URL,
 		Keys: []wecomarchive.KeyConfig{{Version: 1, Env: "JINGMIN_TEST_ARCHIVE_KEY_1"}},
 		// Pulls come from msgaudit_notify (and the start): the test says when.
-		Every: time.Hour, Toolbar: wecomarchive.ToolbarConfig{URL: "https://hub.example.cn/wecom/toolbar"}}
+		Every: time.Hour, Toolbar: wecomarchive.ToolbarConfig{URL: "https://hub.example.cn/wecom/toolbar"},
+		APIBase: api.URL, ContactsSecretEnv: "JINGMIN_TEST_CONTACTS_SECRET"}
 	a = a.WithDefaults()
 	cfg.WeComArchive = &a
 	wcfg := wechat.Config{Listen: "127.0.0.1:0", CorpID: wxCorp, APIBase: api.URL, App: wechat.AppConfig{AgentID: wxAgent}}
@@ -209,7 +213,7 @@ func TestCustomerGroupDay(t *testing.T) {
 	for _, m := range h.on("app", "wang.jg") {
 		if strings.Contains(m.Text, "新工单 #1") {
 			found = true
-			mustContain(t, "王建国's message of #1", m.Text, "和谐小区居民群", "楼道的灯坏了", "收到，已登记为工单 #1", "聊天工具栏", "https://hub.example.cn/wecom/toolbar")
+			mustContain(t, "王建国's message of #1", m.Text, "和谐小区居民群", "刘阿姨", "楼道的灯坏了", "收到，已登记为工单 #1", "聊天工具栏", "https://hub.example.cn/wecom/toolbar")
 		}
 	}
 	if !found {
@@ -223,10 +227,11 @@ func TestCustomerGroupDay(t *testing.T) {
 		t.Fatalf("%d messages wait for a tap in 和谐小区居民群, want 2 (acknowledgement, 110 guidance)", got)
 	}
 
-	// 09:04 王建国 taps the 110 guidance, then says he is on his way: #3 answered.
+	// 09:04 王建国 taps the 110 guidance, then tells 李大爷 he is on his
+	// way, @-ing him: #3 answered.
 	h.Clock.Add(2 * time.Minute)
 	h.tap(cgHexie, "wang.jg", "ack", 3)
-	seq = h.says(cgHexie, "wang.jg", "我马上到3号楼，大家先撤到楼下（工单 #3）")
+	seq = h.says(cgHexie, "wang.jg", "@李大爷\u2005我马上到3号楼，大家先撤到楼下")
 	h.notify(seq)
 	if tk := h.ticket(3); tk.Status != store.StatusAnswered {
 		t.Fatalf("#3 after 王建国's message: %s, want answered", tk.Status)

@@ -22,13 +22,14 @@ const ArchiveSecret = "archive-secret"
 // key of its version, as GetChatData returns them. The stand-in library
 // (adapters/wecomarchive/financetest) fetches them from here.
 type archive struct {
-	mu      sync.Mutex
-	keys    map[int]*rsa.PrivateKey
-	entries []archiveEntry
-	seq     uint64
-	fail    []int64           // errcodes the next pulls answer
-	codes   map[string]string // OAuth code → userid
-	pulls   int
+	mu       sync.Mutex
+	keys     map[int]*rsa.PrivateKey
+	entries  []archiveEntry
+	seq      uint64
+	fail     []int64           // errcodes the next pulls answer
+	codes    map[string]string // OAuth code → userid
+	contacts map[string]string // external_userid → name
+	pulls    int
 }
 
 type archiveEntry struct {
@@ -40,12 +41,40 @@ type archiveEntry struct {
 }
 
 func (s *Server) archiveRoutes(mux *http.ServeMux) {
-	s.arch = &archive{keys: map[int]*rsa.PrivateKey{}, codes: map[string]string{}}
+	s.arch = &archive{keys: map[int]*rsa.PrivateKey{}, codes: map[string]string{}, contacts: map[string]string{}}
 	mux.HandleFunc("GET /cgi-bin/stand_in/finance/chatdata", s.chatData)
 	// The chat-toolbar page's calls: OAuth sign-in and the JS-SDK tickets.
 	mux.HandleFunc("GET /cgi-bin/auth/getuserinfo", s.userInfo)
 	mux.HandleFunc("GET /cgi-bin/get_jsapi_ticket", s.jsTicket(CorpJSTicket))
 	mux.HandleFunc("GET /cgi-bin/ticket/get", s.jsTicket(AgentJSTicket))
+	// Residents' names, for the archive reader.
+	mux.HandleFunc("GET /cgi-bin/externalcontact/get", s.externalContact)
+}
+
+// AddContact names an external contact (a resident on personal WeChat).
+func (s *Server) AddContact(externalUserID, name string) {
+	a := s.arch
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.contacts[externalUserID] = name
+}
+
+func (s *Server) externalContact(w http.ResponseWriter, r *http.Request) {
+	s.count(r)
+	if !s.tokenOK(r) {
+		answer(w, 40014, "invalid access_token", nil)
+		return
+	}
+	id := r.URL.Query().Get("external_userid")
+	a := s.arch
+	a.mu.Lock()
+	name, ok := a.contacts[id]
+	a.mu.Unlock()
+	if !ok {
+		answer(w, 84061, "not external contact", nil)
+		return
+	}
+	answer(w, 0, "ok", map[string]any{"external_contact": map[string]any{"external_userid": id, "name": name, "type": 1}})
 }
 
 // The JS-SDK tickets the stand-in hands out: the corp's (wx.config) and
