@@ -351,7 +351,9 @@ func (h *Hub) ask(ctx context.Context, d *directory, e *bot.Event, g *store.Grou
 	var timeline []store.TicketEvent
 	due := now.Add(sla)
 	switch {
-	case faq != nil:
+	case faq != nil && !customer(g):
+		// In a customer group the FAQ answer waits for a person's tap:
+		// the ticket is filed like any other after hours (customer.go).
 		t.Status, t.FirstResponseAt, t.AnsweredBy, t.AutoAnswered = store.StatusAnswered, &now, idOf(r.Officer), true
 		timeline = append(timeline, store.TicketEvent{Kind: store.TLAutoAnswered, Detail: faq.Topic, At: now})
 	case r.AfterHours() && !emergency:

@@ -263,3 +263,21 @@ func TestCustomerGroupAnswerByMention(t *testing.T) {
 		t.Fatalf("#1 after 王建国 @张阿姨: %s (%q), want answered", tk.Status, tk.ResidentName)
 	}
 }
+
+// After hours the FAQ answer is prepared in a customer group, not sent:
+// the ticket is filed for the morning, never counted answered by itself.
+func TestCustomerGroupFAQWaitsForATap(t *testing.T) {
+	r := customerRig(t, time.Date(2026, 11, 30, 23, 0, 0, 0, sh))
+	r.archived("wrHexie", "wmResident1", "@太平警务值班号 身份证丢了怎么补办")
+	tk := r.openTicket(1)
+	if tk.Status != store.StatusOpen || tk.AutoAnswered || tk.FirstResponseAt != nil || tk.EscalateAt == nil {
+		t.Fatalf("after-hours FAQ question in a customer group: %+v, want filed and unanswered", tk)
+	}
+	waiting := r.awaiting("wrHexie")
+	if len(waiting) != 1 || !strings.Contains(waiting[0].Text, "补换身份证") {
+		t.Fatalf("awaiting a tap: %+v, want the FAQ answer", waiting)
+	}
+	if got := to(r.sent(bot.WeChat), "wangjg"); len(got) != 1 || !strings.Contains(got[0].Text, "补换身份证") {
+		t.Fatalf("owner told: %s, want the prepared FAQ answer", texts(got))
+	}
+}
