@@ -177,12 +177,35 @@ func (h *Hub) byHand(d *directory, g *store.Group, t *store.Ticket, msgs []bot.O
 	}
 	if g.OfficerID != nil && !told[*g.OfficerID] {
 		if owner := d.officers[*g.OfficerID]; owner != nil {
+			told[owner.ID] = true
 			if m, ok := d.dm(owner, t.Platform, fmt.Sprintf("t%d:owner:%d", t.ID, owner.ID), title, card(tmpl), bot.Ref{Purpose: purpose, TicketID: t.ID}); ok {
 				msgs = append(msgs, m)
 			}
 		}
 	}
+	if t.Emergency {
+		// A page reaches a person wherever they are: also on DingTalk,
+		// for those who have it, beside the WeCom app message.
+		for _, o := range d.sortedOfficers() {
+			if !told[o.ID] || !d.hasIdentity(o, string(bot.DingTalk)) || t.Platform == string(bot.DingTalk) {
+				continue
+			}
+			if m, ok := d.dm(o, string(bot.DingTalk), fmt.Sprintf("t%d:page:%d:dingtalk", t.ID, o.ID), title, card(tmpl), bot.Ref{Purpose: purpose, TicketID: t.ID}); ok {
+				msgs = append(msgs, m)
+			}
+		}
+	}
 	return msgs
+}
+
+// hasIdentity: o has an account on platform.
+func (d *directory) hasIdentity(o *store.Officer, platform string) bool {
+	for _, id := range d.identities[o.ID] {
+		if id.Platform == platform {
+			return true
+		}
+	}
+	return false
 }
 
 // prepareAnswer keeps an officer's "#12 内容" for a customer-group ticket

@@ -22,6 +22,9 @@ func customerRig(t *testing.T, start time.Time) *rig {
 			if id, ok := ids[cfg.Officers[i].Code]; ok {
 				cfg.Officers[i].Identities["wechat"] = id
 			}
+			if cfg.Officers[i].Code == "zhao" {
+				cfg.Officers[i].Identities["dingtalk"] = "zhao-staff"
+			}
 		}
 		cfg.Groups = append(cfg.Groups,
 			configs.Group{Platform: "wechat", ChatID: "wrHexie", Name: "和谐小区居民群", Station: "taiping", Officer: "wang", Kind: store.GroupKindCustomer},
@@ -179,6 +182,10 @@ func TestCustomerGroupEmergencyWithoutMention(t *testing.T) {
 	waiting := r.awaiting("wrHexie")
 	if len(waiting) != 1 || !strings.Contains(waiting[0].Text, "110") {
 		t.Fatalf("awaiting a tap: %+v, want the 110 guidance", waiting)
+	}
+	ding := r.sent(bot.DingTalk)
+	if len(to(ding, "zhao-staff")) != 1 || len(ding) != 1 {
+		t.Fatalf("DingTalk pages %s, want the leader's (the one with a DingTalk account)", texts(ding))
 	}
 }
 
