@@ -16,6 +16,11 @@ import (
 // bot or an officer is none of the hub's business.
 func (h *Hub) handleGroup(ctx context.Context, e *bot.Event) error {
 	d := h.dir.Load()
+	if e.Archived {
+		if handled, err := h.archived(ctx, d, e); handled || err != nil {
+			return err
+		}
+	}
 	g := d.group(string(e.Platform), e.Chat.ID)
 	var st *store.Station
 	if g != nil {
@@ -346,7 +351,9 @@ func (h *Hub) ask(ctx context.Context, d *directory, e *bot.Event, g *store.Grou
 	var timeline []store.TicketEvent
 	due := now.Add(sla)
 	switch {
-	case faq != nil:
+	case faq != nil && !customer(g):
+		// In a customer group the FAQ answer waits for a person's tap:
+		// the ticket is filed like any other after hours (customer.go).
 		t.Status, t.FirstResponseAt, t.AnsweredBy, t.AutoAnswered = store.StatusAnswered, &now, idOf(r.Officer), true
 		timeline = append(timeline, store.TicketEvent{Kind: store.TLAutoAnswered, Detail: faq.Topic, At: now})
 	case r.AfterHours() && !emergency:
@@ -362,6 +369,9 @@ func (h *Hub) ask(ctx context.Context, d *directory, e *bot.Event, g *store.Grou
 	var msgs []bot.Outbound
 	t, created, err := h.store.CreateTicket(ctx, t, timeline, func(t *store.Ticket) []store.OutboundMessage {
 		msgs = h.askMessages(d, e, t, g, st, faq, now)
+		if customer(g) {
+			msgs = h.byHand(d, g, t, msgs)
+		}
 		return rows(msgs)
 	})
 	if err != nil {

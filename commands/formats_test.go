@@ -91,6 +91,11 @@ var templateFormats = map[string]bot.Format{
 	"card_refused_admin":        bot.FormatText,
 	"budget_warn_admin":         bot.FormatText,
 	"budget_over_admin":         bot.FormatText,
+	"customer_dm":               bot.FormatMarkdown, // a customer-group ticket to its owner
+	"customer_page":             bot.FormatMarkdown,
+	"answer_prepared_ok":        bot.FormatText,
+	"archive_trouble":           bot.FormatMarkdown, // to admins
+	"archive_undecryptable":     bot.FormatMarkdown,
 }
 
 // markdownSyntax finds what a markdown renderer would take for syntax: a

@@ -57,6 +57,9 @@ type Options struct {
 	// Budget says when a platform's API budget is spent: escalation
 	// notices are then gathered longer (nil: never).
 	Budget interface{ Spent(bot.Platform) bool }
+	// ToolbarURL is the chat-toolbar page officers send prepared messages
+	// into customer groups from; linked from their direct messages.
+	ToolbarURL string
 }
 
 // Observer counts what the rules do. The hub's metrics implement it; the
@@ -192,7 +195,7 @@ func replyTo(e *bot.Event, key, text string, at ...string) bot.Outbound {
 		at = nil // nobody else in a one-to-one chat to @
 	}
 	return bot.Outbound{Key: key, Platform: e.Platform, Chat: &chat, Text: text, AtUsers: at, ReplyHandle: e.ReplyHandle,
-		Format: bot.FormatText, Ref: bot.Ref{Purpose: bot.PurposeReply}}
+		Format: bot.FormatText, Ref: bot.Ref{Purpose: bot.PurposeReply}, ByHand: e.Archived}
 }
 
 // about sets what a message is about.

@@ -347,6 +347,9 @@ func (h *Hub) act(ctx context.Context, d *directory, e *bot.Event, o *store.Offi
 		return reply("empty_answer")
 	default:
 		answer := bot.Truncate(rest, h.opts.MaxTextRunes)
+		if t.GroupID != nil && customer(d.groupByID[*t.GroupID]) {
+			return h.prepareAnswer(ctx, d, e, o, t, answer)
+		}
 		decide = func(t *store.Ticket) ([]store.TicketEvent, error) {
 			if err := open(t); err != nil {
 				return nil, err

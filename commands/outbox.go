@@ -46,6 +46,9 @@ func row(o *bot.Outbound) store.OutboundMessage {
 			}
 		}
 	}
+	if o.ByHand {
+		m.State = store.OutboundAwaitingHuman
+	}
 	return m
 }
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/jingminhub/jingmin/adapters/dingtalk"
 	"github.com/jingminhub/jingmin/adapters/wechat"
+	"github.com/jingminhub/jingmin/adapters/wecomarchive"
 	"github.com/jingminhub/jingmin/bot"
 	"github.com/jingminhub/jingmin/store"
 )
@@ -119,6 +120,11 @@ type Config struct {
 	HolidayFiles []string          `yaml:"holiday_files"`
 	FAQ          []FAQ             `yaml:"faq"`
 	Templates    map[string]string `yaml:"templates"`
+
+	// WeComArchive turns the conversation-archive reader of WeCom customer
+	// groups on (nil: off), with its chat-toolbar page; its secrets come
+	// from the environment and mounted files it names.
+	WeComArchive *wecomarchive.Config `yaml:"wecom_archive"`
 
 	// Holidays is filled by Load: the built-in calendars, then HolidayFiles.
 	Holidays []Holiday `yaml:"-"`
@@ -599,6 +605,10 @@ func (c *Config) defaults() {
 		w := c.WeChat.WithDefaults()
 		c.WeChat = &w
 	}
+	if c.WeComArchive != nil {
+		a := c.WeComArchive.WithDefaults()
+		c.WeComArchive = &a
+	}
 }
 
 // Env variables read by Load; secrets belong here, not in YAML.
@@ -780,7 +790,7 @@ func (c *Config) Validate() error {
 			bad("broadcast.rates."+p, "must be ≥ 0 messages per second (0: no limit), got %v", r)
 		}
 	}
-	if c.Playground.Enabled && (c.WeChat != nil || c.DingTalk != nil) {
+	if c.Playground.Enabled && (c.WeChat != nil || c.DingTalk != nil || c.WeComArchive != nil) {
 		// Whoever reaches the playground speaks as any officer or admin;
 		// beside a real platform that is a way to post into real groups.
 		bad("playground.enabled", "the playground lets anyone who reaches it act as any officer or admin, so it cannot run beside a real platform (%s): set playground.enabled: false", strings.Join(c.realPlatforms(), " and "))
@@ -926,6 +936,11 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if c.WeComArchive != nil {
+		if err := c.WeComArchive.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for k := range c.Templates {
 		if _, ok := DefaultTemplates[k]; !ok {
 			bad("templates."+k, "unknown template")
@@ -942,6 +957,9 @@ func (c *Config) realPlatforms() []string {
 	}
 	if c.DingTalk != nil {
 		out = append(out, "the dingtalk: block")
+	}
+	if c.WeComArchive != nil {
+		out = append(out, "the wecom_archive: block")
 	}
 	return out
 }

@@ -41,6 +41,7 @@ func migrations() []*gormigrate.Migration {
 		migrate2026120104(),
 		migrate2026120105(),
 		migrate2026120221(),
+		migrate2026120231(),
 	}
 }
 

@@ -108,6 +108,8 @@ type Adapter struct {
 	maxConns    int
 	rejects     *rejectLog
 	counter     bot.APICounter
+
+	archiveNotify func(ctx context.Context) // nil: no archive reader to nudge
 }
 
 var _ bot.Sender = (*Adapter)(nil)
@@ -124,6 +126,7 @@ type options struct {
 	large   int
 	conns   int
 	counter bot.APICounter
+	archive func(ctx context.Context)
 }
 
 // WithCounter counts every call to WeCom (the API budget, metrics).
@@ -183,7 +186,7 @@ func New(cfg Config, pub bot.Publisher, dedup bot.Deduper, log *slog.Logger, opt
 	a := &Adapter{
 		cfg: cfg, sec: sec, pub: pub, dedup: dedup, log: log.With("platform", "wechat"), now: o.now,
 		backoff: o.backoff, limiters: map[string]*rate.Limiter{}, counter: o.counter,
-		largeBodies: make(chan struct{}, max(o.large, 1)), maxConns: o.conns,
+		largeBodies: make(chan struct{}, max(o.large, 1)), maxConns: o.conns, archiveNotify: o.archive,
 	}
 	a.rejects = newRejectLog(a.log, o.now)
 	a.guard = replayGuard{window: cfg.ReplayWindow, now: o.now, nonces: newMemoryNonces(o.now)}
@@ -420,7 +423,13 @@ func (a *Adapter) serveApp(w http.ResponseWriter, r *http.Request) {
 			_, plain, err := util.DecryptMsg(a.cfg.CorpID, cipherText, a.sec.AppAESKey)
 			return plain, err
 		},
-		func(plain []byte) (*bot.Event, error) { return DecodeApp(plain, a.cfg.App.AgentID, a.now()) })
+		func(plain []byte) (*bot.Event, error) {
+			if a.archiveNotify != nil && isArchiveNotify(plain) {
+				a.archiveNotify(r.Context()) // the archive has new messages: see archive_notify.go
+				return nil, ErrIgnored
+			}
+			return DecodeApp(plain, a.cfg.App.AgentID, a.now())
+		})
 }
 
 // serveEncrypted is what the robot and app callback URLs share: a GET

@@ -20,6 +20,7 @@ import (
 	"github.com/jingminhub/jingmin/adapters/dingtalk"
 	"github.com/jingminhub/jingmin/adapters/playground"
 	"github.com/jingminhub/jingmin/adapters/wechat"
+	"github.com/jingminhub/jingmin/adapters/wecomarchive"
 	"github.com/jingminhub/jingmin/bot"
 	"github.com/jingminhub/jingmin/bot/httpserver"
 	"github.com/jingminhub/jingmin/bot/redisbus"
@@ -38,7 +39,10 @@ func cmdWorker(ctx context.Context, args []string, stderr io.Writer) error {
 
 func cmdAdapter(ctx context.Context, args []string, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: jingmin adapter playground|wechat|dingtalk [flags]")
+		return fmt.Errorf("usage: jingmin adapter playground|wechat|dingtalk|%s [flags]", archiveAdapter)
+	}
+	if args[0] == archiveAdapter {
+		return runRole(ctx, "adapter "+archiveAdapter, role{archive: true}, args[1:], stderr)
 	}
 	p := bot.Platform(args[0])
 	switch p {
@@ -155,6 +159,7 @@ type role struct {
 	handlers bool         // event handlers and escalation timers
 	platform bot.Platform // the one platform this process serves ("" with handlers: none)
 	every    bool         // everything (serve)
+	archive  bool         // the WeCom conversation-archive reader and toolbar page (archive.go)
 }
 
 var roleAll = role{handlers: true, every: true}
@@ -192,6 +197,9 @@ type hub struct {
 	broadcastPoll time.Duration
 	// onReady is called once every part runs (readiness).
 	onReady func()
+	// archive and toolbar read WeCom customer groups (archive.go).
+	archive *wecomarchive.Reader
+	toolbar *wecomarchive.Toolbar
 }
 
 // adapter is one platform's connection: Run takes its inbound messages to
@@ -283,7 +291,7 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 	adapters := map[bot.Platform]newAdapter{}
 	if cfg.WeChat != nil {
 		adapters[bot.WeChat] = func(pub bot.Publisher, dedup bot.Deduper, log *slog.Logger) (adapter, error) {
-			var wopts []wechat.Option
+			wopts := []wechat.Option{wechat.WithArchiveNotify(h.archiveNotify)}
 			if rdb != nil {
 				wopts = append(wopts, wechat.WithRedis(rdb))
 			}
@@ -316,6 +324,10 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 		}
 		h.senders[p] = a
 		h.inbound = append(h.inbound, a)
+	}
+	if err := h.openArchive(); err != nil {
+		h.Close()
+		return nil, err
 	}
 	return h, nil
 }
@@ -362,7 +374,7 @@ func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, waker b
 			bot.DingTalk:   {Runes: bot.MaxTextRunes},
 			bot.Playground: {Runes: cfg.Hub.MaxTextRunes},
 		},
-		Now: now, Log: log, Observer: obs, Waker: waker,
+		Now: now, Log: log, Observer: obs, Waker: waker, ToolbarURL: toolbarURL(cfg),
 		Cards: on, Budget: budget,
 	})
 }
@@ -519,6 +531,7 @@ func (h *hub) workParts() []part {
 	// The API budget's counts reach the database every second, from every
 	// process that calls a platform.
 	parts = append(parts, part{"api budget", started(h.budget.Run)})
+	parts = append(parts, h.archiveParts()...)
 	for p, s := range h.senders {
 		relay := h.relay(p, s)
 		parts = append(parts, part{string(p) + " relay", func(ctx context.Context, ready func()) error {
@@ -619,6 +632,9 @@ func (h *hub) pending(ctx context.Context) int64 {
 }
 
 func (h *hub) Close() {
+	if h.archive != nil {
+		h.archive.Close()
+	}
 	h.closeBus()
 	h.store.Close()
 }

@@ -53,6 +53,7 @@ type Server struct {
 	tokens      map[string]struct{} // access tokens issued
 	seq         int
 	cards       map[string]*Card // task_id → card
+	arch        *archive         // the conversation archive (archive.go)
 }
 
 // NewServer starts a stand-in on 127.0.0.1. Close it when done.
@@ -70,6 +71,7 @@ func NewServer() *Server {
 	mux.HandleFunc("POST /cgi-bin/message/custom/send", s.customSend)
 	mux.HandleFunc("POST /cgi-bin/aibot/response", s.responseURL)
 	mux.HandleFunc("POST /cgi-bin/message/update_template_card", s.updateTemplateCard)
+	s.archiveRoutes(mux)
 	s.Server = httptest.NewServer(mux)
 	return s
 }
