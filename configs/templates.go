@@ -42,6 +42,7 @@ var DefaultTemplates = map[string]string{
 	"unknown_officer":           "没有找到名为“{name}”的同事，请核对姓名。",
 	"not_staff":                 "这个账号没有登记为民警，不能处理工单。",
 	"help":                      "可用指令：\n#编号 内容 —— 在群里答复居民\n#编号 认领 —— 认领工单\n#编号 转 姓名 —— 转交给同事\n#编号 办结 —— 办结工单\n#编号 预警 —— 把居民转来的诈骗信息交所管理员审核为预警广播\n值班 开 / 值班 开 到 23:00 / 值班 关 —— 开始值班（到本班结束或所给时间）/结束值班（到下一班）\n待办 —— 列出待处理工单\n帮助 —— 显示本说明\n（英文：#123 claim / #123 to 李明 / #123 close / duty on / duty off / todo / help）",
+	"customer_group_welcome":    "欢迎加入{group}！本群的社区民警是{officer}。想单独向民警咨询，请点这里进入微信客服：{link}（会自动注明您来自本群）。紧急情况请直接拨打110。",
 	"resident_help":             "您好，我是社区警务助手。请@我并用文字描述您的问题，我们会转给社区民警答复。紧急情况请直接拨打110。",
 	"answer_undelivered":        "### ⚠️ 工单 #{number} 的答复未能送达\n- 来源：{group}\n- 原因：{reason}\n\n居民没有收到这条答复，请通过电话等其他方式联系居民。",
 	"broadcast_alert":           "【警方预警】{text}",

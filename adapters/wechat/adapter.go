@@ -43,6 +43,7 @@ import (
 	workmessage "github.com/silenceper/wechat/v2/work/message"
 	"github.com/silenceper/wechat/v2/work/robot"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
 	"github.com/jingminhub/jingmin/bot"
@@ -95,6 +96,7 @@ type Adapter struct {
 	appMsg   *workmessage.Client
 	webhooks *robot.Client
 	oa       *officialaccount.OfficialAccount // nil: Official Account off
+	kf       *kfService                       // nil: customer service off
 
 	backoff time.Duration
 
@@ -122,6 +124,7 @@ type options struct {
 	backoff time.Duration
 	large   int
 	conns   int
+	kf      KFState
 }
 
 // WithRedis shares nonces and access tokens with other adapter processes
@@ -194,6 +197,11 @@ func New(cfg Config, pub bot.Publisher, dedup bot.Deduper, log *slog.Logger, opt
 			return nil, fmt.Errorf("wechat app: %s: %w", cfg.App.AESKeyEnv, err)
 		}
 		a.appMsg = wk.GetMessage()
+	}
+	if cfg.KF.OpenKFID != "" {
+		if a.kf, err = newKFService(a, o.kf); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.OfficialAccount.AppID != "" {
 		a.oa = officialaccount.NewOfficialAccount(&oaconfig.Config{
@@ -295,7 +303,13 @@ func (a *Adapter) Run(ctx context.Context) error {
 	a.addr = srv.Addr()
 	a.addrMu.Unlock()
 	a.log.Info("wechat callbacks ready", "addr", srv.Addr().String())
-	return srv.Run(ctx)
+	if a.kf == nil {
+		return srv.Run(ctx)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Run(gctx) })
+	g.Go(func() error { return a.kf.run(gctx) })
+	return g.Wait()
 }
 
 // Addr is the address Run listens on, or nil before it does.
@@ -410,7 +424,12 @@ func (a *Adapter) serveApp(w http.ResponseWriter, r *http.Request) {
 			_, plain, err := util.DecryptMsg(a.cfg.CorpID, cipherText, a.sec.AppAESKey)
 			return plain, err
 		},
-		func(plain []byte) (*bot.Event, error) { return DecodeApp(plain, a.cfg.App.AgentID, a.now()) })
+		func(plain []byte) (*bot.Event, error) {
+			if a.kf.takeCallback(plain) { // kf_msg_or_event: customer service has messages to pull
+				return nil, ErrIgnored
+			}
+			return DecodeApp(plain, a.cfg.App.AgentID, a.now())
+		})
 }
 
 // serveEncrypted is what the robot and app callback URLs share: a GET

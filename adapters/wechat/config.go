@@ -33,6 +33,8 @@ type Config struct {
 	Robot           RobotConfig           `yaml:"robot"`
 	App             AppConfig             `yaml:"app"`
 	OfficialAccount OfficialAccountConfig `yaml:"official_account"`
+	// KF is WeChat customer service (微信客服), served through the app.
+	KF KFConfig `yaml:"kf"`
 
 	// WebhookPerMinute caps messages per group webhook robot; WeCom allows
 	// 20 a minute and answers 45009 past that.
@@ -164,6 +166,12 @@ func (c Config) Validate() error {
 		if _, err := strconv.ParseInt(c.App.AgentID, 10, 64); err != nil {
 			bad("app.agent_id", "%q is not a number", c.App.AgentID)
 		}
+	}
+	if c.KF.OpenKFID != "" && c.App.AgentID == "" {
+		bad("kf.open_kfid", "customer service arrives on the app's callback and uses its token: set wechat.app.agent_id")
+	}
+	if len(c.KF.OpenKFID) > 64 {
+		bad("kf.open_kfid", "longer than WeCom's 64 bytes")
 	}
 	if c.WebhookPerMinute < 1 || c.WebhookPerMinute > 600 {
 		bad("webhook_per_minute", "%d, want 1..600 (WeCom allows 20)", c.WebhookPerMinute)

@@ -88,6 +88,12 @@ func (a *Adapter) Send(ctx context.Context, o *bot.Outbound) error {
 	if o.Chat != nil {
 		to = o.Chat.ID
 	}
+	if chat, ok := strings.CutPrefix(to, KFPrefix); ok {
+		if a.kf == nil {
+			return bot.Permanent(errors.New("no customer-service account is configured (wechat.kf.open_kfid)"))
+		}
+		return a.kf.send(ctx, chat, plainText(o, text))
+	}
 	if openID, ok := strings.CutPrefix(to, OAPrefix); ok {
 		return a.sendOA(ctx, openID, plainText(o, text))
 	}

@@ -210,6 +210,9 @@ type hubOptions struct {
 	senders  map[bot.Platform]bot.Sender
 	adapters map[bot.Platform]newAdapter
 	role     role // zero: everything, as `jingmin serve`
+	// wechat are more options for the configured WeChat adapter (a test's
+	// clock and secrets).
+	wechat []wechat.Option
 	// broadcastPoll is how often idle broadcast lanes and the report loop
 	// look for work; zero: 500ms.
 	broadcastPoll time.Duration
@@ -274,10 +277,11 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 	adapters := map[bot.Platform]newAdapter{}
 	if cfg.WeChat != nil {
 		adapters[bot.WeChat] = func(pub bot.Publisher, dedup bot.Deduper, log *slog.Logger) (adapter, error) {
-			var wopts []wechat.Option
+			wopts := []wechat.Option{wechat.WithKF(st)}
 			if rdb != nil {
 				wopts = append(wopts, wechat.WithRedis(rdb))
 			}
+			wopts = append(wopts, opts.wechat...)
 			return wechat.New(*cfg.WeChat, pub, dedup, log, wopts...)
 		}
 	}

@@ -52,6 +52,8 @@ type Server struct {
 	webhookKeys map[string]string   // key → name
 	tokens      map[string]struct{} // access tokens issued
 	seq         int
+
+	ext *ext // customer service, archive consent, mass sends (ext.go)
 }
 
 // NewServer starts a stand-in on 127.0.0.1. Close it when done.
@@ -60,6 +62,7 @@ func NewServer() *Server {
 		CorpSecret: "app-secret", OASecret: "oa-secret",
 		calls: map[string]int{}, failures: map[string][]int64{}, closed: map[string]bool{},
 		codes: map[string]bool{}, webhookKeys: map[string]string{}, tokens: map[string]struct{}{},
+		ext: newExt(),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /cgi-bin/gettoken", s.workToken)
@@ -68,6 +71,7 @@ func NewServer() *Server {
 	mux.HandleFunc("POST /cgi-bin/webhook/send", s.webhookSend)
 	mux.HandleFunc("POST /cgi-bin/message/custom/send", s.customSend)
 	mux.HandleFunc("POST /cgi-bin/aibot/response", s.responseURL)
+	s.routeExt(mux)
 	s.Server = httptest.NewServer(mux)
 	return s
 }
