@@ -24,6 +24,8 @@ import (
 
 	"github.com/jingminhub/jingmin/adapters/dingtalk"
 	"github.com/jingminhub/jingmin/adapters/wechat"
+	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/store"
 )
 
 //go:embed example.yaml holidays/*.yaml
@@ -252,6 +254,11 @@ type Group struct {
 	Station  string   `yaml:"station"`
 	Officer  string   `yaml:"officer"`
 	Tags     []string `yaml:"tags"`
+	// Kind is empty for a group the hub can post into, or "customer" for a
+	// WeCom customer group (客户群) of residents on personal WeChat: the hub
+	// reads it through the message archive, and every post into it needs
+	// its owner's tap, so Officer (the owner) is required.
+	Kind string `yaml:"kind"`
 }
 
 type Roster struct {
@@ -840,6 +847,18 @@ func (c *Config) Validate() error {
 			if _, ok := officers[g.Officer]; !ok {
 				bad(f+".officer", "unknown officer %q", g.Officer)
 			}
+		}
+		switch g.Kind {
+		case "":
+		case store.GroupKindCustomer:
+			if g.Platform != string(bot.WeChat) {
+				bad(f+".kind", "customer groups are WeCom groups: platform must be wechat, not %q", g.Platform)
+			}
+			if g.Officer == "" {
+				bad(f+".officer", "a customer group needs its owner: the officer who owns it in WeCom")
+			}
+		default:
+			bad(f+".kind", "unknown kind %q (empty, or customer for a WeCom customer group)", g.Kind)
 		}
 	}
 	for i, s := range c.Roster.Shifts {

@@ -50,6 +50,8 @@ func TestBadConfigNamesFileFieldAndProblem(t *testing.T) {
 		{"bad clock", `start: "08:30", end: "17:30"`, `start: "8:30", end: "17:30"`, []string{"roster.shifts[0]", "HH:MM"}},
 		{"bad day", "days: [workdays], start: \"08:30\"", "days: [weekdays], start: \"08:30\"", []string{"roster.shifts[0].days", `"weekdays"`}},
 		{"unknown officer in group", "officer: wang, tags: [住宅]}", "officer: wong, tags: [住宅]}", []string{"groups[0].officer", `"wong"`}},
+		{"unknown group kind", "officer: wang, tags: [住宅]}", "officer: wang, tags: [住宅], kind: client}", []string{"groups[0].kind", `"client"`}},
+		{"customer group off WeCom", "officer: wang, tags: [住宅]}", "officer: wang, tags: [住宅], kind: customer}", []string{"groups[0].kind", "platform must be wechat"}},
 		{"unknown role", "roles: [leader, admin]", "roles: [boss]", []string{"officers[4].roles", `"boss"`}},
 		{"zero SLA", "sla_minutes: 15", "sla_minutes: 0", []string{"stations[0].sla_minutes"}},
 		{"unknown template", "faq:", "templates: {ack: 好, akc: 坏}\nfaq:", []string{"templates.akc", "unknown template"}},

@@ -18,7 +18,7 @@ func (c *Config) Seed() store.Seed {
 		s.Officers = append(s.Officers, store.SeedOfficer{Code: o.Code, Station: o.Station, Name: o.Name, Roles: o.Roles, Aliases: o.Aliases, Identities: o.Identities})
 	}
 	for _, g := range c.Groups {
-		s.Groups = append(s.Groups, store.SeedGroup{Platform: g.Platform, ChatID: g.ChatID, Name: g.Name, Station: g.Station, Officer: g.Officer, Tags: g.Tags})
+		s.Groups = append(s.Groups, store.SeedGroup{Platform: g.Platform, ChatID: g.ChatID, Name: g.Name, Station: g.Station, Officer: g.Officer, Tags: g.Tags, Kind: g.Kind})
 	}
 	station := map[string]string{}
 	for _, o := range c.Officers {

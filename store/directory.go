@@ -40,6 +40,7 @@ type SeedGroup struct {
 	Platform, ChatID, Name string
 	Station, Officer       string // codes; Officer may be empty
 	Tags                   []string
+	Kind                   string // "" or GroupKindCustomer
 }
 
 type SeedShift struct {
@@ -266,11 +267,11 @@ func (s *Store) syncGroups(tx *gorm.DB, groups []SeedGroup, stations map[string]
 		}
 		g, ok := byChat[sg.Platform+"\x00"+sg.ChatID]
 		if !ok {
-			fresh = append(fresh, &Group{Platform: sg.Platform, ChatID: sg.ChatID, Name: sg.Name, StationID: st.ID, OfficerID: oid, Tags: JoinList(sg.Tags)})
+			fresh = append(fresh, &Group{Platform: sg.Platform, ChatID: sg.ChatID, Name: sg.Name, StationID: st.ID, OfficerID: oid, Tags: JoinList(sg.Tags), Kind: sg.Kind})
 			continue
 		}
-		g.Name, g.StationID, g.OfficerID, g.Tags = sg.Name, st.ID, oid, JoinList(sg.Tags)
-		if err := tx.Model(g).Select("Name", "StationID", "OfficerID", "Tags").Updates(g).Error; err != nil {
+		g.Name, g.StationID, g.OfficerID, g.Tags, g.Kind = sg.Name, st.ID, oid, JoinList(sg.Tags), sg.Kind
+		if err := tx.Model(g).Select("Name", "StationID", "OfficerID", "Tags", "Kind").Updates(g).Error; err != nil {
 			return fmt.Errorf("sync group %s: %w", sg.ChatID, err)
 		}
 	}

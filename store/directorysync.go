@@ -291,6 +291,7 @@ func diffDirectory(d *Directory, seed Seed) []DirectoryChange {
 		f.diff("派出所", stationCode[g.StationID], sg.Station)
 		f.diff("社区民警", codeOf(g.OfficerID), sg.Officer)
 		f.diff("标签", g.Tags, JoinList(sg.Tags))
+		f.diff("类型", groupKindName(g.Kind), groupKindName(sg.Kind))
 		if len(f) > 0 {
 			add("~", "群", key, f.String())
 		}
@@ -473,4 +474,12 @@ func keyedDiff(out *[]DirectoryChange, what string, have, want map[string]string
 			*out = append(*out, DirectoryChange{Op: "-", What: what, Key: k})
 		}
 	}
+}
+
+// groupKindName is how a sync report names a group's kind.
+func groupKindName(kind string) string {
+	if kind == GroupKindCustomer {
+		return "客户群"
+	}
+	return "普通群"
 }

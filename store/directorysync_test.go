@@ -189,3 +189,30 @@ func TestConcurrentSyncsIntoAnEmptyDatabaseAllSucceed(t *testing.T) {
 			procs, len(d.Stations), len(d.Officers), len(d.Groups), len(d.Identities), len(d.Shifts))
 	}
 }
+
+// Turning a WeCom group into a customer group is shown by a dry run and
+// then kept by the sync, so the rules know the hub may not post there.
+func TestSyncMarksCustomerGroups(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := testContext(t)
+		syncSeed(t, s, districtSeed())
+		seed := districtSeed()
+		seed.Groups[2].Kind = store.GroupKindCustomer
+		rep, err := s.SyncDirectory(ctx, seed, store.SyncOptions{DryRun: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{"~ 群 wechat/wr-jy-001：类型 普通群 → 客户群"}; fmt.Sprint(rep.Changes) != fmt.Sprint(want) {
+			t.Fatalf("dry run reports %q, want %q", rep.Changes, want)
+		}
+		syncSeed(t, s, seed)
+		kinds := map[string]bool{}
+		for _, g := range loadDirectory(t, s).Groups {
+			kinds[g.ChatID] = g.Customer()
+		}
+		if !kinds["wr-jy-001"] || kinds["wr-xcl-002"] || kinds["cid-xcl-001"] {
+			t.Fatalf("customer groups after sync: %v", kinds)
+		}
+	})
+}

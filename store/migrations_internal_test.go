@@ -23,7 +23,7 @@ import (
 func models() []any {
 	return []any{&Station{}, &Group{}, &Officer{}, &Identity{}, &Shift{}, &Override{}, &Holiday{},
 		&Ticket{}, &TicketEvent{}, &FAQ{}, &Template{}, &UnknownChat{}, &ParkedMessage{},
-		&Broadcast{}, &Delivery{}, &OutboundMessage{}, &ResidentErasure{},
+		&Broadcast{}, &Delivery{}, &OutboundMessage{}, &ResidentErasure{}, &AuditEntry{},
 		&KFCursor{}, &KFSession{}, &KFLink{}, &ArchiveConsent{}}
 }
 

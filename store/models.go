@@ -35,10 +35,22 @@ type Group struct {
 	// OfficerID is the group's own community officer, if it has one.
 	OfficerID *uint
 	// Tags are comma-separated labels ("企业群,老年群") used to pick broadcast scopes.
-	Tags      string `gorm:"size:512"`
+	Tags string `gorm:"size:512"`
+	// Kind is empty for a group the hub posts into itself, or
+	// GroupKindCustomer for a WeCom customer group, read through the message
+	// archive, where each post waits for its owner's (OfficerID's) tap.
+	Kind      string `gorm:"size:16;not null;default:''"`
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
+
+// GroupKindCustomer marks a WeCom customer group (客户群): residents on
+// personal WeChat, the hub reading through the archive and never posting
+// by itself.
+const GroupKindCustomer = "customer"
+
+// Customer reports whether the hub can only prepare posts for this group.
+func (g Group) Customer() bool { return g.Kind == GroupKindCustomer }
 
 // TagList splits Tags.
 func (g Group) TagList() []string { return splitList(g.Tags) }

@@ -23,6 +23,8 @@ type Change struct {
 	// Notices are messages to people who must not be flooded (an
 	// escalation to a leader): see Notice.
 	Notices []Notice
+	// Audit rows record who made the change, committed with it.
+	Audit []AuditEntry
 }
 
 // Notice is a message gathered with others to the same person. The first
@@ -280,6 +282,9 @@ func (s *Store) Enqueue(ctx context.Context, msgs ...OutboundMessage) error {
 func (s *Store) Apply(ctx context.Context, ticketID uint, c Change) error {
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		if err := s.insertOutbound(tx, c.Outbound); err != nil {
+			return err
+		}
+		if err := insertAudit(tx, c.Audit); err != nil {
 			return err
 		}
 		if ticketID == 0 {

@@ -322,6 +322,9 @@ func (s *Store) TransitionFrom(ctx context.Context, read *Ticket, decide func(t 
 			if err := s.insertNotices(tx, change.Notices); err != nil {
 				return err
 			}
+			if err := insertAudit(tx, change.Audit); err != nil {
+				return err
+			}
 			return s.insertTimeline(tx, t.ID, change.Timeline)
 		})
 		switch {
