@@ -42,6 +42,9 @@ var templateFormats = map[string]bot.Format{
 	"help":                      bot.FormatText,
 	"resident_help":             bot.FormatText,
 	"customer_group_welcome":    bot.FormatText,
+	"mass_send_capped":          bot.FormatText,     // a delivery's reason, quoted in the report
+	"mass_send_awaiting":        bot.FormatMarkdown, // a line of the report
+	"mass_send_remind":          bot.FormatMarkdown,
 	"answer_undelivered":        bot.FormatMarkdown,
 	"broadcast_alert":           bot.FormatText,
 	"broadcast_usage":           bot.FormatText,

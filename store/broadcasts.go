@@ -372,9 +372,13 @@ func (s *Store) FinishBroadcasts(ctx context.Context, at time.Time) (int64, erro
 	at = at.UTC()
 	var n int64
 	err := s.tx(ctx, func(tx *gorm.DB) error {
+		// Customer groups' deliveries await their owners, maybe for days:
+		// the broadcast finishes once their tasks are created, and its
+		// report counts them as awaiting, never as delivered.
 		res := tx.Exec("UPDATE broadcasts SET status = ?, finished_at = ?, updated_at = ? WHERE status = ? AND NOT EXISTS "+
-			"(SELECT 1 FROM deliveries WHERE deliveries.broadcast_id = broadcasts.id AND deliveries.status IN (?, ?))",
-			BroadcastDone, at, at, BroadcastSending, DeliveryPending, DeliverySending)
+			"(SELECT 1 FROM deliveries WHERE deliveries.broadcast_id = broadcasts.id AND deliveries.status IN (?, ?)) AND NOT EXISTS "+
+			"(SELECT 1 FROM outbound_messages WHERE outbound_messages.broadcast_id = broadcasts.id AND outbound_messages.purpose = ? AND outbound_messages.state IN (?, ?))",
+			BroadcastDone, at, at, BroadcastSending, DeliveryPending, DeliverySending, PurposeMassSend, OutboundPending, OutboundSending)
 		if res.Error != nil {
 			return fmt.Errorf("finish broadcasts: %w", res.Error)
 		}

@@ -42,6 +42,7 @@ func migrations() []*gormigrate.Migration {
 		migrate2026120105(),
 		migrate2026120241(),
 		migrate2026120242(),
+		migrate2026120243(),
 	}
 }
 

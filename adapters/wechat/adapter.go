@@ -39,6 +39,7 @@ import (
 	oamessage "github.com/silenceper/wechat/v2/officialaccount/message"
 	"github.com/silenceper/wechat/v2/util"
 	"github.com/silenceper/wechat/v2/work"
+	"github.com/silenceper/wechat/v2/work/externalcontact"
 	workconfig "github.com/silenceper/wechat/v2/work/config"
 	workmessage "github.com/silenceper/wechat/v2/work/message"
 	"github.com/silenceper/wechat/v2/work/robot"
@@ -97,6 +98,8 @@ type Adapter struct {
 	webhooks *robot.Client
 	oa       *officialaccount.OfficialAccount // nil: Official Account off
 	kf       *kfService                       // nil: customer service off
+	mass     MassSendState                    // nil: customer-group mass sends off
+	contacts *externalcontact.Client
 
 	backoff time.Duration
 
@@ -125,6 +128,7 @@ type options struct {
 	large   int
 	conns   int
 	kf      KFState
+	mass    MassSendState
 }
 
 // WithRedis shares nonces and access tokens with other adapter processes
@@ -197,6 +201,9 @@ func New(cfg Config, pub bot.Publisher, dedup bot.Deduper, log *slog.Logger, opt
 			return nil, fmt.Errorf("wechat app: %s: %w", cfg.App.AESKeyEnv, err)
 		}
 		a.appMsg = wk.GetMessage()
+	}
+	if cfg.App.AgentID != "" && o.mass != nil {
+		a.mass, a.contacts = o.mass, wk.GetExternalContact()
 	}
 	if cfg.KF.OpenKFID != "" {
 		if a.kf, err = newKFService(a, o.kf); err != nil {
@@ -303,12 +310,14 @@ func (a *Adapter) Run(ctx context.Context) error {
 	a.addr = srv.Addr()
 	a.addrMu.Unlock()
 	a.log.Info("wechat callbacks ready", "addr", srv.Addr().String())
-	if a.kf == nil {
-		return srv.Run(ctx)
-	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
-	g.Go(func() error { return a.kf.run(gctx) })
+	if a.kf != nil {
+		g.Go(func() error { return a.kf.run(gctx) })
+	}
+	if a.mass != nil {
+		g.Go(func() error { return a.followMassSends(gctx) })
+	}
 	return g.Wait()
 }
 

@@ -45,6 +45,9 @@ type Config struct {
 	WebhookKeysEnv     string `yaml:"webhook_keys_env"`
 	WebhookKeysFileEnv string `yaml:"webhook_keys_file_env"`
 
+	// MassSendPoll is how often customer-group mass-send tasks not yet
+	// sent by their owners are asked after (default 2m).
+	MassSendPoll time.Duration `yaml:"mass_send_poll"`
 	// ReplayWindow is how far a callback's timestamp may be from now; a nonce
 	// is remembered for twice as long. WeCom's own servers stay well inside
 	// five minutes.
@@ -138,6 +141,9 @@ func (c Config) WithDefaults() Config {
 	if c.ReplayWindow == 0 {
 		c.ReplayWindow = DefaultReplayWindow
 	}
+	if c.MassSendPoll == 0 {
+		c.MassSendPoll = DefaultMassSendPoll
+	}
 	c.APIBase = strings.TrimRight(c.APIBase, "/")
 	c.OAAPIBase = strings.TrimRight(c.OAAPIBase, "/")
 	return c
@@ -183,6 +189,9 @@ func (c Config) Validate() error {
 		if strings.TrimSpace(n) == "" || strings.ContainsAny(n, " \u2005@") {
 			bad(fmt.Sprintf("robot.names[%d]", i), "%q: a name has no spaces and no @", n)
 		}
+	}
+	if c.MassSendPoll < 10*time.Millisecond {
+		bad("mass_send_poll", "%s is too short", c.MassSendPoll)
 	}
 	if c.RedisPrefix == "" {
 		bad("redis_prefix", "must not be empty")

@@ -74,6 +74,10 @@ func (a *Adapter) Send(ctx context.Context, o *bot.Outbound) error {
 	if o.Platform != bot.WeChat {
 		return bot.Permanent(fmt.Errorf("wechat cannot deliver a %s message", o.Platform))
 	}
+	if o.Ref.Purpose == purposeMassSend {
+		_, err := a.createMassSend(ctx, o)
+		return err
+	}
 	if o.Chat != nil && o.Chat.Platform != "" && o.Chat.Platform != bot.WeChat {
 		return bot.Permanent(fmt.Errorf("wechat cannot deliver to a %s chat", o.Chat.Platform))
 	}

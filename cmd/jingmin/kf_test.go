@@ -27,7 +27,17 @@ import (
 	"github.com/jingminhub/jingmin/store"
 )
 
-const wxKF = "wkTaipingKF"
+// The world's customer groups (客户群): residents on personal WeChat, each
+// owned by its officer's WeCom account.
+const (
+	wxKF      = "wkTaipingKF"
+	custA     = "wrOgQhDgAAheping"
+	custAName = "和平苑业主群"
+	custB     = "wrOgQhDgAAchunhui"
+	custBName = "春晖里业主群"
+	custC     = "wrOgQhDgAAdonghu"
+	custCName = "东湖新村业主群"
+)
 
 // kfWorld is the stand-in WeCom and the config a customer-service hub runs
 // on; it outlives a hub, so a test can restart the hub against it.
@@ -50,14 +60,21 @@ func newKFWorld(t *testing.T, start time.Time) *kfWorld {
 	w.wcfg = wechat.Config{
 		Listen: "127.0.0.1:0", CorpID: wxCorp, APIBase: api.URL, OAAPIBase: api.URL,
 		App: wechat.AppConfig{AgentID: wxAgent}, KF: wechat.KFConfig{OpenKFID: wxKF}, WebhookPerMinute: 600,
+		MassSendPoll: 20 * time.Millisecond,
 	}
-	w.env = map[string]string{wechat.EnvAppSecret: api.CorpSecret, wechat.EnvAppToken: wxAppTok, wechat.EnvAppAESKey: wxAESKey}
+	w.env = map[string]string{wechat.EnvAppSecret: api.CorpSecret, wechat.EnvAppToken: wxAppTok, wechat.EnvAppAESKey: wxAESKey,
+		wechat.EnvWebhookKeys: wxGroup + "=" + wxHookKey}
+	api.AddWebhook(wxHookKey, "xingfu")
 	w.cfg = func() *configs.Config {
 		cfg, err := configs.Load("")
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.Groups = append(cfg.Groups, configs.Group{Platform: "wechat", ChatID: wxGroup, Name: wxGroupName, Station: "taiping", Officer: "wang"})
+		cfg.Groups = append(cfg.Groups,
+			configs.Group{Platform: "wechat", ChatID: wxGroup, Name: wxGroupName, Station: "taiping", Officer: "wang"},
+			configs.Group{Platform: "wechat", ChatID: custA, Name: custAName, Station: "taiping", Officer: "wang", Kind: store.GroupKindCustomer},
+			configs.Group{Platform: "wechat", ChatID: custB, Name: custBName, Station: "taiping", Officer: "wang", Kind: store.GroupKindCustomer},
+			configs.Group{Platform: "wechat", ChatID: custC, Name: custCName, Station: "taiping", Officer: "li", Kind: store.GroupKindCustomer})
 		userIDs := map[string]string{"wang": "wang.jg", "li": "li.m", "zhang": "zhang.w", "zhao": "zhao.g", "taiping-duty": "taiping.duty", "chen": "chen.x"}
 		for i, o := range cfg.Officers {
 			if cfg.Officers[i].Identities == nil {
@@ -147,13 +164,13 @@ func TestWeChatCustomerServiceConversationInsideAndOutsideTheWindow(t *testing.T
 	if err := kfLinks(ctx, h.store, h.rules, admin, &again); err != nil {
 		t.Fatal(err)
 	}
-	if n := h.api.Calls("/cgi-bin/kf/add_contact_way"); n != 1 {
-		t.Errorf("add_contact_way called %d times for one group over two runs, want 1 (the link is kept)", n)
+	if n := h.api.Calls("/cgi-bin/kf/add_contact_way"); n != 3 {
+		t.Errorf("add_contact_way called %d times for three customer groups over two runs, want 3 (a link is kept)", n)
 	}
 
 	// A resident opens the group's link and asks.
 	now := h.clock.Now()
-	h.api.KFEnter(wxKF, "wmLiuAyi", wechat.KFScene(wxGroup), now)
+	h.api.KFEnter(wxKF, "wmLiuAyi", wechat.KFScene(custA), now)
 	h.api.KFWrite(wxKF, "wmLiuAyi", "kfm-1", "请问电动车上牌在哪里办理？", now)
 	if code := h.kfNews(); code != http.StatusOK {
 		t.Fatalf("kf callback: HTTP %d", code)
@@ -166,7 +183,7 @@ func TestWeChatCustomerServiceConversationInsideAndOutsideTheWindow(t *testing.T
 	mustContain(t, "acknowledgement", kf[0].Text, "工单 #1", "王建国警官")
 	// The ticket knows the group the resident came from: the group's own
 	// officer has it, and reads the group's name.
-	mustContain(t, "officer's card", lastText(t, h.on("app", "wang.jg")), "#1", wxGroupName, "电动车上牌")
+	mustContain(t, "officer's card", lastText(t, h.on("app", "wang.jg")), "#1", custAName, "电动车上牌")
 
 	// Inside the window: the answer and follow-ups go, up to WeChat's five.
 	h.advance(10 * time.Minute)

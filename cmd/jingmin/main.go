@@ -50,7 +50,7 @@ commands:
                the running hub does it daily
   resident     export --platform P --id ID: everything held about one resident, as JSON;
                erase --platform P --id ID: redact it all, recorded with who ran it
-  wecom        kf-links: make and print each WeChat group's customer-service link and
+  wecom        kf-links: make and print each customer group's customer-service link and
                welcome text; consent: check archive consent per group, list who refused
   bench route  run a synthetic district through the hub and print the figures as JSON
   bench broadcast  send an alert to N stand-in groups, straight and with a restart

@@ -277,7 +277,7 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 	adapters := map[bot.Platform]newAdapter{}
 	if cfg.WeChat != nil {
 		adapters[bot.WeChat] = func(pub bot.Publisher, dedup bot.Deduper, log *slog.Logger) (adapter, error) {
-			wopts := []wechat.Option{wechat.WithKF(st)}
+			wopts := []wechat.Option{wechat.WithKF(st), wechat.WithMassSends(st)}
 			if rdb != nil {
 				wopts = append(wopts, wechat.WithRedis(rdb))
 			}
@@ -345,6 +345,8 @@ func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, waker b
 		ConsultationStation: cfg.Hub.ConsultationStation,
 		EscalationWindow:    time.Duration(cfg.Hub.EscalationDigestMinutes) * time.Minute,
 		DutyOnFor:           time.Duration(cfg.Hub.DutyOnHours) * time.Hour,
+		CustomerGroupCap:    cfg.Broadcast.CustomerGroupDailyCap,
+		OwnerRemindAfter:    time.Duration(cfg.Broadcast.OwnerRemindMinutes) * time.Minute,
 		AlertLimits: map[bot.Platform]commands.TextLimit{
 			bot.WeChat:     {Bytes: wechat.MaxGroupTextBytes},
 			bot.DingTalk:   {Runes: bot.MaxTextRunes},

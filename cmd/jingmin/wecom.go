@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sort"
 	"text/tabwriter"
 	"time"
 
@@ -15,8 +16,8 @@ import (
 	"github.com/jingminhub/jingmin/store"
 )
 
-const wecomUsage = `usage: jingmin wecom kf-links [-config FILE]   make (once) and print each WeChat group's customer-service link and welcome text
-       jingmin wecom consent [-config FILE]    check archive consent in each WeChat group and list the residents who refused`
+const wecomUsage = `usage: jingmin wecom kf-links [-config FILE]   make (once) and print each customer group's customer-service link and welcome text
+       jingmin wecom consent [-config FILE]    check archive consent in each customer group and list the residents who refused`
 
 // cmdWeCom runs the WeCom set-up tools. They call WeCom with the app's
 // token (JINGMIN_WECHAT_APP_SECRET), so they need the wechat: block of the
@@ -50,28 +51,30 @@ func cmdWeCom(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return archiveConsent(ctx, h.store, admin, time.Now(), stdout)
 }
 
-// wechatGroups are the directory's WeChat groups, in the order of their
-// chat ids.
-func wechatGroups(ctx context.Context, st *store.Store) ([]store.Group, error) {
+// customerGroups are the directory's WeCom customer groups (客户群), in
+// the order of their chat ids: residents there are on personal WeChat, so
+// customer service and archive consent are theirs.
+func customerGroups(ctx context.Context, st *store.Store) ([]store.Group, error) {
 	d, err := st.LoadDirectory(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []store.Group
 	for _, g := range d.Groups {
-		if g.Platform == string(bot.WeChat) {
+		if g.Platform == string(bot.WeChat) && g.Customer() {
 			out = append(out, g)
 		}
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ChatID < out[j].ChatID })
 	return out, nil
 }
 
-// kfLinks makes the customer-service link of every WeChat group that has
+// kfLinks makes the customer-service link of every customer group that has
 // none yet (kf/add_contact_way with the group's scene, kept in the
 // database, so a resident who comes through it is known to be the group's)
 // and prints each group's link and the welcome text that points to it.
 func kfLinks(ctx context.Context, st *store.Store, rules *commands.Hub, admin *wechat.Admin, out io.Writer) error {
-	groups, err := wechatGroups(ctx, st)
+	groups, err := customerGroups(ctx, st)
 	if err != nil {
 		return err
 	}
@@ -109,23 +112,23 @@ func kfLinks(ctx context.Context, st *store.Store, rules *commands.Hub, admin *w
 	return nil
 }
 
-// archiveConsent asks WeCom which members of each WeChat group agreed to
+// archiveConsent asks WeCom which members of each customer group agreed to
 // archiving, keeps the answer, and prints who refused: the hub cannot see
 // those residents' messages, so the station must reach them another way.
 // A group WeCom does not know as a customer group is named, not fatal.
 func archiveConsent(ctx context.Context, st *store.Store, admin *wechat.Admin, now time.Time, out io.Writer) error {
-	groups, err := wechatGroups(ctx, st)
+	groups, err := customerGroups(ctx, st)
 	if err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "群\t不同意存档的居民\t时间")
-	refused, unchecked := 0, 0
+	refused := 0
+	var unchecked []string
 	for _, g := range groups {
 		members, err := admin.RoomConsent(ctx, g.ChatID)
 		if err != nil {
-			fmt.Fprintf(tw, "%s\t（未能查询：%v）\t\n", g.Name, err)
-			unchecked++
+			unchecked = append(unchecked, fmt.Sprintf("%s（%s）未能查询：%v", g.Name, g.ChatID, err))
 			continue
 		}
 		rows := make([]store.ArchiveConsent, 0, len(members))
@@ -140,8 +143,14 @@ func archiveConsent(ctx context.Context, st *store.Store, admin *wechat.Admin, n
 			return err
 		}
 	}
-	fmt.Fprintf(tw, "（%d 个群，%d 位居民不同意存档，%d 个群未能查询）\n", len(groups), refused, unchecked)
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, u := range unchecked {
+		fmt.Fprintln(out, u)
+	}
+	fmt.Fprintf(out, "（%d 个群，%d 位居民不同意存档，%d 个群未能查询）\n", len(groups), refused, len(unchecked))
+	return nil
 }
 
 func shanghaiLoc() *time.Location {
