@@ -84,6 +84,9 @@ type Hub struct {
 	// digested caches, per officer id, the shift start whose digest is done
 	// (the database has the truth; this spares a query per tick).
 	digested sync.Map
+	// remindedAt is the rules' minute (unix) owners were last looked for
+	// reminders: the report loop polls far more often than that is worth.
+	remindedAt atomic.Int64
 }
 
 // New builds the hub and loads its directory from the store.

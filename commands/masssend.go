@@ -80,7 +80,11 @@ func (h *Hub) remindOwners(ctx context.Context) error {
 	if after == 0 {
 		after = DefaultOwnerRemindAfter
 	}
-	waiting, err := h.store.AwaitingOwners(ctx, h.now().Add(-after))
+	now := h.now()
+	if minute := now.Unix() / 60; h.remindedAt.Swap(minute) == minute {
+		return nil // looked this minute already
+	}
+	waiting, err := h.store.AwaitingOwners(ctx, now.Add(-after))
 	if err != nil || len(waiting) == 0 {
 		return err
 	}

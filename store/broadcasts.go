@@ -121,7 +121,9 @@ func (s *Store) RetryFailed(ctx context.Context, id uint, at time.Time) (int64, 
 		if b.Status != BroadcastDone {
 			return fmt.Errorf("retry broadcast B%d (%s): %w", id, b.Status, ErrBroadcastState)
 		}
-		res := tx.Model(&Delivery{}).Where("broadcast_id = ? AND status = ?", id, DeliveryFailed).
+		// A customer group's delivery failed at its owner or its daily cap;
+		// the hub cannot post there, so no retry of its own can help.
+		res := tx.Model(&Delivery{}).Where("broadcast_id = ? AND status = ? AND group_id NOT IN (SELECT id FROM `groups` WHERE kind = ?)", id, DeliveryFailed, GroupKindCustomer).
 			Updates(map[string]any{"status": DeliveryPending, "attempts": 0, "reason": "", "due_at": at, "lease_until": nil, "updated_at": at})
 		if res.Error != nil {
 			return fmt.Errorf("requeue failed deliveries of B%d: %w", id, res.Error)
