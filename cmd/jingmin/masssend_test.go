@@ -108,14 +108,28 @@ func TestWeChatAlertToCustomerGroupsWaitsForEachOwner(t *testing.T) {
 		}
 	}
 
-	// A second alert the same day: every customer group has had (or awaits)
-	// its one mass send today, so none gets a task; the report says why.
+	// Li confirms at last, but WeCom refuses the group: it had a mass send
+	// from elsewhere today. The refusal is the group's reason.
+	h.api.MassSentToday(custC)
+	if n := h.api.Confirm("li.m"); n != 1 {
+		t.Fatalf("li confirmed %d tasks, want 1", n)
+	}
+	waitFor(t, "li's group recorded as refused", func() bool { return h.counts(1)[store.DeliveryFailed] == 1 })
+	status := h.adminSays("mass-3b", "状态 B1")
+	mustContain(t, "status after li", status, "已送达 7/8 个群", "失败 1 个", "今天已收到过其他群发")
+	if strings.Contains(status, "待群主确认") {
+		t.Errorf("the status still counts a group as awaiting its owner: %q", status)
+	}
+
+	// A second alert the same day: wang's groups had their one mass send
+	// today, so they get no task and the report says why; li's group, which
+	// WeCom refused, is asked again (the hub counts only what it sent).
 	mustContain(t, "second draft", h.adminSays("mass-4", "广播 本所 另请注意防范冒充客服退款"), "B2")
 	h.adminSays("mass-5", "确认 B2")
 	waitFor(t, "the second report", func() bool { return h.find("zhao.g", "B2 送达报告") != "" })
-	mustContain(t, "second report", h.find("zhao.g", "B2 送达报告"), "已送达 5/8 个群", "失败 3 个", "每天最多 1 次")
-	if n := len(h.api.MassSends()); n != 2 {
-		t.Errorf("%d mass-send tasks after the capped alert, want still 2", n)
+	mustContain(t, "second report", h.find("zhao.g", "B2 送达报告"), "已送达 5/8 个群", "失败 2 个", "每天最多 1 次", "待群主确认 1 个群")
+	if n := len(h.api.MassSends()); n != 3 {
+		t.Errorf("%d mass-send tasks after the capped alert, want 3 (li's group asked again)", n)
 	}
 
 	// The owners' tasks are created side by side: in the order of their owners.

@@ -167,3 +167,12 @@ func (s *Server) getGroupMsgSendResult(w http.ResponseWriter, r *http.Request) {
 	}
 	answer(w, 0, "ok", map[string]any{"next_cursor": "", "send_list": list})
 }
+
+// MassSentToday records that a group got a mass send today from elsewhere
+// (another app, the owner by hand): WeCom refuses it another one today.
+func (s *Server) MassSentToday(chatID string) {
+	x := s.ext
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.mass.lastDay[chatID] = x.now().Format("2006-01-02")
+}
