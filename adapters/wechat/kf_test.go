@@ -7,6 +7,7 @@ import (
 	"github.com/silenceper/wechat/v2/work/kf/syncmsg"
 
 	"github.com/jingminhub/jingmin/adapters/golden"
+	"github.com/jingminhub/jingmin/bot"
 )
 
 // kfMessage reads one sync_msg list entry as the SDK's SyncMsg does.
@@ -43,4 +44,30 @@ func TestNormaliseKFGolden(t *testing.T) {
 		}
 		return golden.JSON(e)
 	})
+}
+
+// The group a conversation came from survives the bus (the Redis bus
+// carries events as encoded here).
+func TestKFEventKeepsItsGroupOnTheBus(t *testing.T) {
+	raw := []byte(`{"msgid":"kfm-9","open_kfid":"wkTaipingKF","external_userid":"wmA","send_time":1795394400,"origin":3,"msgtype":"text","text":{"content":"你好"}}`)
+	m, err := kfMessage(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NormaliseKF(m, "wkTaipingKF", goldenNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Via = &bot.ChatRef{Platform: bot.WeChat, ID: "wrOgQhDgAAheping", Type: bot.Group}
+	b, err := bot.EncodeEvent(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := bot.DecodeEvent(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Via == nil || *got.Via != *e.Via || got.Text != "你好" || got.Chat.ID != "kf:wkTaipingKF:wmA" {
+		t.Errorf("decoded = %+v (via %+v), want the event with its group", got, got.Via)
+	}
 }
