@@ -112,6 +112,10 @@ type Event struct {
 	ReplyHandle string `json:"reply_handle,omitempty"`
 	// Press is a pressed card button (Kind KindCardPress).
 	Press *CardPress `json:"press,omitempty"`
+	// Via is the group a one-to-one conversation was opened from, when the
+	// platform says so (a WeChat customer-service link made for a group):
+	// the question is that group's, routed to its officer.
+	Via *ChatRef `json:"via,omitempty"`
 }
 
 // NewEventID derives the event id from the platform and its message id.

@@ -296,9 +296,11 @@ func (h *Hub) ConfirmBroadcast(ctx context.Context, by *store.Officer, from Orig
 	if err != nil {
 		return nil, err
 	}
-	if err := h.store.ConfirmBroadcast(ctx, id, h.now(), actor(by, from)); err != nil {
+	tasks, err := h.confirmWithOwners(ctx, d, id, h.now(), actor(by, from))
+	if err != nil {
 		return nil, h.stateRefusal(ctx, d, id, "确认", err)
 	}
+	h.wake(ctx, tasks)
 	h.opts.Log.Info("broadcast confirmed", "broadcast", id, "targets", b.Total, "via", from.Via)
 	return h.store.BroadcastByID(ctx, id)
 }
@@ -401,7 +403,7 @@ func (h *Hub) BroadcastReport(ctx context.Context, id uint) (string, error) {
 	return render(d.template(tmpl), "id", fmt.Sprint(id), "sent", fmt.Sprint(counts[store.DeliverySent]),
 		"total", fmt.Sprint(b.Total), "failed", fmt.Sprint(counts[store.DeliveryFailed]), "reasons", reasons,
 		"state", stateLabel(b.Status), "waiting", fmt.Sprint(counts[store.DeliveryPending]+counts[store.DeliverySending]),
-		"cancelled", fmt.Sprint(counts[store.DeliveryCancelled])), nil
+		"cancelled", fmt.Sprint(counts[store.DeliveryCancelled])) + h.awaitingLine(d, counts), nil
 }
 
 // broadcastCommand is "广播 ..." in an officer's direct chat.

@@ -99,6 +99,9 @@ func (h *Hub) reportBroadcasts(ctx context.Context) error {
 	if _, err := h.store.FinishBroadcasts(ctx, h.now()); err != nil {
 		return err
 	}
+	if err := h.remindOwners(ctx); err != nil {
+		return err
+	}
 	list, err := h.store.Unreported(ctx)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/store"
 )
 
 // consult takes a resident's direct message to the bot (an Official Account
@@ -13,6 +14,19 @@ import (
 // a consultation station the resident is told how to reach the police.
 func (h *Hub) consult(ctx context.Context, d *directory, e *bot.Event) error {
 	st := d.stationByCode(h.opts.ConsultationStation)
+	// A conversation opened from a group's link (WeChat customer service)
+	// is that group's question: its station, its officer, its name on the
+	// ticket; the answer still goes to the one-to-one chat.
+	var g *store.Group
+	if e.Via != nil {
+		if g = d.group(string(e.Via.Platform), e.Via.ID); g != nil {
+			if gs := d.stations[g.StationID]; gs != nil {
+				st = gs
+			} else {
+				g = nil
+			}
+		}
+	}
 	text := bot.Truncate(strings.TrimSpace(e.Text), h.opts.MaxTextRunes)
 	switch {
 	case st == nil:
@@ -28,5 +42,5 @@ func (h *Hub) consult(ctx context.Context, d *directory, e *bot.Event) error {
 			return err
 		}
 	}
-	return h.ask(ctx, d, e, nil, st, nil, text, emergency)
+	return h.ask(ctx, d, e, g, st, nil, text, emergency)
 }

@@ -41,6 +41,10 @@ var templateFormats = map[string]bot.Format{
 	"not_staff":                 bot.FormatText,
 	"help":                      bot.FormatText,
 	"resident_help":             bot.FormatText,
+	"customer_group_welcome":    bot.FormatText,
+	"mass_send_capped":          bot.FormatText,     // a delivery's reason, quoted in the report
+	"mass_send_awaiting":        bot.FormatMarkdown, // a line of the report
+	"mass_send_remind":          bot.FormatMarkdown,
 	"answer_undelivered":        bot.FormatMarkdown,
 	"broadcast_alert":           bot.FormatText,
 	"broadcast_usage":           bot.FormatText,
@@ -113,7 +117,8 @@ func TestPlainTextTemplatesHaveNoMarkdown(t *testing.T) {
 		"scope", "本所", "total", "10", "platforms", "企业微信 4 个、钉钉 6 个", "id", "7", "state", "已发送完毕", "action", "取消",
 		"sent", "9", "cancelled", "1", "failed", "0", "waiting", "0", "reasons", "", "admin", "赵刚", "old", "6",
 		"until", "今天23:00", "due", "明天08:45", "end", "25:99", "page", "2", "pages", "3", "to", "40", "next", "3", "had", "王建国",
-		"time", "22:41", "app", "dingtestappkey", "used", "800", "budget", "1000", "held", "12"}
+		"time", "22:41", "app", "dingtestappkey", "used", "800", "budget", "1000", "held", "12",
+		"link", "https://work.weixin.qq.com/kf/kfc123", "unconfirmed", "12", "owner", "王建国"}
 	var keys []string
 	for key := range configs.DefaultTemplates {
 		keys = append(keys, key)

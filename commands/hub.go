@@ -42,6 +42,12 @@ type Options struct {
 	// DutyOnFor is how long "值班 开" lasts with no end given and no
 	// rostered shift now or starting within it (0: DefaultDutyOnFor).
 	DutyOnFor time.Duration
+	// CustomerGroupCap is how many mass sends one WeCom customer group
+	// takes a day (0: DefaultCustomerGroupCap; negative: no cap).
+	CustomerGroupCap int
+	// OwnerRemindAfter is when a customer group's owner who has not sent a
+	// broadcast's mass send is reminded (0: DefaultOwnerRemindAfter).
+	OwnerRemindAfter time.Duration
 	// Now is the clock; tests and `roster who` set it.
 	Now func() time.Time
 	Log *slog.Logger
@@ -88,6 +94,9 @@ type Hub struct {
 	// digested caches, per officer id, the shift start whose digest is done
 	// (the database has the truth; this spares a query per tick).
 	digested sync.Map
+	// remindedAt is the rules' minute (unix) owners were last looked for
+	// reminders: the report loop polls far more often than that is worth.
+	remindedAt atomic.Int64
 }
 
 // New builds the hub and loads its directory from the store.

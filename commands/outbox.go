@@ -216,6 +216,13 @@ func (q outboxQueue) Settle(ctx context.Context, results []bot.Result) error {
 		return err
 	}
 	if q.h != nil {
+		for _, r := range results {
+			if r.Outcome == bot.Failed && r.Msg.Ref.Purpose == PurposeMassSend {
+				if err := q.h.massSendRefused(ctx, &r.Msg, r.Reason); err != nil {
+					return err
+				}
+			}
+		}
 		q.h.wake(ctx, follow)
 	}
 	return nil

@@ -209,6 +209,13 @@ type Broadcast struct {
 	LeaseSeconds int `yaml:"lease_seconds"`
 	// MaxAttempts before a transient failure counts as final (default 6).
 	MaxAttempts int `yaml:"max_attempts"`
+	// CustomerGroupDailyCap is how many alerts one WeCom customer group
+	// takes a day through its owner's mass send (default 1, WeCom's limit).
+	CustomerGroupDailyCap int `yaml:"customer_group_daily_cap"`
+	// OwnerRemindMinutes: a customer group's owner who has not sent an
+	// alert's mass send this long after it was confirmed is reminded by a
+	// direct message (default 30).
+	OwnerRemindMinutes int `yaml:"owner_remind_minutes"`
 }
 
 type Database struct {

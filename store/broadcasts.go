@@ -121,7 +121,9 @@ func (s *Store) RetryFailed(ctx context.Context, id uint, at time.Time) (int64, 
 		if b.Status != BroadcastDone {
 			return fmt.Errorf("retry broadcast B%d (%s): %w", id, b.Status, ErrBroadcastState)
 		}
-		res := tx.Model(&Delivery{}).Where("broadcast_id = ? AND status = ?", id, DeliveryFailed).
+		// A customer group's delivery failed at its owner or its daily cap;
+		// the hub cannot post there, so no retry of its own can help.
+		res := tx.Model(&Delivery{}).Where("broadcast_id = ? AND status = ? AND group_id NOT IN (SELECT id FROM `groups` WHERE kind = ?)", id, DeliveryFailed, GroupKindCustomer).
 			Updates(map[string]any{"status": DeliveryPending, "attempts": 0, "reason": "", "due_at": at, "lease_until": nil, "updated_at": at})
 		if res.Error != nil {
 			return fmt.Errorf("requeue failed deliveries of B%d: %w", id, res.Error)
@@ -372,9 +374,13 @@ func (s *Store) FinishBroadcasts(ctx context.Context, at time.Time) (int64, erro
 	at = at.UTC()
 	var n int64
 	err := s.tx(ctx, func(tx *gorm.DB) error {
+		// Customer groups' deliveries await their owners, maybe for days:
+		// the broadcast finishes once their tasks are created, and its
+		// report counts them as awaiting, never as delivered.
 		res := tx.Exec("UPDATE broadcasts SET status = ?, finished_at = ?, updated_at = ? WHERE status = ? AND NOT EXISTS "+
-			"(SELECT 1 FROM deliveries WHERE deliveries.broadcast_id = broadcasts.id AND deliveries.status IN (?, ?))",
-			BroadcastDone, at, at, BroadcastSending, DeliveryPending, DeliverySending)
+			"(SELECT 1 FROM deliveries WHERE deliveries.broadcast_id = broadcasts.id AND deliveries.status IN (?, ?)) AND NOT EXISTS "+
+			"(SELECT 1 FROM outbound_messages WHERE outbound_messages.broadcast_id = broadcasts.id AND outbound_messages.purpose = ? AND outbound_messages.state IN (?, ?))",
+			BroadcastDone, at, at, BroadcastSending, DeliveryPending, DeliverySending, PurposeMassSend, OutboundPending, OutboundSending)
 		if res.Error != nil {
 			return fmt.Errorf("finish broadcasts: %w", res.Error)
 		}

@@ -42,6 +42,9 @@ func migrations() []*gormigrate.Migration {
 		migrate2026120105(),
 		migrate2026120221(),
 		migrate2026120231(),
+		migrate2026120241(),
+		migrate2026120242(),
+		migrate2026120243(),
 	}
 }
 

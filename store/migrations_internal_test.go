@@ -24,7 +24,8 @@ func models() []any {
 	return []any{&Station{}, &Group{}, &Officer{}, &Identity{}, &Shift{}, &Override{}, &Holiday{},
 		&Ticket{}, &TicketEvent{}, &FAQ{}, &Template{}, &UnknownChat{}, &ParkedMessage{},
 		&Broadcast{}, &Delivery{}, &OutboundMessage{}, &ResidentErasure{}, &AuditEntry{}, &Card{}, &APIUsage{},
-		&ArchiveCursor{}, &ArchivedMessage{}}
+		&ArchiveCursor{}, &ArchivedMessage{},
+		&KFCursor{}, &KFSession{}, &KFLink{}, &ArchiveConsent{}}
 }
 
 // column and index are what the drift test compares: as much of a column's

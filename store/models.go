@@ -414,7 +414,7 @@ type OutboundMessage struct {
 	Key         string `gorm:"size:191;not null;uniqueIndex:ux_outbound_key"`
 	Purpose     string `gorm:"size:32;not null"`
 	TicketID    *uint  `gorm:"index:ix_outbound_ticket"`
-	BroadcastID *uint
+	BroadcastID *uint  `gorm:"index:ix_outbound_broadcast"`
 	OfficerID   *uint
 	Platform    string `gorm:"size:16;not null;index:ix_outbound_due,priority:1"`
 	// ChatType and ChatID address a chat; ToUser a direct message.

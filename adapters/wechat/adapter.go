@@ -40,9 +40,11 @@ import (
 	"github.com/silenceper/wechat/v2/util"
 	"github.com/silenceper/wechat/v2/work"
 	workconfig "github.com/silenceper/wechat/v2/work/config"
+	"github.com/silenceper/wechat/v2/work/externalcontact"
 	workmessage "github.com/silenceper/wechat/v2/work/message"
 	"github.com/silenceper/wechat/v2/work/robot"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
 	"github.com/jingminhub/jingmin/bot"
@@ -95,6 +97,9 @@ type Adapter struct {
 	appMsg   *workmessage.Client
 	webhooks *robot.Client
 	oa       *officialaccount.OfficialAccount // nil: Official Account off
+	kf       *kfService                       // nil: customer service off
+	mass     MassSendState                    // nil: customer-group mass sends off
+	contacts *externalcontact.Client
 
 	backoff time.Duration
 
@@ -127,6 +132,8 @@ type options struct {
 	conns   int
 	counter bot.APICounter
 	archive func(ctx context.Context)
+	kf      KFState
+	mass    MassSendState
 }
 
 // WithCounter counts every call to WeCom (the API budget, metrics).
@@ -207,6 +214,14 @@ func New(cfg Config, pub bot.Publisher, dedup bot.Deduper, log *slog.Logger, opt
 			return nil, fmt.Errorf("wechat app: %s: %w", cfg.App.AESKeyEnv, err)
 		}
 		a.appMsg = wk.GetMessage()
+	}
+	if cfg.App.AgentID != "" && o.mass != nil {
+		a.mass, a.contacts = o.mass, wk.GetExternalContact()
+	}
+	if cfg.KF.OpenKFID != "" {
+		if a.kf, err = newKFService(a, o.kf); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.OfficialAccount.AppID != "" {
 		a.oa = officialaccount.NewOfficialAccount(&oaconfig.Config{
@@ -308,7 +323,15 @@ func (a *Adapter) Run(ctx context.Context) error {
 	a.addr = srv.Addr()
 	a.addrMu.Unlock()
 	a.log.Info("wechat callbacks ready", "addr", srv.Addr().String())
-	return srv.Run(ctx)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Run(gctx) })
+	if a.kf != nil {
+		g.Go(func() error { return a.kf.run(gctx) })
+	}
+	if a.mass != nil {
+		g.Go(func() error { return a.followMassSends(gctx) })
+	}
+	return g.Wait()
 }
 
 // Addr is the address Run listens on, or nil before it does.
@@ -426,6 +449,9 @@ func (a *Adapter) serveApp(w http.ResponseWriter, r *http.Request) {
 		func(plain []byte) (*bot.Event, error) {
 			if a.archiveNotify != nil && isArchiveNotify(plain) {
 				a.archiveNotify(r.Context()) // the archive has new messages: see archive_notify.go
+				return nil, ErrIgnored
+			}
+			if a.kf.takeCallback(plain) { // kf_msg_or_event: customer service has messages to pull
 				return nil, ErrIgnored
 			}
 			return DecodeApp(plain, a.cfg.App.AgentID, a.now())

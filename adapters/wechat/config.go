@@ -33,6 +33,8 @@ type Config struct {
 	Robot           RobotConfig           `yaml:"robot"`
 	App             AppConfig             `yaml:"app"`
 	OfficialAccount OfficialAccountConfig `yaml:"official_account"`
+	// KF is WeChat customer service (微信客服), served through the app.
+	KF KFConfig `yaml:"kf"`
 
 	// WebhookPerMinute caps messages per group webhook robot; WeCom allows
 	// 20 a minute and answers 45009 past that.
@@ -43,6 +45,9 @@ type Config struct {
 	WebhookKeysEnv     string `yaml:"webhook_keys_env"`
 	WebhookKeysFileEnv string `yaml:"webhook_keys_file_env"`
 
+	// MassSendPoll is how often customer-group mass-send tasks not yet
+	// sent by their owners are asked after (default 2m).
+	MassSendPoll time.Duration `yaml:"mass_send_poll"`
 	// ReplayWindow is how far a callback's timestamp may be from now; a nonce
 	// is remembered for twice as long. WeCom's own servers stay well inside
 	// five minutes.
@@ -139,6 +144,9 @@ func (c Config) WithDefaults() Config {
 	if c.ReplayWindow == 0 {
 		c.ReplayWindow = DefaultReplayWindow
 	}
+	if c.MassSendPoll == 0 {
+		c.MassSendPoll = DefaultMassSendPoll
+	}
 	c.APIBase = strings.TrimRight(c.APIBase, "/")
 	c.OAAPIBase = strings.TrimRight(c.OAAPIBase, "/")
 	return c
@@ -168,6 +176,12 @@ func (c Config) Validate() error {
 			bad("app.agent_id", "%q is not a number", c.App.AgentID)
 		}
 	}
+	if c.KF.OpenKFID != "" && c.App.AgentID == "" {
+		bad("kf.open_kfid", "customer service arrives on the app's callback and uses its token: set wechat.app.agent_id")
+	}
+	if len(c.KF.OpenKFID) > 64 {
+		bad("kf.open_kfid", "longer than WeCom's 64 bytes")
+	}
 	if c.WebhookPerMinute < 1 || c.WebhookPerMinute > 600 {
 		bad("webhook_per_minute", "%d, want 1..600 (WeCom allows 20)", c.WebhookPerMinute)
 	}
@@ -178,6 +192,9 @@ func (c Config) Validate() error {
 		if strings.TrimSpace(n) == "" || strings.ContainsAny(n, " \u2005@") {
 			bad(fmt.Sprintf("robot.names[%d]", i), "%q: a name has no spaces and no @", n)
 		}
+	}
+	if c.MassSendPoll < 10*time.Millisecond {
+		bad("mass_send_poll", "%s is too short", c.MassSendPoll)
 	}
 	if c.RedisPrefix == "" {
 		bad("redis_prefix", "must not be empty")

@@ -74,6 +74,10 @@ func (a *Adapter) Send(ctx context.Context, o *bot.Outbound) error {
 	if o.Platform != bot.WeChat {
 		return bot.Permanent(fmt.Errorf("wechat cannot deliver a %s message", o.Platform))
 	}
+	if o.Ref.Purpose == purposeMassSend {
+		_, err := a.createMassSend(ctx, o)
+		return err
+	}
 	if o.Chat != nil && o.Chat.Platform != "" && o.Chat.Platform != bot.WeChat {
 		return bot.Permanent(fmt.Errorf("wechat cannot deliver to a %s chat", o.Chat.Platform))
 	}
@@ -87,6 +91,12 @@ func (a *Adapter) Send(ctx context.Context, o *bot.Outbound) error {
 	to := o.ToUser
 	if o.Chat != nil {
 		to = o.Chat.ID
+	}
+	if chat, ok := strings.CutPrefix(to, KFPrefix); ok {
+		if a.kf == nil {
+			return bot.Permanent(errors.New("no customer-service account is configured (wechat.kf.open_kfid)"))
+		}
+		return a.kf.send(ctx, chat, plainText(o, text))
 	}
 	if openID, ok := strings.CutPrefix(to, OAPrefix); ok {
 		return a.sendOA(ctx, openID, plainText(o, text))
@@ -103,9 +113,13 @@ func (a *Adapter) Send(ctx context.Context, o *bot.Outbound) error {
 
 var _ bot.ReceiptSender = (*Adapter)(nil)
 
-// SendReceipt is Send that also returns a card's response_code, which its
-// next update takes.
+// SendReceipt is Send that names the platform's id where there is one: a
+// card's response_code, which its next update takes, or a mass-send task's
+// msgid, which is how the task is followed.
 func (a *Adapter) SendReceipt(ctx context.Context, o *bot.Outbound) (string, error) {
+	if o.Ref.Purpose == purposeMassSend {
+		return a.createMassSend(ctx, o)
+	}
 	if o.Platform == bot.WeChat && o.Card != nil && o.Chat == nil && o.ToUser != "" && !strings.HasPrefix(o.ToUser, OAPrefix) {
 		text := bot.Truncate(o.Text, bot.MaxTextRunes)
 		if strings.TrimSpace(text) == "" {

@@ -12,6 +12,7 @@
 //	jingmin broadcast send|status|cancel|retry-failed   fraud-alert broadcasts
 //	jingmin purge [--dry-run]         redact residents' data past hub.retention_days
 //	jingmin resident export|erase     one resident's data: as JSON, or redacted
+//	jingmin wecom kf-links|consent    WeCom set-up: customer-service links, archive consent
 //	jingmin bench route ...           throughput and latency of the whole pipeline
 //	jingmin bench broadcast ...       broadcast rate, duplicates and resumption
 package main
@@ -51,6 +52,8 @@ commands:
                the running hub does it daily
   resident     export --platform P --id ID: everything held about one resident, as JSON;
                erase --platform P --id ID: redact it all, recorded with who ran it
+  wecom        kf-links: make and print each customer group's customer-service link and
+               welcome text; consent: check archive consent per group, list who refused
   bench route  run a synthetic district through the hub and print the figures as JSON
   bench broadcast  send an alert to N stand-in groups, straight and with a restart
 
@@ -117,6 +120,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdResident(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, args[1:], stdout, stderr)
+	case "wecom":
+		return cmdWeCom(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

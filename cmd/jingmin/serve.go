@@ -219,6 +219,9 @@ type hubOptions struct {
 	senders  map[bot.Platform]bot.Sender
 	adapters map[bot.Platform]newAdapter
 	role     role // zero: everything, as `jingmin serve`
+	// wechat are more options for the configured WeChat adapter (a test's
+	// clock and secrets).
+	wechat []wechat.Option
 	// broadcastPoll is how often idle broadcast lanes and the report loop
 	// look for work; zero: 500ms.
 	broadcastPoll time.Duration
@@ -291,10 +294,11 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 	adapters := map[bot.Platform]newAdapter{}
 	if cfg.WeChat != nil {
 		adapters[bot.WeChat] = func(pub bot.Publisher, dedup bot.Deduper, log *slog.Logger) (adapter, error) {
-			wopts := []wechat.Option{wechat.WithArchiveNotify(h.archiveNotify)}
+			wopts := []wechat.Option{wechat.WithArchiveNotify(h.archiveNotify), wechat.WithKF(st), wechat.WithMassSends(st)}
 			if rdb != nil {
 				wopts = append(wopts, wechat.WithRedis(rdb))
 			}
+			wopts = append(wopts, opts.wechat...)
 			return wechat.New(*cfg.WeChat, pub, dedup, log, wopts...)
 		}
 	}
@@ -369,6 +373,8 @@ func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, waker b
 		ConsultationStation: cfg.Hub.ConsultationStation,
 		EscalationWindow:    time.Duration(cfg.Hub.EscalationDigestMinutes) * time.Minute,
 		DutyOnFor:           time.Duration(cfg.Hub.DutyOnHours) * time.Hour,
+		CustomerGroupCap:    cfg.Broadcast.CustomerGroupDailyCap,
+		OwnerRemindAfter:    time.Duration(cfg.Broadcast.OwnerRemindMinutes) * time.Minute,
 		AlertLimits: map[bot.Platform]commands.TextLimit{
 			bot.WeChat:     {Bytes: wechat.MaxGroupTextBytes},
 			bot.DingTalk:   {Runes: bot.MaxTextRunes},

@@ -54,6 +54,8 @@ type Server struct {
 	seq         int
 	cards       map[string]*Card // task_id → card
 	arch        *archive         // the conversation archive (archive.go)
+
+	ext *ext // customer service, archive consent, mass sends (ext.go)
 }
 
 // NewServer starts a stand-in on 127.0.0.1. Close it when done.
@@ -62,6 +64,7 @@ func NewServer() *Server {
 		CorpSecret: "app-secret", OASecret: "oa-secret",
 		calls: map[string]int{}, failures: map[string][]int64{}, closed: map[string]bool{},
 		codes: map[string]bool{}, webhookKeys: map[string]string{}, tokens: map[string]struct{}{},
+		ext: newExt(),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /cgi-bin/gettoken", s.workToken)
@@ -72,6 +75,7 @@ func NewServer() *Server {
 	mux.HandleFunc("POST /cgi-bin/aibot/response", s.responseURL)
 	mux.HandleFunc("POST /cgi-bin/message/update_template_card", s.updateTemplateCard)
 	s.archiveRoutes(mux)
+	s.routeExt(mux)
 	s.Server = httptest.NewServer(mux)
 	return s
 }
