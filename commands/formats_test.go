@@ -28,6 +28,7 @@ var templateFormats = map[string]bot.Format{
 	"handed_over_ok":            bot.FormatText,
 	"handed_over_dm":            bot.FormatMarkdown,
 	"closed_ok":                 bot.FormatText,
+	"console_code":              bot.FormatText,
 	"duty_on":                   bot.FormatText,
 	"duty_off":                  bot.FormatText,
 	"digest":                    bot.FormatMarkdown, // the shift's digest and the 待办 reply
@@ -97,7 +98,8 @@ func TestPlainTextTemplatesHaveNoMarkdown(t *testing.T) {
 		"platform", "企业微信", "limit", "2048 字节", "size", "3000 字节", "tag", "企业群", "tags", "企业群、学校群", "groups", "hexie",
 		"scope", "本所", "total", "10", "platforms", "企业微信 4 个、钉钉 6 个", "id", "7", "state", "已发送完毕", "action", "取消",
 		"sent", "9", "cancelled", "1", "failed", "0", "waiting", "0", "reasons", "", "admin", "赵刚", "old", "6",
-		"until", "今天23:00", "due", "明天08:45", "end", "25:99", "page", "2", "pages", "3", "to", "40", "next", "3", "had", "王建国"}
+		"until", "今天23:00", "due", "明天08:45", "end", "25:99", "page", "2", "pages", "3", "to", "40", "next", "3", "had", "王建国",
+		"code", "493027"}
 	var keys []string
 	for key := range configs.DefaultTemplates {
 		keys = append(keys, key)

@@ -42,6 +42,9 @@ type Options struct {
 	// DutyOnFor is how long "值班 开" lasts with no end given and no
 	// rostered shift now or starting within it (0: DefaultDutyOnFor).
 	DutyOnFor time.Duration
+	// AuditRetention is how long audit rows are kept (0: forever); the
+	// retention job purges older ones.
+	AuditRetention time.Duration
 	// Now is the clock; tests and `roster who` set it.
 	Now func() time.Time
 	Log *slog.Logger

@@ -49,6 +49,8 @@ commands:
                the running hub does it daily
   resident     export --platform P --id ID: everything held about one resident, as JSON;
                erase --platform P --id ID: redact it all, recorded with who ran it
+  console admin create --name N   make a break-glass local admin of the web console
+               (password from stdin; TOTP is enrolled at the first sign-in)
   bench route  run a synthetic district through the hub and print the figures as JSON
   bench broadcast  send an alert to N stand-in groups, straight and with a restart
 
@@ -111,6 +113,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdPurge(ctx, args[1:], stdout, stderr)
 	case "resident":
 		return cmdResident(ctx, args[1:], stdout, stderr)
+	case "console":
+		return cmdConsole(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
