@@ -253,7 +253,7 @@ func TestAdminTokenNeedsEntropy(t *testing.T) {
 		token string
 		ok    bool
 	}{
-		{"", true}, // no shared token: the per-account tokens of the console only
+		{"", true},                           // no shared token: the per-account tokens of the console only
 		{"a-long-enough-admin-token", false}, // 16+ characters, words: about 120 bits at most
 		{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false},    // long, one character
 		{"Password1234Password1234Password1234", false},        // repeated words

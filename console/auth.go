@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"html/template"
 	"image/png"
 	"net/http"
 	"strings"
@@ -346,7 +347,7 @@ func (s *Server) newEnrolment(p *page, sess *session) error {
 	if err := png.Encode(&buf, img); err != nil {
 		return fmt.Errorf("draw the QR code: %w", err)
 	}
-	p.Enrol = &enrolment{Secret: key.Secret(), QR: "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())}
+	p.Enrol = &enrolment{Secret: key.Secret(), QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()))}
 	return nil
 }
 

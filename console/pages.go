@@ -49,7 +49,7 @@ type page struct {
 
 type enrolment struct {
 	Secret string
-	QR     string // a data: URL of the QR code (empty after a wrong code)
+	QR     template.URL // a data: URL of the QR code, made here (empty after a wrong code)
 }
 
 type castProgress struct {
@@ -69,12 +69,14 @@ type ticketRow struct {
 func (s *Server) parsePages() error {
 	loc := s.opts.Rules.Location()
 	funcs := template.FuncMap{
-		"list":   func(v ...string) []string { return v },
-		"tl":     timelineLabel,
-		"state":  outboundLabel,
-		"status": statusLabel,
-		"ago":    func(t, now time.Time) string { return fmt.Sprintf("%d 分钟", int(now.Sub(t)/time.Minute)) },
-		"when":   func(t time.Time) string { return whenIn(t, loc) },
+		"list":     func(v ...string) []string { return v },
+		"tl":       timelineLabel,
+		"tldetail": timelineDetail,
+		"purpose":  purposeLabel,
+		"state":    outboundLabel,
+		"status":   statusLabel,
+		"ago":      func(t, now time.Time) string { return fmt.Sprintf("%d 分钟", int(now.Sub(t)/time.Minute)) },
+		"when":     func(t time.Time) string { return whenIn(t, loc) },
 		"whenp": func(t *time.Time) string {
 			if t == nil {
 				return "—"
@@ -136,6 +138,43 @@ func timelineLabel(kind string) string {
 	return kind
 }
 
+// routeReasons name why a ticket went to whom (commands.Route.Reason).
+var routeReasons = map[string]string{
+	"own_officer": "本群民警", "mentioned": "被@的民警", "on_duty": "在班民警", "next_in_line": "所领导接手", "duty_account": "值班号（非工作时间）",
+}
+
+// timelineDetail says a line's detail in words: the routing reason, the
+// delivery state of the acknowledgement and the officer's DM.
+func timelineDetail(kind, detail string) string {
+	switch kind {
+	case store.TLAssigned:
+		reason, who, ok := strings.Cut(detail, "：")
+		if l, known := routeReasons[reason]; ok && known {
+			return who + "（" + l + "）"
+		}
+	case store.TLAcknowledged, store.TLNotified:
+		state, why, _ := strings.Cut(detail, "：")
+		if why != "" {
+			return outboundLabel(state) + "：" + why
+		}
+		return outboundLabel(state)
+	}
+	return detail
+}
+
+var purposeLabels = map[string]string{
+	string(bot.PurposeAck): "群内回执", string(bot.PurposeAssign): "派单私信", string(bot.PurposeAnswer): "答复居民",
+	string(bot.PurposeEscalation): "升级通知", string(bot.PurposePage): "紧急呼叫", string(bot.PurposeDigest): "待办摘要",
+	string(bot.PurposeNotice): "通知", string(bot.PurposeReply): "回复", string(bot.PurposeReport): "送达报告", string(bot.PurposeAlert): "预警",
+}
+
+func purposeLabel(p string) string {
+	if l, ok := purposeLabels[p]; ok {
+		return l
+	}
+	return p
+}
+
 var outboundLabels = map[string]string{
 	store.OutboundPending: "待发送", store.OutboundSending: "发送中", store.OutboundSent: "已送达", store.OutboundFailed: "失败",
 	store.OutboundCancelled: "已取消", store.OutboundAwaitingHuman: "等待人工发送", store.OutboundHeld: "待并入摘要", store.OutboundGathered: "已并入摘要",
@@ -164,7 +203,7 @@ func maskName(name string) string {
 	if len(r) == 0 {
 		return "居民"
 	}
-	return string(r[0]) + strings.Repeat("*", min(len(r)-1, 2)+1)
+	return string(r[0]) + "**"
 }
 
 // ---- Now
