@@ -654,3 +654,19 @@ func (h *Hub) Location() *time.Location { return h.opts.Location }
 
 // Clock is the rules' clock.
 func (h *Hub) Clock() time.Time { return h.now() }
+
+// AlertText is what each group is sent for a broadcast of text: the
+// console's preview shows exactly this.
+func (h *Hub) AlertText(text string) string { return h.alertText(h.dir.Load(), strings.TrimSpace(text)) }
+
+// AlertLimit says, in words, how long an alert may be on a platform.
+func (h *Hub) AlertLimit(platform string) string {
+	lim, ok := h.opts.AlertLimits[bot.Platform(platform)]
+	if !ok {
+		lim = TextLimit{Runes: h.opts.MaxTextRunes}
+	}
+	if lim.Bytes > 0 {
+		return fmt.Sprintf("%d 字节（约 %d 个汉字）", lim.Bytes, lim.Bytes/3)
+	}
+	return fmt.Sprintf("%d 字", lim.Runes)
+}

@@ -42,6 +42,8 @@ type page struct {
 	// Audit
 	Audit      []store.AuditEntry
 	AuditQuery auditQuery
+	// Broadcasts
+	Cast *broadcastPage
 	// Tokens
 	Tokens   []store.APIToken
 	NewToken string
@@ -71,6 +73,8 @@ func (s *Server) parsePages() error {
 	funcs := template.FuncMap{
 		"list":     func(v ...string) []string { return v },
 		"tl":       timelineLabel,
+		"scope":    commands.ScopeLabel,
+		"plain":    plainReport,
 		"tldetail": timelineDetail,
 		"purpose":  purposeLabel,
 		"state":    outboundLabel,
@@ -100,10 +104,13 @@ func (s *Server) parsePages() error {
 			return s.opts.Rules.StationName(*id)
 		},
 	}
-	names := []string{"signin", "code", "signin_admin", "totp", "error", "now", "tickets", "ticket", "audit", "tokens"}
+	names := []string{"signin", "code", "signin_admin", "totp", "error", "now", "tickets", "ticket", "audit", "tokens",
+		"broadcasts", "broadcast"}
+	partials := map[string][]string{"broadcast": {"templates/progress.html"}}
 	s.pages = map[string]*template.Template{}
 	for _, n := range names {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+n+".html")
+		files := append([]string{"templates/layout.html", "templates/" + n + ".html"}, partials[n]...)
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, files...)
 		if err != nil {
 			return fmt.Errorf("parse console page %s: %w", n, err)
 		}
@@ -113,8 +120,14 @@ func (s *Server) parsePages() error {
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name string, p page) {
+	s.renderPart(w, code, name, "layout.html", p)
+}
+
+// renderPart renders one named template of a page (a fragment the page's
+// script swaps in, or the whole page with "layout.html").
+func (s *Server) renderPart(w http.ResponseWriter, code int, name, part string, data any) {
 	var buf bytes.Buffer
-	if err := s.pages[name].Execute(&buf, p); err != nil {
+	if err := s.pages[name].ExecuteTemplate(&buf, part, data); err != nil {
 		s.opts.Log.Error("console: render page", "page", name, "err", err)
 		http.Error(w, "控制台页面出错", http.StatusInternalServerError)
 		return
@@ -136,6 +149,16 @@ func timelineLabel(kind string) string {
 		return l
 	}
 	return kind
+}
+
+// plainReport drops the markdown heading marks of a report written for
+// chat: the page shows it as text.
+func plainReport(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimLeft(l, "# ")
+	}
+	return strings.Join(lines, "\n")
 }
 
 // routeReasons name why a ticket went to whom (commands.Route.Reason).

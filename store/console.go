@@ -391,3 +391,24 @@ func (s *Store) ListTickets(ctx context.Context, f TicketFilter) ([]Ticket, erro
 	}
 	return out, nil
 }
+
+// ListBroadcasts lists broadcasts, newest first: of the given stations
+// (nil: every one) or authored by authorID.
+func (s *Store) ListBroadcasts(ctx context.Context, stationIDs []uint, authorID *uint, limit int) ([]Broadcast, error) {
+	q := s.read(ctx).Model(&Broadcast{})
+	if stationIDs != nil {
+		if authorID != nil {
+			q = q.Where("station_id IN ? OR author_id = ?", stationIDs, *authorID)
+		} else {
+			q = q.Where("station_id IN ?", stationIDs)
+		}
+	}
+	if limit <= 0 {
+		limit = 50
+	}
+	var out []Broadcast
+	if err := q.Order("id DESC").Limit(limit).Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list broadcasts: %w", err)
+	}
+	return out, nil
+}

@@ -39,7 +39,7 @@ func (h *consoleHub) signInInBrowser(t *testing.T, p *browserPage, login, user s
 // and finds all of it in the audit trail. Each page is screenshotted.
 func TestBrowserConsoleOfficerAndAdmin(t *testing.T) {
 	chromium := needChromium(t)
-	h := startConsoleHub(t, nil, at("2026-11-23 10:00")) // Monday: wang on shift
+	h := startConsoleHub(t, nil, at("2026-11-23 10:00"), fastBroadcasts) // Monday: wang on shift
 	h.say("hexie", "res-1", "刘阿姨", "@社区警务助手 楼道灯坏了，我电话13812345678")
 	h.settle()
 	p := newBrowserPage(t, chromium)
@@ -123,5 +123,25 @@ func TestBrowserConsoleOfficerAndAdmin(t *testing.T) {
 	a.screenshot("console-audit")
 	csv := evalIn[string](a, "CSV export", `fetch(document.getElementById("audit-csv").href).then(r => r.text())`, chromedp.EvalAwaitPromise)
 	mustContain(t, "CSV", csv, "id,at,actor,via,address,action", "ticket.handover")
+
+	// A fraud alert: compose, preview per platform, confirm, watch it go out.
+	a.do("the broadcasts page", chromedp.Navigate(h.ConsoleURL+"/broadcasts"), chromedp.WaitVisible(chromedp.ID("compose")))
+	a.do("compose", chromedp.SendKeys(chromedp.ID("text"), "近期有人冒充客服要求退款，请勿点击陌生链接 @所有人"),
+		chromedp.Click(chromedp.ID("draft")), chromedp.WaitVisible(chromedp.ID("preview")))
+	a.waitFor("the preview as the groups get it", `#preview .platform[data-platform="playground"]`, "4 个群", "冒充客服")
+	if got := evalIn[string](a, "preview text", `document.querySelector("#preview .bubble").textContent`); strings.Contains(got, "@所有人") {
+		t.Errorf("the preview shows an @所有人 that would @ everyone: %q", got)
+	}
+	a.screenshot("console-broadcast-draft")
+	a.do("confirm", chromedp.Click(chromedp.ID("confirm")), chromedp.WaitVisible(chromedp.ID("notice")))
+	a.waitFor("the report", "#report", "送达报告", "已送达 4/4")
+	a.screenshot("console-broadcast-done")
+	for _, g := range []string{"hexie", "hexie-shops", "yangguang", "xincun-elders"} {
+		if lines := h.botLines(bot.Group, g); len(lines) == 0 || !strings.Contains(lines[len(lines)-1].Text, "冒充客服") {
+			t.Errorf("group %s did not get the alert", g)
+		}
+	}
+	a.do("the history", chromedp.Navigate(h.ConsoleURL+"/broadcasts"), chromedp.WaitVisible(chromedp.ID("history")))
+	a.waitFor("the broadcast in the history", "#history tr", "B1", "赵刚", "done")
 	a.checkNoExceptions()
 }

@@ -573,3 +573,57 @@ func TestAuditRetentionPurgesOldRows(t *testing.T) {
 		t.Errorf("a row within 180 days was purged")
 	}
 }
+
+// Broadcasts from the console follow the broadcast rules (admins only,
+// their own station's groups, only the author confirms) and each action
+// is audited, refusals too.
+func TestConsoleBroadcastsFollowTheRulesAndAreAudited(t *testing.T) {
+	h := startConsoleHub(t, broadcastConfig(t, 0), at("2026-11-23 10:00"), fastBroadcasts)
+	w := h.client(t)
+	w.signIn("wang", "wang")
+	if r := w.get("/broadcasts"); r.code != http.StatusForbidden {
+		t.Errorf("an officer opens broadcasts: HTTP %d, want 403", r.code)
+	}
+	if r := w.post("/broadcasts", url.Values{"scope": {"station:taiping"}, "text": {"反诈提醒"}}); r.code != http.StatusForbidden {
+		t.Errorf("an officer posts a broadcast: HTTP %d, want 403", r.code)
+	}
+	z := h.client(t)
+	z.signIn("zhao", "zhao")
+	z.passTOTP("")
+	if r := z.post("/broadcasts", url.Values{"scope": {"all"}, "text": {"反诈提醒"}}); r.code != http.StatusUnprocessableEntity || !strings.Contains(r.body, "只能向本所") {
+		t.Errorf("a station admin to every station: HTTP %d, want 422 with the rule\n%s", r.code, r.body)
+	}
+	r := z.post("/broadcasts", url.Values{"scope": {"station:taiping"}, "text": {"反诈提醒：勿点陌生链接"}})
+	if r.code != http.StatusSeeOther || r.location != "/broadcasts/1" {
+		t.Fatalf("draft: HTTP %d → %q\n%s", r.code, r.location, r.body)
+	}
+	// Another admin can neither see nor confirm zhao's draft of another station.
+	s := h.client(t)
+	s.signIn("sun", "sun")
+	s.passTOTP("")
+	if r := s.get("/broadcasts/1"); r.code != http.StatusNotFound {
+		t.Errorf("another station's admin opens the draft: HTTP %d, want 404", r.code)
+	}
+	if r := s.post("/broadcasts/1/confirm", nil); r.code != http.StatusConflict {
+		t.Errorf("another station's admin confirms the draft: HTTP %d, want 409 (only the author confirms)", r.code)
+	}
+	if r := z.post("/broadcasts/1/confirm", nil); r.code != http.StatusSeeOther {
+		t.Fatalf("confirm: HTTP %d\n%s", r.code, r.body)
+	}
+	waitFor(t, "the broadcast done", func() bool {
+		b, err := h.store.BroadcastByID(context.Background(), 1)
+		return err == nil && b.Status == store.BroadcastDone
+	})
+	if b, _ := h.store.BroadcastByID(context.Background(), 1); b.CreatedVia != store.ViaConsole || b.ConfirmedFrom != "127.0.0.1" {
+		t.Errorf("broadcast record: via %q from %q, want the console and the address", b.CreatedVia, b.ConfirmedFrom)
+	}
+	var got []string
+	rows := auditRows(t, h, store.AuditFilter{Action: "broadcast."})
+	for i := len(rows) - 1; i >= 0; i-- {
+		got = append(got, rows[i].Actor+" "+rows[i].Action+" "+rows[i].Result)
+	}
+	want := "zhao 赵刚 broadcast.create denied|zhao 赵刚 broadcast.create ok|sun 孙丽 broadcast.confirm denied|zhao 赵刚 broadcast.confirm ok"
+	if strings.Join(got, "|") != want {
+		t.Errorf("broadcast audit rows:\n%s\nwant:\n%s", strings.Join(got, "|"), want)
+	}
+}
