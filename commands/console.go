@@ -657,7 +657,9 @@ func (h *Hub) Clock() time.Time { return h.now() }
 
 // AlertText is what each group is sent for a broadcast of text: the
 // console's preview shows exactly this.
-func (h *Hub) AlertText(text string) string { return h.alertText(h.dir.Load(), strings.TrimSpace(text)) }
+func (h *Hub) AlertText(text string) string {
+	return h.alertText(h.dir.Load(), strings.TrimSpace(text))
+}
 
 // AlertLimit says, in words, how long an alert may be on a platform.
 func (h *Hub) AlertLimit(platform string) string {
@@ -669,4 +671,73 @@ func (h *Hub) AlertLimit(platform string) string {
 		return fmt.Sprintf("%d 字节（约 %d 个汉字）", lim.Bytes, lim.Bytes/3)
 	}
 	return fmt.Sprintf("%d 字", lim.Runes)
+}
+
+// Series is what the Stats page draws: questions per day and per hour of
+// day (in the hub's time zone), and the shares asked after hours and
+// answered from the FAQ.
+type Series struct {
+	Days        []DayCount
+	Hours       [24]int
+	Total       int
+	AfterHours  int
+	FAQAnswered int
+}
+
+// DayCount is the questions of one day.
+type DayCount struct {
+	Day time.Time
+	N   int
+}
+
+// MaxStatsDays bounds a Stats range.
+const MaxStatsDays = 366
+
+// StatsFor is the Stats page's table and series for an account: its
+// stations only (a station code it may not see is refused), tickets asked
+// in [from, to).
+func (h *Hub) StatsFor(ctx context.Context, a Account, stationCode string, from, to time.Time) ([]Stats, *Series, error) {
+	d := h.dir.Load()
+	ids := a.Stations()
+	if stationCode != "" {
+		st := d.stationByCode(stationCode)
+		if st == nil || !a.MaySee(st.ID) {
+			return nil, nil, ErrNotVisible
+		}
+		ids = []uint{st.ID}
+	} else if ids != nil {
+		stationCode = d.stations[ids[0]].Code
+	}
+	if !to.After(from) || to.Sub(from) > MaxStatsDays*24*time.Hour {
+		return nil, nil, &ActRefusal{fmt.Sprintf("请选择 1 到 %d 天的时间范围。", MaxStatsDays)}
+	}
+	table, err := h.Stats(ctx, stationCode, from, to)
+	if err != nil {
+		return nil, nil, err
+	}
+	times, err := h.store.TicketTimes(ctx, ids, from, to)
+	if err != nil {
+		return nil, nil, err
+	}
+	loc := h.opts.Location
+	s := &Series{}
+	byDay := map[string]int{}
+	for _, t := range times {
+		local := t.CreatedAt.In(loc)
+		byDay[local.Format(time.DateOnly)]++
+		s.Hours[local.Hour()]++
+		s.Total++
+		if t.AfterHours {
+			s.AfterHours++
+		}
+		if t.AutoAnswered {
+			s.FAQAnswered++
+		}
+	}
+	for day := from.In(loc); day.Before(to); day = day.AddDate(0, 0, 1) {
+		y, m, dd := day.Date()
+		start := time.Date(y, m, dd, 0, 0, 0, 0, loc)
+		s.Days = append(s.Days, DayCount{Day: start, N: byDay[start.Format(time.DateOnly)]})
+	}
+	return table, s, nil
 }

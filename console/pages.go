@@ -44,6 +44,8 @@ type page struct {
 	AuditQuery auditQuery
 	// Broadcasts
 	Cast *broadcastPage
+	// Stats
+	Stats *statsPage
 	// Tokens
 	Tokens   []store.APIToken
 	NewToken string
@@ -105,7 +107,7 @@ func (s *Server) parsePages() error {
 		},
 	}
 	names := []string{"signin", "code", "signin_admin", "totp", "error", "now", "tickets", "ticket", "audit", "tokens",
-		"broadcasts", "broadcast"}
+		"broadcasts", "broadcast", "stats"}
 	partials := map[string][]string{"broadcast": {"templates/progress.html"}}
 	s.pages = map[string]*template.Template{}
 	for _, n := range names {

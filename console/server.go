@@ -117,6 +117,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /broadcasts", s.signedIn(s.broadcastCreate, true))
 	mux.HandleFunc("GET /broadcasts/{id}", s.signedIn(s.broadcastPage, true))
 	mux.HandleFunc("POST /broadcasts/{id}/{verb}", s.signedIn(s.broadcastAct, true))
+	mux.HandleFunc("GET /stats", s.signedIn(s.statsPage, true))
+	mux.HandleFunc("GET /stats.csv", s.signedIn(s.statsCSV, true))
 	mux.HandleFunc("GET /tokens", s.signedIn(s.tokensPage, true))
 	mux.HandleFunc("POST /tokens", s.signedIn(s.tokenCreate, true))
 	mux.HandleFunc("POST /tokens/{id}/revoke", s.signedIn(s.tokenRevoke, true))

@@ -412,3 +412,26 @@ func (s *Store) ListBroadcasts(ctx context.Context, stationIDs []uint, authorID 
 	}
 	return out, nil
 }
+
+// TicketTime is what the console's charts need of one ticket.
+type TicketTime struct {
+	CreatedAt    time.Time
+	AfterHours   bool
+	AutoAnswered bool
+}
+
+// TicketTimes lists, for tickets created in [from, to) of the given
+// stations (nil: all), when each was asked and how it was handled: the
+// few columns the charts bucket by day and hour.
+func (s *Store) TicketTimes(ctx context.Context, stationIDs []uint, from, to time.Time) ([]TicketTime, error) {
+	q := s.read(ctx).Model(&Ticket{}).Select("created_at, after_hours, auto_answered").
+		Where("created_at >= ? AND created_at < ?", from.UTC(), to.UTC())
+	if stationIDs != nil {
+		q = q.Where("station_id IN ?", stationIDs)
+	}
+	var out []TicketTime
+	if err := q.Order("created_at").Scan(&out).Error; err != nil {
+		return nil, fmt.Errorf("list ticket times: %w", err)
+	}
+	return out, nil
+}

@@ -143,5 +143,16 @@ func TestBrowserConsoleOfficerAndAdmin(t *testing.T) {
 	}
 	a.do("the history", chromedp.Navigate(h.ConsoleURL+"/broadcasts"), chromedp.WaitVisible(chromedp.ID("history")))
 	a.waitFor("the broadcast in the history", "#history tr", "B1", "赵刚", "done")
+
+	// A chart: today's two questions.
+	a.do("the stats page", chromedp.Navigate(h.ConsoleURL+"/stats"), chromedp.WaitVisible(chromedp.CSS("#chart-days svg")))
+	if got := evalIn[[]string](a, "day bars", `[...document.querySelectorAll("#chart-days rect.bar")].map(r => r.querySelector("title").textContent)`); len(got) != 7 || got[6] != "11-23：2" {
+		t.Errorf("the last 7 days' bars read %q, want today's 2 questions last", got)
+	}
+	if h := evalIn[float64](a, "today's bar", `document.querySelectorAll("#chart-days rect.bar")[6].getBoundingClientRect().height`); h < 50 {
+		t.Errorf("today's bar is %.0f px high, want it drawn to the top of the chart", h)
+	}
+	a.waitFor("the hour chart", "#chart-hours", "各时段提问数")
+	a.screenshot("console-stats")
 	a.checkNoExceptions()
 }

@@ -627,3 +627,58 @@ func TestConsoleBroadcastsFollowTheRulesAndAreAudited(t *testing.T) {
 		t.Errorf("broadcast audit rows:\n%s\nwant:\n%s", strings.Join(got, "|"), want)
 	}
 }
+
+// The Stats page draws the questions per day and per hour, says the
+// after-hours and FAQ shares, exports its tables as CSV, answers an empty
+// range with an empty chart that says so, and refuses a bad range and
+// another station.
+func TestConsoleStatsChartsAndCSV(t *testing.T) {
+	h := startConsoleHub(t, broadcastConfig(t, 0), at("2026-11-23 10:00"))
+	h.say("hexie", "res-1", "刘阿姨", "@社区警务助手 楼道灯坏了")
+	h.say("yangguang", "res-2", "王大爷", "@社区警务助手 车位被占了")
+	h.settle()
+	h.Clock.Set(at("2026-11-24 23:30")) // after hours
+	h.say("hexie", "res-3", "李先生", "@社区警务助手 户口怎么迁")
+	h.settle()
+	h.say("juyuan-1", "res-9", "周先生", "@社区警务助手 别的派出所")
+	h.settle()
+	c := h.client(t)
+	c.signIn("wang", "wang")
+	r := c.get("/stats?from=2026-11-22&to=2026-11-24")
+	if r.code != http.StatusOK {
+		t.Fatalf("stats: HTTP %d\n%s", r.code, r.body)
+	}
+	bars := regexp.MustCompile(`<rect [^>]*class="bar" data-n="(\d+)"><title>([^<]+)</title>`).FindAllStringSubmatch(r.body, -1)
+	var days []string
+	for _, b := range bars[:3] {
+		days = append(days, b[2])
+	}
+	if got := strings.Join(days, " "); got != "11-22：0 11-23：2 11-24：1" {
+		t.Errorf("day bars %q, want 0, 2 and 1 questions on the three days (wang's station only)", got)
+	}
+	mustContain(t, "stats page", r.body, `id="stats-total">3<`, "33%（1/3）", "太平派出所", "和谐小区业主群")
+	if strings.Contains(r.body, "菊园") {
+		t.Error("an officer's stats show another station")
+	}
+	csv := c.get("/stats.csv?table=days&from=2026-11-22&to=2026-11-24")
+	if csv.code != http.StatusOK || !strings.Contains(csv.body, "2026-11-23,2") {
+		t.Errorf("days CSV: HTTP %d\n%s", csv.code, csv.body)
+	}
+	groups := c.get("/stats.csv?table=groups&from=2026-11-22&to=2026-11-24")
+	if !strings.Contains(groups.body, "太平派出所,和谐小区业主群,2") {
+		t.Errorf("groups CSV:\n%s", groups.body)
+	}
+	empty := c.get("/stats?from=2026-10-01&to=2026-10-07")
+	if empty.code != http.StatusOK || strings.Count(empty.body, "该时段没有提问") != 2 || !strings.Contains(empty.body, "该时段没有工单") {
+		t.Errorf("an empty range: HTTP %d, want both charts and the table to say there is nothing\n%s", empty.code, empty.body)
+	}
+	if r := c.get("/stats?from=2026-11-24&to=2026-11-01"); r.code != http.StatusBadRequest || !strings.Contains(r.body, "时间范围") {
+		t.Errorf("a range ending before it starts: HTTP %d, want 400 saying so", r.code)
+	}
+	if r := c.get("/stats?station=juyuan"); r.code != http.StatusNotFound {
+		t.Errorf("another station's stats: HTTP %d, want 404", r.code)
+	}
+	if n := len(auditRows(t, h, store.AuditFilter{Action: "stats.export"})); n != 2 {
+		t.Errorf("%d exports audited, want 2", n)
+	}
+}
