@@ -274,6 +274,17 @@ func (s *Server) nowEvents(w http.ResponseWriter, r *http.Request, sess *session
 	tick := time.NewTicker(s.opts.LivePoll)
 	defer tick.Stop()
 	var last string
+	lastWrite := time.Now()
+	send := func(ev string) bool {
+		// Each write moves the deadline on: the stream lives as long as
+		// the person watches, the server's write timeout bounds one write.
+		_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		if _, err := w.Write([]byte(ev)); err != nil {
+			return false
+		}
+		lastWrite = time.Now()
+		return rc.Flush() == nil
+	}
 	for {
 		again, why, err := s.session(r)
 		if err != nil || again == nil {
@@ -293,19 +304,17 @@ func (s *Server) nowEvents(w http.ResponseWriter, r *http.Request, sess *session
 		}
 		if html := buf.String(); html != last {
 			last = html
-			_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
 			var ev strings.Builder
 			ev.WriteString("event: board\n")
 			for _, line := range strings.Split(html, "\n") {
 				ev.WriteString("data: " + line + "\n")
 			}
 			ev.WriteString("\n")
-			if _, err := w.Write([]byte(ev.String())); err != nil {
+			if !send(ev.String()) {
 				return
 			}
-			if err := rc.Flush(); err != nil {
-				return
-			}
+		} else if time.Since(lastWrite) > 20*time.Second && !send(": still here\n\n") {
+			return // a proxy or the browser hung up
 		}
 		select {
 		case <-r.Context().Done():

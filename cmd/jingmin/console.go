@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"os/user"
 	"strings"
 	"time"
@@ -42,7 +41,7 @@ const consoleUsage = `usage:
       enrols an authenticator (TOTP) at the first sign-in.`
 
 // cmdConsole runs the console's command-line tools.
-func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdConsole(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) < 2 || args[0] != "admin" || args[1] != "create" {
 		fmt.Fprintln(stderr, consoleUsage)
 		return errors.New("console: want `console admin create --name NAME`")
@@ -58,7 +57,7 @@ func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errors.New("console admin create: --name is required")
 	}
 	fmt.Fprintln(stderr, "password (at least 12 characters), then Enter:")
-	password, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	password, err := bufio.NewReader(stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("read the password: %w", err)
 	}

@@ -682,3 +682,67 @@ func TestConsoleStatsChartsAndCSV(t *testing.T) {
 		t.Errorf("%d exports audited, want 2", n)
 	}
 }
+
+// The break-glass local admin is made on the command line (password from
+// stdin, hashed), signs in with it, must enrol an authenticator, then sees
+// every station; a wrong password is refused and audited.
+func TestConsoleLocalAdmin(t *testing.T) {
+	db := t.TempDir() + "/hub.db"
+	hh := startHubOn(t, broadcastConfig(t, 0), at("2026-11-23 10:00"), db)
+	t.Setenv("JINGMIN_DATABASE_DSN", db)
+	var out, errOut strings.Builder
+	if err := cmdConsole(context.Background(), []string{"admin", "create", "--name", "ops"}, strings.NewReader("short\n"), &out, &errOut); err == nil || !strings.Contains(err.Error(), "12 characters") {
+		t.Errorf("a short password: %v, want a refusal naming the length", err)
+	}
+	if err := cmdConsole(context.Background(), []string{"admin", "create", "--name", "ops"}, strings.NewReader("correct horse battery staple\n"), &out, &errOut); err != nil {
+		t.Fatalf("console admin create: %v\n%s", err, errOut.String())
+	}
+	mustContain(t, "create's output", out.String(), "本地管理员 ops 已创建")
+	adm, err := hh.store.ConsoleAdminByName(context.Background(), "ops")
+	if err != nil || strings.Contains(adm.PasswordHash, "horse") || !strings.HasPrefix(adm.PasswordHash, "$2") {
+		t.Fatalf("stored admin %+v (%v), want a bcrypt hash", adm, err)
+	}
+	// Sign in through the console of a hub on the same database.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hh.console = ln
+	run, err := hh.consoleServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	h := &consoleHub{testHub: hh, ConsoleURL: "http://" + ln.Addr().String()}
+	c := h.client(t)
+	if r := c.post("/signin/admin", url.Values{"name": {"ops"}, "password": {"wrong password!"}}); r.code != http.StatusUnauthorized || !strings.Contains(r.body, "用户名或密码不正确") {
+		t.Errorf("a wrong password: HTTP %d, want 401", r.code)
+	}
+	if r := c.post("/signin/admin", url.Values{"name": {"ops"}, "password": {"correct horse battery staple"}}); r.code != http.StatusSeeOther || r.location != "/signin/totp" {
+		t.Fatalf("the right password: HTTP %d → %q, want the second factor next", r.code, r.location)
+	}
+	if r := c.get("/tickets"); r.location != "/signin/totp" {
+		t.Errorf("tickets before TOTP: HTTP %d → %q, want the second factor first", r.code, r.location)
+	}
+	secret := c.passTOTP("")
+	if r := c.get("/tickets"); r.code != http.StatusOK || !strings.Contains(r.body, "菊园派出所") || !strings.Contains(r.body, "太平派出所") {
+		t.Errorf("the local admin's ticket filter: HTTP %d, want every station", r.code)
+	}
+	// The next sign-in asks for the enrolled authenticator, not a new one.
+	c2 := h.client(t)
+	c2.post("/signin/admin", url.Values{"name": {"ops"}, "password": {"correct horse battery staple"}})
+	if r := c2.get("/signin/totp"); strings.Contains(r.body, "totp-secret") {
+		t.Error("an enrolled admin is offered a new authenticator")
+	}
+	c2.passTOTP(secret)
+	failed := auditRows(t, h, store.AuditFilter{Action: commands.AuditSignInFailed})
+	if len(failed) != 1 || failed[0].Actor != "admin:ops" {
+		t.Errorf("failed local sign-ins audited: %+v, want one for admin:ops", failed)
+	}
+	if n := len(auditRows(t, h, store.AuditFilter{Action: "console.admin.create"})); n != 1 {
+		t.Errorf("%d admin creations audited, want 1", n)
+	}
+}

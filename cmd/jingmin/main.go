@@ -114,7 +114,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "resident":
 		return cmdResident(ctx, args[1:], stdout, stderr)
 	case "console":
-		return cmdConsole(ctx, args[1:], stdout, stderr)
+		return cmdConsole(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
