@@ -42,11 +42,12 @@ const (
 
 // Why a sign-in was refused: each says what to do.
 var (
-	ErrLockedOut   = errors.New("too many wrong codes for this account or from this address: wait 15 minutes, then ask for a new code")
-	ErrNoAccount   = errors.New("no such officer, or they have no chat account to send a code to")
-	ErrCodeExpired = errors.New("this code has expired (codes are valid 5 minutes): ask for a new one")
-	ErrCodeUsed    = errors.New("this code was used already (each code signs in once): ask for a new one")
-	ErrCodeWrong   = errors.New("wrong code: check the latest code in your chat with the bot")
+	ErrLockedOut    = errors.New("too many wrong codes for this account or from this address: wait 15 minutes, then ask for a new code")
+	ErrTooManyCodes = errors.New("too many codes asked for this account: use the latest one, or wait 15 minutes")
+	ErrNoAccount    = errors.New("no such officer, or they have no chat account to send a code to")
+	ErrCodeExpired  = errors.New("this code has expired (codes are valid 5 minutes): ask for a new one")
+	ErrCodeUsed     = errors.New("this code was used already (each code signs in once): ask for a new one")
+	ErrCodeWrong    = errors.New("wrong code: check the latest code in your chat with the bot")
 	// ErrNotVisible is a ticket of a station the account may not see. The
 	// console answers it as "not found", so a URL tells nothing.
 	ErrNotVisible = errors.New("no such ticket")
@@ -251,6 +252,13 @@ func (h *Hub) RequestSignInCode(ctx context.Context, login, address string) erro
 		return err
 	} else if locked {
 		return ErrLockedOut
+	}
+	// Nobody floods an officer's chat with codes by asking again and
+	// again: LockoutFailures codes in the window are enough for anyone.
+	if n, err := h.store.CountAudit(ctx, AuditSignInCodeSent, now.Add(-LockoutWindow), idOf(o), ""); err != nil {
+		return err
+	} else if n >= LockoutFailures {
+		return ErrTooManyCodes
 	}
 	d := h.dir.Load()
 	platform, user, ok := d.address(o, "")

@@ -183,6 +183,10 @@ func (s *Server) requestCode(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, commands.ErrLockedOut):
 		s.render(w, r, http.StatusTooManyRequests, "signin", page{Title: "登录", Error: "错误次数过多，请 15 分钟后再试。"})
 		return
+	case errors.Is(err, commands.ErrTooManyCodes):
+		s.render(w, r, http.StatusTooManyRequests, "code", page{Title: "输入验证码", Login: login,
+			Error: "15 分钟内已发送过多个验证码，请使用最新收到的验证码，或 15 分钟后再试。"})
+		return
 	case errors.Is(err, commands.ErrNoAccount):
 		s.opts.Log.Info("console: sign-in code asked for no account", "address", clientAddress(r))
 	case err != nil:

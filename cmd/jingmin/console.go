@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os/user"
 	"strings"
 	"time"
@@ -23,6 +24,12 @@ func (h *hub) consoleServer() (func(ctx context.Context) error, error) {
 	idle := time.Duration(h.cfg.Console.IdleMinutes) * time.Minute
 	if idle <= 0 {
 		idle = configs.DefaultConsoleIdleMinutes * time.Minute
+	}
+	if host, _, err := net.SplitHostPort(h.cfg.Console.Listen); err == nil && !h.cfg.Console.Insecure {
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			h.log.Warn("console: listening beyond loopback; its session cookie is Secure, so serve it to browsers over HTTPS (a TLS proxy in front), or sign-in will not hold",
+				"listen", h.cfg.Console.Listen)
+		}
 	}
 	c, err := console.New(console.Options{Store: h.store, Rules: h.rules, Log: h.log.With("part", "console"),
 		Idle: idle, InsecureCookies: h.cfg.Console.Insecure})

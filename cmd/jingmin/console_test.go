@@ -243,6 +243,19 @@ func TestConsoleSignInCodesAndLockout(t *testing.T) {
 	// After the window wang signs in again.
 	h.Clock.Add(commands.LockoutWindow + time.Second)
 	c.signIn("wang", "wang")
+	// Asking for codes again and again does not flood the officer's chat.
+	for i := 0; i < 5; i++ {
+		li.post("/signin", url.Values{"login": {"陈晓"}})
+	}
+	h.settle()
+	before := len(h.codes("chen"))
+	if r := li.post("/signin", url.Values{"login": {"陈晓"}}); r.code != http.StatusTooManyRequests || !strings.Contains(r.body, "最新收到的验证码") {
+		t.Errorf("a sixth code within 15 minutes: HTTP %d, want 429 pointing to the latest code", r.code)
+	}
+	h.settle()
+	if n := len(h.codes("chen")); n != before {
+		t.Errorf("the sixth request sent a code (%d → %d)", before, n)
+	}
 	// A name nobody has gets the same page as a real one (the form does
 	// not tell who works here), and no code is sent anywhere.
 	if r := h.client(t).post("/signin", url.Values{"login": {"不存在的人"}}); r.code != http.StatusOK || !strings.Contains(r.body, "输入验证码") {
