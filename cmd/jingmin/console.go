@@ -20,7 +20,7 @@ import (
 // consoleServer is the web console on its listener, as an inbound part:
 // bounded like every HTTP server of the hub, its live streams ended when
 // shutdown begins.
-func (h *hub) consoleServer() (func(ctx context.Context) error, error) {
+func (h *hub) consoleServer(ln net.Listener) (func(ctx context.Context) error, error) {
 	idle := time.Duration(h.cfg.Console.IdleMinutes) * time.Minute
 	if idle <= 0 {
 		idle = configs.DefaultConsoleIdleMinutes * time.Minute
@@ -36,7 +36,7 @@ func (h *hub) consoleServer() (func(ctx context.Context) error, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := httpserver.New(h.console, c.Handler(), h.log, httpserver.Options{Name: "console", MaxConns: 256,
+	srv := httpserver.New(ln, c.Handler(), h.log, httpserver.Options{Name: "console", MaxConns: 256,
 		BodyLimit: 64 << 10, OnShutdown: []func(){c.Stop}})
 	return srv.Run, nil
 }

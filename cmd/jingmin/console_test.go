@@ -58,7 +58,7 @@ func (h *consoleHub) clientFrom(t *testing.T, addr string) *consoleClient {
 		tr.DialContext = d.DialContext
 	}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &consoleClient{t: t, h: h, http: &http.Client{Jar: jar, Timeout: 20 * time.Second, Transport: tr,
+	return &consoleClient{t: t, h: h, http: &http.Client{Jar: jar, Timeout: 60 * time.Second, Transport: tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
@@ -720,8 +720,7 @@ func TestConsoleLocalAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hh.console = ln
-	run, err := hh.consoleServer()
+	run, err := hh.consoleServer(ln)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -442,7 +442,7 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 		inbound("admin API", admin.Run)
 	}
 	if h.console != nil {
-		run, err := h.consoleServer()
+		run, err := h.consoleServer(h.console)
 		if err != nil {
 			return err
 		}
