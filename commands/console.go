@@ -714,7 +714,11 @@ func (h *Hub) StatsFor(ctx context.Context, a Account, stationCode string, from,
 		}
 		ids = []uint{st.ID}
 	} else if ids != nil {
-		stationCode = d.stations[ids[0]].Code
+		st := d.stations[ids[0]]
+		if st == nil {
+			return nil, nil, ErrNotVisible
+		}
+		stationCode = st.Code
 	}
 	if !to.After(from) || to.Sub(from) > MaxStatsDays*24*time.Hour {
 		return nil, nil, &ActRefusal{fmt.Sprintf("请选择 1 到 %d 天的时间范围。", MaxStatsDays)}
