@@ -28,6 +28,7 @@ var templateFormats = map[string]bot.Format{
 	"handed_over_ok":            bot.FormatText,
 	"handed_over_dm":            bot.FormatMarkdown,
 	"closed_ok":                 bot.FormatText,
+	"console_code":              bot.FormatText,
 	"duty_on":                   bot.FormatText,
 	"duty_off":                  bot.FormatText,
 	"digest":                    bot.FormatMarkdown, // the shift's digest and the 待办 reply
@@ -118,7 +119,8 @@ func TestPlainTextTemplatesHaveNoMarkdown(t *testing.T) {
 		"sent", "9", "cancelled", "1", "failed", "0", "waiting", "0", "reasons", "", "admin", "赵刚", "old", "6",
 		"until", "今天23:00", "due", "明天08:45", "end", "25:99", "page", "2", "pages", "3", "to", "40", "next", "3", "had", "王建国",
 		"time", "22:41", "app", "dingtestappkey", "used", "800", "budget", "1000", "held", "12",
-		"link", "https://work.weixin.qq.com/kf/kfc123", "unconfirmed", "12", "owner", "王建国"}
+		"link", "https://work.weixin.qq.com/kf/kfc123", "unconfirmed", "12", "owner", "王建国",
+		"code", "493027"}
 	var keys []string
 	for key := range configs.DefaultTemplates {
 		keys = append(keys, key)

@@ -48,6 +48,9 @@ type Options struct {
 	// OwnerRemindAfter is when a customer group's owner who has not sent a
 	// broadcast's mass send is reminded (0: DefaultOwnerRemindAfter).
 	OwnerRemindAfter time.Duration
+	// AuditRetention is how long audit rows are kept (0: forever); the
+	// retention job purges older ones.
+	AuditRetention time.Duration
 	// Now is the clock; tests and `roster who` set it.
 	Now func() time.Time
 	Log *slog.Logger

@@ -101,6 +101,7 @@ type Config struct {
 	Playground Playground `yaml:"playground"`
 	Ops        Ops        `yaml:"ops"`
 	Admin      Admin      `yaml:"admin"`
+	Console    Console    `yaml:"console"`
 	Broadcast  Broadcast  `yaml:"broadcast"`
 	// WeChat turns the WeCom adapter on (nil: off); its secrets come from
 	// the environment variables it names.
@@ -170,6 +171,24 @@ type Hub struct {
 	// then they are redacted, counts and times kept. Default 180; 0 keeps
 	// them forever.
 	RetentionDays *int `yaml:"retention_days"`
+	// AuditRetentionDays is how long the audit trail is kept: at least
+	// MinAuditRetentionDays, default DefaultAuditRetentionDays; 0 keeps
+	// it forever.
+	AuditRetentionDays *int `yaml:"audit_retention_days"`
+}
+
+// Audit trail retention, in days.
+const (
+	DefaultAuditRetentionDays = 365
+	MinAuditRetentionDays     = 180
+)
+
+// AuditRetention is how long audit rows are kept; 0 is forever.
+func (h Hub) AuditRetention() time.Duration {
+	if h.AuditRetentionDays == nil {
+		return DefaultAuditRetentionDays * 24 * time.Hour
+	}
+	return time.Duration(*h.AuditRetentionDays) * 24 * time.Hour
 }
 
 // Budget bounds each platform app's API calls a month (DingTalk counts
@@ -247,6 +266,22 @@ type Admin struct {
 	Listen string `yaml:"listen"`
 	Token  string `yaml:"-"`
 }
+
+// Console is the web console for officers and admins (see console/), off
+// unless Listen is set.
+type Console struct {
+	Listen string `yaml:"listen"`
+	// IdleMinutes ends a session unused this long (default 30); a session
+	// ends 12 hours after sign-in whatever its use.
+	IdleMinutes int `yaml:"idle_minutes"`
+	// Insecure drops the Secure flag from the session cookie, for a console
+	// reached over plain HTTP on another host than localhost (behind a
+	// TLS proxy leave it off).
+	Insecure bool `yaml:"insecure_cookies"`
+}
+
+// DefaultConsoleIdleMinutes is console.idle_minutes when left out.
+const DefaultConsoleIdleMinutes = 30
 
 // Playground is the local stand-in platform. It cannot be enabled beside a
 // wechat: or dingtalk: block: anyone who reaches it acts as any officer.
@@ -628,6 +663,7 @@ const (
 	EnvOpsListen      = "JINGMIN_OPS_LISTEN"
 	EnvAdminListen    = "JINGMIN_ADMIN_LISTEN"
 	EnvAdminToken     = "JINGMIN_ADMIN_TOKEN"
+	EnvConsoleListen  = "JINGMIN_CONSOLE_LISTEN"
 )
 
 // applyEnv reads the environment over the file. serving: also require what
@@ -640,6 +676,7 @@ func (c *Config) applyEnv(lookup func(string) (string, bool), serving bool) erro
 		{EnvDatabaseDriver, &c.Database.Driver}, {EnvDatabaseDSN, &c.Database.DSN},
 		{EnvPlaygroundAddr, &c.Playground.Listen}, {EnvBus, &c.Bus.Kind}, {EnvRedisURL, &c.Bus.RedisURL},
 		{EnvOpsListen, &c.Ops.Listen}, {EnvAdminListen, &c.Admin.Listen}, {EnvAdminToken, &c.Admin.Token},
+		{EnvConsoleListen, &c.Console.Listen},
 	} {
 		if v, ok := lookup(env.name); ok && v != "" {
 			*env.into = v
@@ -667,7 +704,10 @@ func (c *Config) applyEnv(lookup func(string) (string, bool), serving bool) erro
 	if !serving {
 		return nil
 	}
-	if c.Admin.Listen != "" {
+	// Without the shared token the admin API takes the per-account tokens
+	// made in the console only; the shared one, deprecated, still works
+	// when set, and must then be beyond guessing.
+	if c.Admin.Listen != "" && c.Admin.Token != "" {
 		if bits := TokenBits(c.Admin.Token); bits < MinTokenBits {
 			return fmt.Errorf("%s: admin.listen is set: %s must carry at least %d bits of entropy (this one about %.0f): "+
 				"generate one with `openssl rand -base64 32` or `head -c 32 /dev/urandom | base64`", c.Source, EnvAdminToken, MinTokenBits, bits)
@@ -785,6 +825,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Hub.DutyOnHours < 1 || c.Hub.DutyOnHours > 24 {
 		bad("hub.duty_on_hours", "%d, want 1 to 24 hours", c.Hub.DutyOnHours)
+	}
+	if c.Hub.AuditRetentionDays != nil && *c.Hub.AuditRetentionDays != 0 && (*c.Hub.AuditRetentionDays < MinAuditRetentionDays || *c.Hub.AuditRetentionDays > 36500) {
+		bad("hub.audit_retention_days", "must be a number of days from %d to 36500, or 0 to keep the audit trail forever, got %d", MinAuditRetentionDays, *c.Hub.AuditRetentionDays)
+	}
+	if c.Console.IdleMinutes < 0 || c.Console.IdleMinutes > 720 {
+		bad("console.idle_minutes", "must be a number of minutes from 1 to 720 (0: the default, 30), got %d", c.Console.IdleMinutes)
 	}
 	if c.Hub.RetentionDays != nil && (*c.Hub.RetentionDays < 0 || *c.Hub.RetentionDays > 36500) {
 		bad("hub.retention_days", "must be a number of days from 1 to 36500, or 0 to keep residents' data forever, got %d", *c.Hub.RetentionDays)

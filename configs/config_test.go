@@ -253,7 +253,7 @@ func TestAdminTokenNeedsEntropy(t *testing.T) {
 		token string
 		ok    bool
 	}{
-		{"", false},
+		{"", true},                           // no shared token: the per-account tokens of the console only
 		{"a-long-enough-admin-token", false}, // 16+ characters, words: about 120 bits at most
 		{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false},    // long, one character
 		{"Password1234Password1234Password1234", false},        // repeated words
@@ -301,5 +301,28 @@ func TestRetentionDaysDefaultsTo180AndZeroKeepsForever(t *testing.T) {
 	if _, err := Parse("station.yaml", []byte(strings.Replace(string(base), "retention_days: 180", "retention_days: -1", 1))); err == nil ||
 		!strings.Contains(err.Error(), "hub.retention_days") {
 		t.Errorf("retention_days: -1: %v, want an error naming the field", err)
+	}
+}
+
+// The audit trail is kept at least 180 days (default 365, 0: forever).
+func TestAuditRetentionDaysAtLeast180(t *testing.T) {
+	base, _ := os.ReadFile("example.yaml")
+	with := func(v string) string {
+		return strings.Replace(string(base), "  retention_days: 180\n", "  retention_days: 180\n  audit_retention_days: "+v+"\n", 1)
+	}
+	c, err := Parse("station.yaml", base)
+	if err != nil || c.Hub.AuditRetention() != 365*24*time.Hour {
+		t.Errorf("audit retention by default = %v, %v; want 365 days", c.Hub.AuditRetention(), err)
+	}
+	for v, want := range map[string]time.Duration{"180": 180 * 24 * time.Hour, "0": 0, "1000": 1000 * 24 * time.Hour} {
+		c, err := Parse("station.yaml", []byte(with(v)))
+		if err != nil || c.Hub.AuditRetention() != want {
+			t.Errorf("audit_retention_days: %s = %v, %v; want %v", v, c.Hub.AuditRetention(), err, want)
+		}
+	}
+	for _, v := range []string{"30", "179", "-1"} {
+		if _, err := Parse("station.yaml", []byte(with(v))); err == nil || !strings.Contains(err.Error(), "hub.audit_retention_days") {
+			t.Errorf("audit_retention_days: %s: %v, want an error naming the field", v, err)
+		}
 	}
 }

@@ -42,6 +42,7 @@ var DefaultTemplates = map[string]string{
 	"handed_over_ok":            "工单 #{number} 已转交{officer}。",
 	"handed_over_dm":            "### 工单 #{number} 由{from}转交给您\n- 群：{group}\n- 居民：{resident}\n- 问题：{question}\n\n回复“#{number} 内容”即在群里答复。",
 	"closed_ok":                 "工单 #{number} 已办结。",
+	"console_code":              "警民通控制台登录验证码：{code}（{minutes}分钟内有效，只能使用一次）。如非本人操作，请勿告诉任何人，并告知管理员。",
 	"duty_on":                   "已开始值班，到{until}为止，新问题会转给您。提前结束请发送“值班 关”。",
 	"duty_off":                  "已结束值班，{next}您的下一班开始前，新问题将转给其他在班人员。",
 	"duty_off_no_shift":         "已结束值班，新问题将转给其他在班人员；再次值班请发送“值班 开”。",

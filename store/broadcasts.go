@@ -66,6 +66,8 @@ const (
 	ViaChat = "chat" // a command in an officer's direct chat
 	ViaCLI  = "cli"  // jingmin broadcast on the operator's shell
 	ViaAPI  = "api"  // the admin API
+	// ViaConsole is the station console (signed-in officer).
+	ViaConsole = "console"
 )
 
 // Actor is who acted on a broadcast, for its record: the officer (nil for

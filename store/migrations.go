@@ -45,6 +45,7 @@ func migrations() []*gormigrate.Migration {
 		migrate2026120241(),
 		migrate2026120242(),
 		migrate2026120243(),
+		migrate2026120251(),
 	}
 }
 

@@ -25,7 +25,8 @@ func models() []any {
 		&Ticket{}, &TicketEvent{}, &FAQ{}, &Template{}, &UnknownChat{}, &ParkedMessage{},
 		&Broadcast{}, &Delivery{}, &OutboundMessage{}, &ResidentErasure{}, &AuditEntry{}, &Card{}, &APIUsage{},
 		&ArchiveCursor{}, &ArchivedMessage{},
-		&KFCursor{}, &KFSession{}, &KFLink{}, &ArchiveConsent{}}
+		&KFCursor{}, &KFSession{}, &KFLink{}, &ArchiveConsent{},
+		&ConsoleAdmin{}, &ConsoleTOTP{}, &ConsoleCode{}, &ConsoleSession{}, &APIToken{}}
 }
 
 // column and index are what the drift test compares: as much of a column's

@@ -220,6 +220,7 @@ const (
 	TLFollowUp     = "follow_up"     // a resident's further message, kept on the ticket
 	TLUndelivered  = "undelivered"   // an answer the platform refused to deliver
 	TLAlertDrafted = "alert_drafted" // the question was forwarded as a fraud alert
+	TLReopened     = "reopened"      // the ticket was reopened from the console
 )
 
 // TicketEvent is one line of a ticket's timeline.

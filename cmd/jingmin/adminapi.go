@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jingminhub/jingmin/commands"
+	"github.com/jingminhub/jingmin/console"
 	"github.com/jingminhub/jingmin/store"
 )
 
@@ -47,8 +49,12 @@ func (a adminAPI) handler() http.Handler {
 	if now == nil {
 		now = time.Now
 	}
-	return a.authorised(mux, newAuthLimiter(now))
+	return a.authorised(mux, newAuthLimiter(now), &sync.Once{})
 }
+
+// tokenAccount is the request context key of the officer a per-account
+// API token acts as.
+type tokenAccount struct{}
 
 // authorised refuses any request without the token; comparing in constant
 // time keeps the token from leaking through response timing. Each failure
@@ -56,7 +62,11 @@ func (a adminAPI) handler() http.Handler {
 // address that fails authFailures times within authWindow is answered 429,
 // token or not, for authBlock: guessing the token from one address takes
 // forever, and the console keeps working for the others.
-func (a adminAPI) authorised(next http.Handler, lim *authLimiter) http.Handler {
+//
+// A per-account token (made in the console, console.TokenPrefix) acts as
+// its officer: its use is audited and "by" is that officer. The shared
+// token still works, deprecated: the first use logs a warning.
+func (a adminAPI) authorised(next http.Handler, lim *authLimiter, deprecated *sync.Once) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := remoteHost(r)
 		if wait := lim.blocked(host); wait > 0 {
@@ -65,11 +75,31 @@ func (a adminAPI) authorised(next http.Handler, lim *authLimiter) http.Handler {
 			return
 		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.token)) != 1 {
+		if ok && strings.HasPrefix(got, console.TokenPrefix) {
+			o, err := console.UseAPIToken(r.Context(), a.h.store, a.h.rules, got, r.Method+" "+r.URL.Path, host)
+			if err == nil {
+				lim.succeed(host)
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenAccount{}, o)))
+				return
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				writeStatus(w, http.StatusInternalServerError, map[string]string{"error": "the hub could not check the token now; try again"})
+				return
+			}
+			ok = false
+		} else if ok && (a.token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(a.token)) != 1) {
+			ok = false
+		} else if ok {
+			deprecated.Do(func() {
+				a.h.log.Warn("admin API: the shared JINGMIN_ADMIN_TOKEN is deprecated and goes in the next release: " +
+					"make a per-account token in the console (API tokens) and send it instead")
+			})
+		}
+		if !ok {
 			locked := lim.fail(host)
 			a.h.log.Warn("admin API: authentication failed", "address", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
 				"bearer", ok, "locked_out", locked)
-			writeStatus(w, http.StatusUnauthorized, map[string]string{"error": "send Authorization: Bearer <JINGMIN_ADMIN_TOKEN>"})
+			writeStatus(w, http.StatusUnauthorized, map[string]string{"error": "send Authorization: Bearer <your API token from the console>"})
 			return
 		}
 		lim.succeed(host)
@@ -211,6 +241,14 @@ func (a adminAPI) read(w http.ResponseWriter, r *http.Request) (adminRequest, *s
 	if err != nil {
 		writeStatus(w, http.StatusBadRequest, map[string]string{"error": "body is not the JSON request (at most 64 KiB): " + err.Error()})
 		return req, nil, "", "", false
+	}
+	if o, ok := r.Context().Value(tokenAccount{}).(*store.Officer); ok {
+		// The token says who acts: "by" may repeat it, never name another.
+		if by := strings.TrimSpace(req.By); by != "" && by != o.Code {
+			writeStatus(w, http.StatusUnprocessableEntity, map[string]string{"error": fmt.Sprintf(`by：这个令牌属于 %s，不能代替 %q 操作；by 可以不填。`, o.Code, by)})
+			return req, nil, "", "", false
+		}
+		req.By = o.Code
 	}
 	if strings.TrimSpace(req.By) == "" {
 		writeStatus(w, http.StatusUnprocessableEntity, map[string]string{"error": `by 为必填项：填写操作人的民警编号，例如 "by":"zhao"。`})

@@ -54,6 +54,8 @@ commands:
                erase --platform P --id ID: redact it all, recorded with who ran it
   wecom        kf-links: make and print each customer group's customer-service link and
                welcome text; consent: check archive consent per group, list who refused
+  console admin create --name N   make a break-glass local admin of the web console
+               (password from stdin; TOTP is enrolled at the first sign-in)
   bench route  run a synthetic district through the hub and print the figures as JSON
   bench broadcast  send an alert to N stand-in groups, straight and with a restart
 
@@ -118,6 +120,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdPurge(ctx, args[1:], stdout, stderr)
 	case "resident":
 		return cmdResident(ctx, args[1:], stdout, stderr)
+	case "console":
+		return cmdConsole(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, args[1:], stdout, stderr)
 	case "wecom":

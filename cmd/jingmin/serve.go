@@ -60,6 +60,7 @@ func runRole(ctx context.Context, name string, r role, args []string, stderr io.
 	configPath := fs.String("config", "", "config file (default: the embedded example)")
 	listen := fs.String("listen", "", "playground address (default from config, 127.0.0.1:8080)")
 	ops := fs.String("ops", "", "address for /healthz and /readyz (default from config; empty: off)")
+	consoleAddr := fs.String("console", "", "web console address (serve only; default from config, 127.0.0.1:8081 in the embedded one; off: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +73,13 @@ func runRole(ctx context.Context, name string, r role, args []string, stderr io.
 	}
 	if *ops != "" {
 		cfg.Ops.Listen = *ops
+	}
+	switch *consoleAddr {
+	case "":
+	case "off":
+		cfg.Console.Listen = ""
+	default:
+		cfg.Console.Listen = *consoleAddr
 	}
 	if !r.all() && cfg.Bus.Kind == "memory" {
 		return fmt.Errorf("%s: bus.kind is memory, which one process cannot share with another: set bus.kind: redis and %s, or run `jingmin serve`", name, configs.EnvRedisURL)
@@ -139,6 +147,12 @@ func runRole(ctx context.Context, name string, r role, args []string, stderr io.
 			h.admin = adminLn
 			log.Info("admin API ready", "url", "http://"+adminLn.Addr().String()+"/api/admin/")
 		}
+		if r.all() && cfg.Console.Listen != "" {
+			if h.console, err = net.Listen("tcp", cfg.Console.Listen); err != nil {
+				return fmt.Errorf("console: listen on %s: %w", cfg.Console.Listen, err)
+			}
+			log.Info("console ready", "url", "http://"+h.console.Addr().String()+"/")
+		}
 		return h.Run(gctx, ln)
 	})
 	err = g.Wait()
@@ -185,6 +199,7 @@ type hub struct {
 	waker      bot.Waker   // nudges from rules to relays
 	role       role
 	admin      net.Listener // the admin API, when configured
+	console    net.Listener // the web console, when configured
 	rules      *commands.Hub
 	playground *playground.Adapter
 	senders    map[bot.Platform]bot.Sender
@@ -228,6 +243,9 @@ type hubOptions struct {
 	// cards gives officers on these platforms cards besides those the
 	// config turns on (the bench's playground).
 	cards map[bot.Platform]bool
+	// console serves the web console on this listener (tests; serve opens
+	// console.listen itself).
+	console net.Listener
 }
 
 // openHub opens the store (migrating it), makes the directory match the
@@ -258,7 +276,7 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 		return nil, err
 	}
 	h := &hub{cfg: cfg, log: log, store: st, bus: b, closeBus: closeBus, dedup: dedup, waker: waker, role: opts.role, senders: map[bot.Platform]bot.Sender{},
-		broadcastPoll: opts.broadcastPoll, now: opts.now}
+		broadcastPoll: opts.broadcastPoll, now: opts.now, console: opts.console}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -381,7 +399,7 @@ func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, waker b
 			bot.Playground: {Runes: cfg.Hub.MaxTextRunes},
 		},
 		Now: now, Log: log, Observer: obs, Waker: waker, ToolbarURL: toolbarURL(cfg),
-		Cards: on, Budget: budget,
+		Cards: on, Budget: budget, AuditRetention: cfg.Hub.AuditRetention(),
 	})
 }
 
@@ -469,6 +487,13 @@ func (h *hub) Run(ctx context.Context, ln net.Listener) error {
 		admin := httpserver.New(h.admin, adminAPI{h: h, token: h.cfg.Admin.Token}.handler(), h.log,
 			httpserver.Options{Name: "admin API", MaxConns: 64, BodyLimit: 256 << 10})
 		inbound("admin API", admin.Run)
+	}
+	if h.console != nil {
+		run, err := h.consoleServer(h.console)
+		if err != nil {
+			return err
+		}
+		inbound("console", run)
 	}
 	g.Go(func() error {
 		<-inCtx.Done() // ctx ended, or an inbound part failed

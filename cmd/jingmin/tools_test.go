@@ -315,7 +315,7 @@ func TestSecondServeOnOneSQLiteFileRefuses(t *testing.T) {
 	}
 	serve := func() *process {
 		p := &process{ops: freeAddr(t), log: filepath.Join(t.TempDir(), "serve.log"), done: make(chan struct{})}
-		p.cmd = exec.Command(bin, "serve", "-listen", freeAddr(t), "-ops", p.ops)
+		p.cmd = exec.Command(bin, "serve", "-listen", freeAddr(t), "-ops", p.ops, "-console", "off")
 		p.cmd.Env = env
 		f, err := os.Create(p.log)
 		if err != nil {
