@@ -369,7 +369,7 @@ func (h *Hub) ask(ctx context.Context, d *directory, e *bot.Event, g *store.Grou
 	var msgs []bot.Outbound
 	t, created, err := h.store.CreateTicket(ctx, t, timeline, func(t *store.Ticket) []store.OutboundMessage {
 		msgs = h.askMessages(d, e, t, g, st, faq, now)
-		if customer(g) {
+		if askedInCustomerGroup(g, t) {
 			msgs = h.byHand(d, g, t, msgs)
 		}
 		return rows(msgs)

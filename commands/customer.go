@@ -26,6 +26,13 @@ import (
 // customer reports whether g is a customer group.
 func customer(g *store.Group) bool { return g != nil && g.Kind == store.GroupKindCustomer }
 
+// askedInCustomerGroup: t was asked inside customer group g, where the hub
+// cannot post. A ticket of g's asked one to one (through g's
+// customer-service link) is answered where it was asked, by the hub.
+func askedInCustomerGroup(g *store.Group, t *store.Ticket) bool {
+	return customer(g) && t.Platform == g.Platform && t.ChatID == g.ChatID
+}
+
 // archived takes a message read from the archive. It reports handled when
 // the message is not the ordinary rules' (a group that is not a customer
 // group, staff speaking); a resident's message goes on to them.

@@ -347,7 +347,7 @@ func (h *Hub) act(ctx context.Context, d *directory, e *bot.Event, o *store.Offi
 		return reply("empty_answer")
 	default:
 		answer := bot.Truncate(rest, h.opts.MaxTextRunes)
-		if t.GroupID != nil && customer(d.groupByID[*t.GroupID]) {
+		if t.GroupID != nil && askedInCustomerGroup(d.groupByID[*t.GroupID], t) {
 			return h.prepareAnswer(ctx, d, e, o, t, answer)
 		}
 		decide = func(t *store.Ticket) ([]store.TicketEvent, error) {
