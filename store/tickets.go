@@ -19,6 +19,13 @@ import (
 // messages were written with it.
 func (s *Store) CreateTicket(ctx context.Context, t *Ticket, timeline []TicketEvent, compose func(t *Ticket) []OutboundMessage) (out *Ticket, created bool, err error) {
 	t.utc()
+	if s.driver != SQLite {
+		// The number comes from this process's block, reserved outside
+		// the ticket's transaction (see ticketNumbers).
+		if t.Number, err = s.takeTicketNumber(ctx, t.StationID); err != nil {
+			return nil, false, err
+		}
+	}
 	err = s.tx(ctx, func(tx *gorm.DB) error {
 		if err := s.insertTicket(tx, t); err != nil {
 			return err
@@ -44,6 +51,10 @@ func (s *Store) CreateTicket(ctx context.Context, t *Ticket, timeline []TicketEv
 	// delivery won; anything else is a real failure.
 	existing, lookErr := s.TicketBySource(ctx, t.SourceEventID)
 	if lookErr == nil {
+		if s.driver != SQLite && existing.Number != t.Number {
+			// Ours was not written: the number goes to the next ticket.
+			s.returnTicketNumber(t.StationID, t.Number)
+		}
 		return existing, false, nil
 	}
 	return nil, false, err
@@ -62,11 +73,11 @@ func (t *Ticket) utc() {
 	}
 }
 
-// insertTicket numbers and inserts t. The number must be unique and
-// gap-free per station. On MySQL a counter row on the station, bumped in the
-// ticket's transaction, serialises concurrent inserts with its row lock. On
-// SQLite the single writer already serialises them, so the number is taken
-// in the INSERT itself from the (station_id, number) index.
+// insertTicket numbers and inserts t. The number must be unique per
+// station. On MySQL t comes numbered from the process's block (see
+// ticketNumbers), so the insert is the one statement. On SQLite the single
+// writer already serialises inserts, so the number is taken in the INSERT
+// itself from the (station_id, number) index, gap-free.
 func (s *Store) insertTicket(tx *gorm.DB, t *Ticket) error {
 	now := tx.NowFunc()
 	if t.CreatedAt.IsZero() {
@@ -81,20 +92,7 @@ func (s *Store) insertTicket(tx *gorm.DB, t *Ticket) error {
 		t.AssigneeID, t.Routing, t.Level, t.EscalateAt, t.Fence, t.CreatedAt, t.FirstResponseAt, t.AnsweredBy, t.ClosedAt, t.UpdatedAt}
 	if s.driver != SQLite {
 		pool, ctx := tx.Statement.ConnPool, tx.Statement.Context
-		// LAST_INSERT_ID(expr) hands the bumped counter back in the
-		// UPDATE's own reply: one round trip numbers the ticket, and the
-		// row lock it takes serialises numbering until the commit.
-		res, err := pool.ExecContext(ctx, "UPDATE stations SET next_ticket = LAST_INSERT_ID(next_ticket + 1) WHERE id = ?", t.StationID)
-		if err != nil {
-			return fmt.Errorf("number ticket: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return fmt.Errorf("number ticket: station %d does not exist", t.StationID)
-		}
-		if t.Number, err = res.LastInsertId(); err != nil {
-			return fmt.Errorf("number ticket: %w", err)
-		}
-		res, err = pool.ExecContext(ctx, "INSERT INTO tickets ("+ticketInsertColumns+") VALUES (?, ?, "+
+		res, err := pool.ExecContext(ctx, "INSERT INTO tickets ("+ticketInsertColumns+") VALUES (?, ?, "+
 			"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", append([]any{t.StationID, t.Number}, rest...)...)
 		if err != nil {
 			return fmt.Errorf("insert ticket: %w", err)
