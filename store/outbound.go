@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -373,7 +374,21 @@ func (s *Store) SettleOutbound(ctx context.Context, results []OutboundResult) er
 		return nil
 	}
 	return s.tx(ctx, func(tx *gorm.DB) error {
+		// Sent messages with nothing following from them, the common
+		// case, are recorded by one statement; the rest one by one.
+		var plain []OutboundResult
+		rest := results[:0:0]
 		for _, r := range results {
+			if r.State == OutboundSent && len(r.Then.Outbound) == 0 && len(r.Then.Timeline) == 0 {
+				plain = append(plain, r)
+			} else {
+				rest = append(rest, r)
+			}
+		}
+		if err := s.settleSent(tx, plain); err != nil {
+			return err
+		}
+		for _, r := range rest {
 			at := r.At.UTC()
 			fields := map[string]any{"state": r.State, "lease_until": nil, "reason": r.Reason, "updated_at": at}
 			switch r.State {
@@ -407,6 +422,49 @@ func (s *Store) SettleOutbound(ctx context.Context, results []OutboundResult) er
 		}
 		return nil
 	})
+}
+
+// settleSent records sent results in one UPDATE, each row fenced as
+// SettleOutbound's one by one: a row whose fence moved on is left alone.
+func (s *Store) settleSent(tx *gorm.DB, results []OutboundResult) error {
+	const perStatement = 200
+	for len(results) > 0 {
+		chunk := results[:min(len(results), perStatement)]
+		results = results[len(chunk):]
+		var (
+			ids, fence, msgID, sentAt strings.Builder
+			idArgs, fenceArgs, msgArgs, atArgs []any
+		)
+		for i, r := range chunk {
+			if i > 0 {
+				ids.WriteString(", ")
+			}
+			ids.WriteString("?")
+			idArgs = append(idArgs, r.ID)
+			fence.WriteString(" WHEN ? THEN ?")
+			fenceArgs = append(fenceArgs, r.ID, r.Fence)
+			msgID.WriteString(" WHEN ? THEN ?")
+			msgArgs = append(msgArgs, r.ID, r.MessageID)
+			sentAt.WriteString(" WHEN ? THEN ?")
+			atArgs = append(atArgs, r.ID, r.At.UTC())
+		}
+		q := "UPDATE outbound_messages SET state = ?, lease_until = NULL, reason = '', " +
+			"message_id = CASE id" + msgID.String() + " END, " +
+			"sent_at = CASE id" + sentAt.String() + " END, " +
+			"updated_at = CASE id" + sentAt.String() + " END " +
+			"WHERE id IN (" + ids.String() + ") AND state = ? AND fence = CASE id" + fence.String() + " END"
+		args := []any{OutboundSent}
+		args = append(args, msgArgs...)
+		args = append(args, atArgs...)
+		args = append(args, atArgs...)
+		args = append(args, idArgs...)
+		args = append(args, OutboundSending)
+		args = append(args, fenceArgs...)
+		if _, err := s.exec(tx, q, args...); err != nil {
+			return fmt.Errorf("settle %d sent outbound messages: %w", len(chunk), err)
+		}
+	}
+	return nil
 }
 
 // OutboundOf lists a ticket's messages in the order they were written.
