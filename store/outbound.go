@@ -432,7 +432,7 @@ func (s *Store) settleSent(tx *gorm.DB, results []OutboundResult) error {
 		chunk := results[:min(len(results), perStatement)]
 		results = results[len(chunk):]
 		var (
-			ids, fence, msgID, sentAt strings.Builder
+			ids, fence, msgID, sentAt          strings.Builder
 			idArgs, fenceArgs, msgArgs, atArgs []any
 		)
 		for i, r := range chunk {
