@@ -96,12 +96,16 @@ func BenchmarkTicketStatsMillion(b *testing.B) {
 	defer raw.Close()
 	_, err = raw.ExecContext(ctx, `WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < ?)
 		INSERT INTO tickets (station_id, number, source_event_id, platform, chat_id, chat_type, resident_id, question, status,
-			emergency, after_hours, auto_answered, level, fence, created_at, first_response_at, updated_at)
+			emergency, after_hours, auto_answered, level, fence, created_at, first_response_at, updated_at, response_bucket)
 		SELECT ?, i, 'bench-' || i, 'dingtalk', 'cid-' || (i % 3200), 'group', 'r' || (i % 426000), '问题', 
 			CASE WHEN i % 10 = 0 THEN 'open' ELSE 'answered' END, i % 50 = 0, i % 3 = 0, i % 7 = 0, i % 11 = 0, 0,
 			strftime('%Y-%m-%d %H:%M:%f+00:00', ?, '+' || (i * 31) || ' seconds'),
 			CASE WHEN i % 10 = 0 THEN NULL ELSE strftime('%Y-%m-%d %H:%M:%f+00:00', ?, '+' || (i * 31 + (i % 5000)) || ' seconds') END,
-			strftime('%Y-%m-%d %H:%M:%f+00:00', ?)
+			strftime('%Y-%m-%d %H:%M:%f+00:00', ?),
+			-- what the store writes with a human answer: its bucket
+			CASE WHEN i % 10 = 0 OR i % 7 = 0 THEN NULL
+				WHEN CAST(ROUND((i % 5000) / 6.0) AS INTEGER) < 600 THEN CAST(ROUND((i % 5000) / 6.0) AS INTEGER)
+				ELSE CAST(ROUND(CAST(ROUND((i % 5000) / 6.0) AS INTEGER) / 10.0) * 10 AS INTEGER) END
 		FROM seq`, n, station, start.Format("2006-01-02 15:04:05"), start.Format("2006-01-02 15:04:05"), start.Format("2006-01-02 15:04:05"))
 	if err != nil {
 		b.Fatal(err)
