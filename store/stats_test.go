@@ -3,6 +3,7 @@ package store_test
 import (
 	"database/sql"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -111,13 +112,121 @@ func BenchmarkTicketStatsMillion(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	for b.Loop() {
-		counts, buckets, err := s.TicketStats(ctx, 0, start, start.AddDate(1, 0, 0))
-		if err != nil {
-			b.Fatal(err)
+	b.Run("place", func(b *testing.B) {
+		for b.Loop() {
+			counts, buckets, err := s.TicketStats(ctx, 0, start, start.AddDate(1, 0, 0))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(counts) != 3200 || len(buckets) == 0 {
+				b.Fatalf("%d places, %d buckets", len(counts), len(buckets))
+			}
 		}
-		if len(counts) != 3200 || len(buckets) == 0 {
-			b.Fatalf("%d places, %d buckets", len(counts), len(buckets))
-		}
+	})
+	// The console's charts: the same year per day and per hour of the day.
+	shanghai, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		b.Fatal(err)
 	}
+	for _, by := range []struct {
+		name string
+		by   store.StatsBy
+	}{{"day", store.ByDay}, {"hour", store.ByHour}} {
+		b.Run(by.name, func(b *testing.B) {
+			for b.Loop() {
+				points, err := s.TicketSeries(ctx, 0, start, start.AddDate(1, 0, 0), by.by, shanghai)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(points) == 0 {
+					b.Fatal("no points")
+				}
+			}
+		})
+	}
+}
+
+// The console's charts ask the same layer by day and hour of the day (in
+// the hub's zone) and by officer: counts, after-hours and FAQ shares,
+// breaches and the first-response histogram per key, on both databases.
+func TestTicketSeriesByDayHourAndOfficer(t *testing.T) {
+	t.Parallel()
+	shanghai, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forEachDB(t, func(t *testing.T, s *store.Store) {
+		xcl, jy, d := twoStations(t, s)
+		wang := officerByCode(t, d, "xcl-wang")
+		local := func(v string) time.Time {
+			at, err := time.ParseInLocation("2006-01-02 15:04", v, shanghai)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return at
+		}
+		for i, c := range []struct {
+			station uint
+			at      string
+			after   time.Duration
+			auto    bool
+			night   bool
+			level   int
+		}{
+			{xcl, "2026-11-23 07:30", 2 * time.Minute, false, false, 0}, // 23:30 UTC the day before: a local day
+			{xcl, "2026-11-23 09:10", 30 * time.Minute, false, false, 1},
+			{xcl, "2026-11-23 09:50", time.Second, true, true, 0},
+			{xcl, "2026-11-24 23:10", 0, false, true, 2},
+			{jy, "2026-11-24 09:00", 0, false, false, 0},
+		} {
+			tk := question(c.station, fmt.Sprint("series-", i))
+			tk.CreatedAt, tk.AutoAnswered, tk.AfterHours, tk.Level = local(c.at), c.auto, c.night, c.level
+			if c.station == xcl {
+				tk.AssigneeID = &wang.ID
+			}
+			if c.after > 0 {
+				at := tk.CreatedAt.Add(c.after)
+				tk.Status, tk.FirstResponseAt = store.StatusAnswered, &at
+			}
+			createTicket(t, s, tk)
+		}
+		from, to := local("2026-11-23 00:00"), local("2026-11-25 00:00")
+		type row struct {
+			key                                            string
+			questions, answered, auto, night, breach, open int
+			tenths                                         []int64
+		}
+		flat := func(ps []store.SeriesPoint) []row {
+			var out []row
+			for _, p := range ps {
+				r := row{p.Key, p.Questions, p.Answered, p.AutoAnswered, p.AfterHours, p.Breaches, p.Unanswered, nil}
+				for _, b := range p.Buckets {
+					for range b.N {
+						r.tenths = append(r.tenths, b.Tenths)
+					}
+				}
+				slices.Sort(r.tenths)
+				out = append(out, r)
+			}
+			return out
+		}
+		for _, c := range []struct {
+			by      store.StatsBy
+			station uint
+			want    []row
+		}{
+			{store.ByDay, xcl, []row{{"2026-11-23", 3, 2, 1, 1, 1, 0, []int64{20, 300}}, {"2026-11-24", 1, 0, 0, 1, 1, 1, nil}}},
+			{store.ByDay, 0, []row{{"2026-11-23", 3, 2, 1, 1, 1, 0, []int64{20, 300}}, {"2026-11-24", 2, 0, 0, 1, 1, 2, nil}}},
+			{store.ByHour, xcl, []row{{"07", 1, 1, 0, 0, 0, 0, []int64{20}}, {"09", 2, 1, 1, 1, 1, 0, []int64{300}}, {"23", 1, 0, 0, 1, 1, 1, nil}}},
+			{store.ByOfficer, 0, []row{{"0", 1, 0, 0, 0, 0, 1, nil}, {fmt.Sprint(wang.ID), 4, 2, 1, 2, 2, 1, []int64{20, 300}}}},
+		} {
+			got, err := s.TicketSeries(testContext(t), c.station, from, to, c.by, shanghai)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g := flat(got); fmt.Sprint(g) != fmt.Sprint(c.want) {
+				t.Errorf("by %d of station %d = %v, want %v", c.by, c.station, g, c.want)
+			}
+		}
+	})
 }

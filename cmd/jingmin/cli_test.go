@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,6 +111,34 @@ func TestStatsReportFirstResponseAndBreaches(t *testing.T) {
 	}
 	if minutes(hexie.MedianMin) != "4.0" || minutes(hexie.P90Min) != "10.0" {
 		t.Errorf("和谐小区 first response median/p90 = %v/%v, want 4/10", minutes(hexie.MedianMin), minutes(hexie.P90Min))
+	}
+	// The console's charts ask the same layer per day, hour and officer.
+	for _, c := range []struct {
+		by   store.StatsBy
+		want string
+	}{
+		{store.ByDay, "2026-11-23 3 2 1 4.0 10.0"},
+		{store.ByHour, "10 3 2 1 4.0 10.0"},
+	} {
+		points, err := h.rules.Series(context.Background(), "taiping", at("2026-11-23 00:00"), at("2026-11-24 00:00"), c.by)
+		if err != nil || len(points) != 1 {
+			t.Fatalf("series by %d = %+v (%v), want one point", c.by, points, err)
+		}
+		p := points[0]
+		if got := fmt.Sprint(p.Key, " ", p.Questions, " ", p.Answered, " ", p.Breaches, " ", minutes(p.MedianMin), " ", minutes(p.P90Min)); got != c.want {
+			t.Errorf("series by %d = %q, want %q", c.by, got, c.want)
+		}
+	}
+	officers, err := h.rules.Series(context.Background(), "taiping", at("2026-11-23 00:00"), at("2026-11-24 00:00"), store.ByOfficer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byOfficer := map[string]int{}
+	for _, p := range officers {
+		byOfficer[p.Key] += p.Answered
+	}
+	if byOfficer["王建国"] != 2 {
+		t.Errorf("answers per officer = %v, want 王建国's two", byOfficer)
 	}
 	h.Stop()
 
