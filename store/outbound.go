@@ -252,6 +252,9 @@ func (s *Store) insertOutbound(tx *gorm.DB, msgs []OutboundMessage) error {
 	}
 	prepareOutbound(tx, msgs)
 	ignore := clause.OnConflict{Columns: []clause.Column{{Name: "key"}}, DoNothing: true}
+	if s.driver == MySQL && len(msgs) > 1 {
+		return s.insertOutboundTogether(tx, msgs, ignore)
+	}
 	res := tx.Clauses(ignore).Create(&msgs[0])
 	if res.Error != nil {
 		return fmt.Errorf("write outbound %s: %w", msgs[0].Key, res.Error)
@@ -263,6 +266,33 @@ func (s *Store) insertOutbound(tx *gorm.DB, msgs []OutboundMessage) error {
 		if err := tx.Clauses(ignore).Create(msgs[1:]).Error; err != nil {
 			return fmt.Errorf("write outbound %s: %w", msgs[1].Key, err)
 		}
+	}
+	return nil
+}
+
+// insertOutboundTogether is insertOutbound in one statement, a round trip
+// on MySQL: every message at once, skipping those that exist. When all were
+// written (the common case) nothing more is asked. Otherwise the first
+// message's row says whether the cause was handled already: the id MySQL
+// reports is the first row this statement wrote, so a first message that
+// existed has another id (one more round trip, on redeliveries only).
+func (s *Store) insertOutboundTogether(tx *gorm.DB, msgs []OutboundMessage, ignore clause.OnConflict) error {
+	res := tx.Clauses(ignore).Create(&msgs)
+	if res.Error != nil {
+		return fmt.Errorf("write outbound %s: %w", msgs[0].Key, res.Error)
+	}
+	if res.RowsAffected == int64(len(msgs)) {
+		return nil
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("outbound %s: %w", msgs[0].Key, ErrDuplicate)
+	}
+	var first []uint
+	if err := tx.Model(&OutboundMessage{}).Where("`key` = ?", msgs[0].Key).Pluck("id", &first).Error; err != nil {
+		return fmt.Errorf("write outbound %s: %w", msgs[0].Key, err)
+	}
+	if len(first) != 1 || first[0] != msgs[0].ID {
+		return fmt.Errorf("outbound %s: %w", msgs[0].Key, ErrDuplicate)
 	}
 	return nil
 }
