@@ -12,6 +12,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
@@ -53,6 +54,10 @@ type Store struct {
 	wstmts, rstmts *statements
 	// numbers hands out ticket numbers in blocks (MySQL only).
 	numbers ticketNumbers
+	// lapsedAt is when this process last looked for each platform's
+	// lapsed outbound leases (MySQL only, see lapsedDue).
+	lapsedMu sync.Mutex
+	lapsedAt map[string]time.Time
 }
 
 // ErrNotFound is returned when a looked-up row does not exist.
