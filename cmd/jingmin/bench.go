@@ -100,6 +100,7 @@ func (b *routeBench) flags(fs *flag.FlagSet) {
 	fs.StringVar(&b.redisURL, "redis", envOr(configs.EnvRedisURL, "redis://127.0.0.1:6379/0"), "Redis URL for -bus redis")
 	fs.StringVar(&b.store, "store", "sqlite", "sqlite, or mysql (at -dsn; the bench fills that database)")
 	fs.StringVar(&b.dsn, "dsn", os.Getenv(configs.EnvDatabaseDSN), "MySQL DSN for -store mysql (without a database name the bench creates one and drops it after)")
+	fs.StringVar(&b.workerBinary, "worker-binary", "", "the jingmin binary the worker processes run (default: this one)")
 	fs.IntVar(&b.procs, "procs", 1, "worker processes (distributed: each a hub of its own over the shared bus and store)")
 	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the event phase (after the baselines) to this file")
 	fs.StringVar(&b.memProfile, "memprofile", "", "write a heap profile taken after the event phase (what stays in memory as traffic grows) to this file")
@@ -139,6 +140,7 @@ type routeBench struct {
 	events, groups, officers, stations, concurrency, workers, procs int
 	senderWorkers                                                   int
 	dir, bus, redisURL, store, dsn, cpuProfile, memProfile          string
+	workerBinary                                                    string
 	burstGroups, burstQuestions, groupLimit                         int
 	groupWindow                                                     time.Duration
 }

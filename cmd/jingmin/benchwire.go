@@ -151,11 +151,15 @@ type workerProc struct {
 // startWorkerProcs starts n worker processes of this binary over the
 // bench's database and Redis prefix and waits until each has its hub open.
 func (b routeBench) startWorkerProcs(ctx context.Context, n int, dsn, prefix string, stderr io.Writer) ([]*workerProc, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+	exe := b.workerBinary
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
 	}
 	var procs []*workerProc
+	stderr = &lockedWriter{w: stderr} // the workers write to it side by side
 	for range n {
 		args := append([]string{"bench", "route-worker"}, b.args()...)
 		args = append(args, "-db", dsn, "-prefix", prefix)
@@ -220,4 +224,16 @@ func sampleAll(procs []*workerProc) ([]workerSample, error) {
 		out[i] = s
 	}
 	return out, nil
+}
+
+// lockedWriter lets several processes' output copiers share one writer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -245,8 +245,10 @@ func TestBenchRouteDistributedCountsServerCallsAndCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.DBName = "" // the bench makes a database of its own
+	// The workers are processes of the real binary (this test's own
+	// binary runs tests, not `bench route-worker`).
 	res := benchRoute(t, "-events", "200", "-groups", "32", "-officers", "32", "-stations", "2",
-		"-bus", "redis", "-redis", redisURL, "-store", "mysql", "-dsn", cfg.FormatDSN(), "-procs", "2")
+		"-bus", "redis", "-redis", redisURL, "-store", "mysql", "-dsn", cfg.FormatDSN(), "-procs", "2", "-worker-binary", jingminBinary(t))
 	prefix, _ := res["redis_prefix"].(string)
 	if prefix == "" {
 		t.Fatalf("distributed bench names no redis_prefix: %v", res)
@@ -267,6 +269,14 @@ func TestBenchRouteDistributedCountsServerCallsAndCleansUp(t *testing.T) {
 	}
 	if stmts, _ := res["sql_stmts"].(map[string]any); stmts["Com_insert"] == nil || stmts["Com_commit"] == nil {
 		t.Errorf("sql_stmts lacks inserts and commits: %v", res["sql_stmts"])
+	}
+	// Round trips are counted on the wire by every process of the run,
+	// the two workers' included: each reports its memory too.
+	if n, _ := res["sql_roundtrips_per_event"].(float64); n <= 0 {
+		t.Errorf("sql_roundtrips_per_event = %v", res["sql_roundtrips_per_event"])
+	}
+	if rss, _ := res["worker_rss_mb"].([]any); len(rss) != 2 || rss[0].(float64) <= 0 || rss[1].(float64) <= 0 {
+		t.Errorf("worker_rss_mb = %v, want the two worker processes' memory", res["worker_rss_mb"])
 	}
 	var left []string
 	iter := rdb.Scan(context.Background(), 0, prefix+"*", 1000).Iterator()
