@@ -192,6 +192,9 @@ type routeResult struct {
 	// SQLRoundTripsPerEvent counts the MySQL wire round trips every
 	// process of the run made (see wireCounter), per event.
 	SQLRoundTripsPerEvent float64 `json:"sql_roundtrips_per_event,omitempty"`
+	// SQLRoundTrips are those round trips per event by the first word of
+	// their SQL (START, COMMIT, INSERT, ...).
+	SQLRoundTrips map[string]float64 `json:"sql_roundtrips,omitempty"`
 	// With worker processes: the CPU per event of the front process alone
 	// (cpu_ms_per_event is the whole tree's), and each worker's resident
 	// memory after the event phase and at its peak.
@@ -590,7 +593,7 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult
 	if err != nil {
 		return nil, err
 	}
-	trips0 := wire.trips.Load()
+	trips0, kinds0 := wire.trips.Load(), wire.byKind()
 	cpu0 := processCPU()
 	start := time.Now()
 	go func() {
@@ -648,6 +651,10 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult
 	elapsed := time.Since(start)
 	cpu := processCPU() - cpu0
 	trips := wire.trips.Load() - trips0
+	kinds := map[string]int64{}
+	for k, n := range wire.byKind() {
+		kinds[k] += n - kinds0[k]
+	}
 	workers1, err := sampleAll(procs)
 	if err != nil {
 		return nil, err
@@ -656,6 +663,9 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult
 	for i := range workers1 {
 		workerCPU += time.Duration(workers1[i].CPUNanos - workers0[i].CPUNanos)
 		trips += workers1[i].RoundTrips - workers0[i].RoundTrips
+		for k, n := range workers1[i].Kinds {
+			kinds[k] += n - workers0[i].Kinds[k]
+		}
 	}
 	pprof.StopCPUProfile() // the profile is of the event phase only
 	if b.memProfile != "" {
@@ -727,6 +737,12 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult
 	if mysqlDB != nil {
 		res.SQLStmtsPerEvent = round(float64(sql1["Questions"]-sql0["Questions"])/float64(phaseEvents), 2)
 		res.SQLRoundTripsPerEvent = round(float64(trips)/float64(phaseEvents), 2)
+		res.SQLRoundTrips = map[string]float64{}
+		for k, n := range kinds {
+			if n > 0 {
+				res.SQLRoundTrips[k] = round(float64(n)/float64(phaseEvents), 2)
+			}
+		}
 		_, res.SQLStmts = perEvent(sql0, sql1, phaseEvents, map[string]bool{"Questions": true}, len(sqlCounters))
 	}
 	if len(burstGroups) > 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -27,6 +28,38 @@ import (
 // an estimate from the server's statement counters.
 type wireCounter struct {
 	trips atomic.Int64
+	mu    sync.Mutex
+	kinds map[string]int64 // round trips by the request's first word (COM_QUERY's SQL verb)
+}
+
+// count records one request sent: its kind is the first word of its SQL
+// (a COM_QUERY packet: 4 bytes of header, then 0x03 and the text).
+func (w *wireCounter) count(p []byte) {
+	kind := "other"
+	if len(p) > 5 && p[4] == 0x03 {
+		word := p[5:min(len(p), 5+20)]
+		if i := bytes.IndexAny(word, " \t\n("); i >= 0 {
+			word = word[:i]
+		}
+		kind = strings.ToUpper(string(word))
+	}
+	w.mu.Lock()
+	if w.kinds == nil {
+		w.kinds = map[string]int64{}
+	}
+	w.kinds[kind]++
+	w.mu.Unlock()
+}
+
+// byKind is a copy of the counts by kind.
+func (w *wireCounter) byKind() map[string]int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]int64, len(w.kinds))
+	for k, v := range w.kinds {
+		out[k] = v
+	}
+	return out
 }
 
 func (w *wireCounter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -47,7 +80,9 @@ type countedConn struct {
 }
 
 func (c *countedConn) Write(p []byte) (int, error) {
-	c.wrote.Store(true)
+	if !c.wrote.Swap(true) {
+		c.w.count(p)
+	}
 	return c.Conn.Write(p)
 }
 
@@ -75,14 +110,15 @@ func (c *benchClock) now() time.Time {
 // workerSample is what a worker process reports when asked: its CPU time,
 // its MySQL round trips so far, and its resident memory now and at peak.
 type workerSample struct {
-	CPUNanos   int64   `json:"cpu_ns"`
-	RoundTrips int64   `json:"sql_round_trips"`
-	RSSMB      float64 `json:"rss_mb"`
-	PeakRSSMB  float64 `json:"peak_rss_mb"`
+	CPUNanos   int64            `json:"cpu_ns"`
+	RoundTrips int64            `json:"sql_round_trips"`
+	Kinds      map[string]int64 `json:"sql_round_trips_by_kind"`
+	RSSMB      float64          `json:"rss_mb"`
+	PeakRSSMB  float64          `json:"peak_rss_mb"`
 }
 
 func sampleSelf(w *wireCounter) workerSample {
-	return workerSample{CPUNanos: int64(processCPU()), RoundTrips: w.trips.Load(), RSSMB: procStatusMB("VmRSS:"), PeakRSSMB: procStatusMB("VmHWM:")}
+	return workerSample{CPUNanos: int64(processCPU()), RoundTrips: w.trips.Load(), Kinds: w.byKind(), RSSMB: procStatusMB("VmRSS:"), PeakRSSMB: procStatusMB("VmHWM:")}
 }
 
 // cmdBenchRouteWorker is one worker process of the distributed route bench,
