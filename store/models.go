@@ -16,9 +16,10 @@ type Station struct {
 	// DutyAccountID and LeaderID point at officers of this station.
 	DutyAccountID *uint
 	LeaderID      *uint
-	// NextTicket is the last ticket number handed out on MySQL, bumped inside
-	// the ticket's own transaction so numbers never repeat (SQLite, with its
-	// single writer, numbers from the ticket index instead).
+	// NextTicket is the end of the last block of ticket numbers a process
+	// reserved on MySQL, bumped by a statement of its own so numbers never
+	// repeat (see ticketNumbers; SQLite, with its single writer, numbers
+	// from the ticket index instead).
 	NextTicket int64 `gorm:"not null;default:0"`
 	// MorningDigestDate remembers the day the after-hours digest was sent.
 	CreatedAt time.Time

@@ -50,7 +50,7 @@ func (n *ticketNumbers) station(id uint) *stationNumbers {
 	return sn
 }
 
-// take hands out the station's next number, reserving a block first when
+// takeTicketNumber hands out the station's next number, reserving a block first when
 // this process has none left.
 func (s *Store) takeTicketNumber(ctx context.Context, stationID uint) (int64, error) {
 	sn := s.numbers.station(stationID)
