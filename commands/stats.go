@@ -211,3 +211,54 @@ func (h *Hub) Who(stationCode, group string, at time.Time) (string, error) {
 	fmt.Fprintf(&b, "升级链：%s", chainNames(d.escalationChain(st, r.Officer, at, loc)))
 	return b.String(), nil
 }
+
+// SeriesStats is one point of a chart: the tickets filed on one day, in one
+// hour of the day, or answered (else held) by one officer.
+type SeriesStats struct {
+	Key string `json:"key"` // "2026-11-23", "09", or the officer's name
+	Stats
+	// AfterHours were asked out of hours: with AutoAnswered, the shares
+	// the duty account and the FAQ carry.
+	AfterHours int `json:"after_hours"`
+}
+
+// Series computes Stats per day, hour of the day (the hub's zone) or
+// officer for tickets created in [from, to); stationCode "" means every
+// station. It asks the store's one query layer, as Stats does.
+func (h *Hub) Series(ctx context.Context, stationCode string, from, to time.Time, by store.StatsBy) ([]SeriesStats, error) {
+	d := h.dir.Load()
+	var stationID uint
+	if stationCode != "" {
+		st := d.stationByCode(stationCode)
+		if st == nil {
+			return nil, fmt.Errorf("no station with code %q", stationCode)
+		}
+		stationID = st.ID
+	}
+	points, err := h.store.TicketSeries(ctx, stationID, from, to, by, h.opts.Location)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SeriesStats, 0, len(points))
+	for _, p := range points {
+		s := SeriesStats{Key: p.Key, AfterHours: p.AfterHours, Stats: Stats{Questions: p.Questions, Answered: p.Answered, AutoAnswered: p.AutoAnswered,
+			Emergencies: p.Emergencies, Unanswered: p.Unanswered, Breaches: p.Breaches}}
+		if stationCode != "" {
+			s.Station = stationCode
+		}
+		if by == store.ByOfficer {
+			s.Key = "—"
+			var id uint
+			if _, err := fmt.Sscan(p.Key, &id); err == nil && d.officers[id] != nil {
+				s.Key = d.officers[id].Name
+			}
+		}
+		waits := make([]bucket, 0, len(p.Buckets))
+		for _, b := range p.Buckets {
+			waits = append(waits, bucket{minutes: float64(b.Tenths) / 10, n: b.N})
+		}
+		s.MedianMin, s.P90Min = percentile(waits, 0.5), percentile(waits, 0.9)
+		out = append(out, s)
+	}
+	return out, nil
+}

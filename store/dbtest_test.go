@@ -59,7 +59,7 @@ func sqliteBackend(t *testing.T) backend {
 	}
 }
 
-func mariadbBackend(t *testing.T) backend {
+func mariadbBackend(t testing.TB) backend {
 	t.Helper()
 	dsn := storetest.MySQL(t)
 	return backend{

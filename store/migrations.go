@@ -46,6 +46,7 @@ func migrations() []*gormigrate.Migration {
 		migrate2026120242(),
 		migrate2026120243(),
 		migrate2026120251(),
+		migrate2026120201(),
 	}
 }
 

@@ -92,8 +92,15 @@ func TestOpenMigratedDatabaseKeepsData(t *testing.T) {
 		if err != nil || got.ID != tk.ID || got.Number != 1 {
 			t.Errorf("ticket after reopening = %v, %v; want ticket %d #1", got, err, tk.ID)
 		}
-		if next := createTicket(t, second, question(xcl, "e2")); next.Number != 2 {
-			t.Errorf("first ticket after reopening = #%d, want #2", next.Number)
+		// SQLite numbers on from the last ticket; on MySQL the reopened
+		// store reserves a new block past what the first one reserved
+		// (the rest of that block is a gap, never a repeat).
+		want := int64(2)
+		if b.opts.Driver == store.MySQL {
+			want = 21
+		}
+		if next := createTicket(t, second, question(xcl, "e2")); next.Number != want {
+			t.Errorf("first ticket after reopening = #%d, want #%d", next.Number, want)
 		}
 	})
 }

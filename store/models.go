@@ -16,9 +16,10 @@ type Station struct {
 	// DutyAccountID and LeaderID point at officers of this station.
 	DutyAccountID *uint
 	LeaderID      *uint
-	// NextTicket is the last ticket number handed out on MySQL, bumped inside
-	// the ticket's own transaction so numbers never repeat (SQLite, with its
-	// single writer, numbers from the ticket index instead).
+	// NextTicket is the end of the last block of ticket numbers a process
+	// reserved on MySQL, bumped by a statement of its own so numbers never
+	// repeat (see ticketNumbers; SQLite, with its single writer, numbers
+	// from the ticket index instead).
 	NextTicket int64 `gorm:"not null;default:0"`
 	// MorningDigestDate remembers the day the after-hours digest was sent.
 	CreatedAt time.Time
@@ -166,41 +167,47 @@ const (
 // Ticket is one resident question and everything that happened to it.
 type Ticket struct {
 	ID        uint  `gorm:"primaryKey"`
-	StationID uint  `gorm:"not null;uniqueIndex:ux_ticket_number"`
+	StationID uint  `gorm:"not null;uniqueIndex:ux_ticket_number;index:ix_ticket_stats,priority:1"`
 	Number    int64 `gorm:"not null;uniqueIndex:ux_ticket_number"`
 	// SourceEventID is the bus event that created the ticket: unique, so a
 	// redelivered platform message can never make a second ticket.
 	SourceEventID string `gorm:"size:191;not null;uniqueIndex"`
-	GroupID       *uint
-	Platform      string `gorm:"size:16;not null"`
-	ChatID        string `gorm:"size:128;not null"`
-	ChatType      string `gorm:"size:16;not null"`
+	GroupID       *uint  `gorm:"index:ix_ticket_stats,priority:2"`
+	Platform      string `gorm:"size:16;not null;index:ix_ticket_stats,priority:3"`
+	ChatID        string `gorm:"size:128;not null;index:ix_ticket_stats,priority:5"`
+	ChatType      string `gorm:"size:16;not null;index:ix_ticket_stats,priority:4"`
 	ResidentID    string `gorm:"size:128;not null"`
 	ResidentName  string `gorm:"size:128"`
 	Question      string `gorm:"type:text;not null"`
 	ReplyHandle   string `gorm:"type:text"`
-	Status        string `gorm:"size:16;not null;index:ix_ticket_assignee,priority:2"`
-	Emergency     bool
-	AfterHours    bool
+	Status        string `gorm:"size:16;not null;index:ix_ticket_assignee,priority:2;index:ix_ticket_stats,priority:8"`
+	Emergency     bool   `gorm:"index:ix_ticket_stats,priority:10"`
+	AfterHours    bool   `gorm:"index:ix_ticket_stats,priority:12"`
 	// AutoAnswered: the duty account answered from the FAQ.
-	AutoAnswered bool
+	AutoAnswered bool `gorm:"index:ix_ticket_stats,priority:9"`
 	// AssigneeID is who must answer now; Level counts escalations so far.
 	AssigneeID *uint `gorm:"index:ix_ticket_assignee,priority:1"`
 	// Routing says who first took the ticket and why ("own_officer：王建国").
 	// A ticket filed with it has its first timeline lines (asked, assigned,
 	// acknowledged, DM sent) derived from the row instead of stored.
 	Routing string `gorm:"size:191"`
-	Level   int    `gorm:"not null;default:0"`
+	Level   int    `gorm:"not null;default:0;index:ix_ticket_stats,priority:11"`
 	// EscalateAt is the ticket's escalation timer; nil once answered. Fence
 	// changes every time the timer fires or is reset, so a worker holding a
 	// stale view cannot fire the same step twice.
 	EscalateAt      *time.Time `gorm:"index"`
 	Fence           int64      `gorm:"not null;default:0"`
-	CreatedAt       time.Time  `gorm:"index:ix_ticket_created"`
+	CreatedAt       time.Time  `gorm:"index:ix_ticket_created;index:ix_ticket_stats,priority:7"`
 	FirstResponseAt *time.Time
-	AnsweredBy      *uint
-	ClosedAt        *time.Time
-	UpdatedAt       time.Time
+	// ResponseBucket is FirstResponseAt - CreatedAt for a human answer, in
+	// tenths of a minute rounded to its stats histogram bucket (see
+	// responseBucket); nil otherwise. The store writes it with
+	// FirstResponseAt, so stats read it from an index instead of
+	// computing it from a million rows.
+	ResponseBucket *int64 `gorm:"index:ix_ticket_stats,priority:6"`
+	AnsweredBy     *uint
+	ClosedAt       *time.Time
+	UpdatedAt      time.Time
 }
 
 // Timeline entry kinds.

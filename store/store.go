@@ -6,10 +6,13 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
@@ -31,6 +34,9 @@ type Options struct {
 	// DSN is a file path for SQLite, or a go-sql-driver DSN for MySQL
 	// ("user:pass@tcp(host:3306)/db"); parseTime, utf8mb4 and UTC are added.
 	DSN string
+	// Dial, when set, opens the MySQL connections instead of the driver's
+	// own dialer: the route bench counts wire round trips through it.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Store is the hub's repository over one gorm connection pool.
@@ -46,6 +52,12 @@ type Store struct {
 	// wstmts and rstmts are the hot statements prepared on the writer and
 	// the read pool (SQLite; see sqlexec.go).
 	wstmts, rstmts *statements
+	// numbers hands out ticket numbers in blocks (MySQL only).
+	numbers ticketNumbers
+	// lapsedAt is when this process last looked for each platform's
+	// lapsed outbound leases (MySQL only, see lapsedDue).
+	lapsedMu sync.Mutex
+	lapsedAt map[string]time.Time
 }
 
 // ErrNotFound is returned when a looked-up row does not exist.
@@ -121,7 +133,21 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 		// an existing outbound key returns that row through RETURNING, so
 		// the insert would look like a new message and a redelivered
 		// command would change its ticket again (see insertOutbound).
-		dial = mysql.New(mysql.Config{DSN: dsn + sep + "parseTime=true&charset=utf8mb4&loc=UTC&interpolateParams=true", DisableWithReturning: true})
+		dsn += sep + "parseTime=true&charset=utf8mb4&loc=UTC&interpolateParams=true"
+		mc := mysql.Config{DSN: dsn, DisableWithReturning: true}
+		if o.Dial != nil {
+			dcfg, err := mysqldrv.ParseDSN(dsn)
+			if err != nil {
+				return nil, fmt.Errorf("open mysql: %w", err)
+			}
+			dcfg.DialFunc = o.Dial
+			conn, err := mysqldrv.NewConnector(dcfg)
+			if err != nil {
+				return nil, fmt.Errorf("open mysql: %w", err)
+			}
+			mc.Conn = sql.OpenDB(conn)
+		}
+		dial = mysql.New(mc)
 	default:
 		return nil, fmt.Errorf("open store: unknown driver %q (want sqlite or mysql)", driver)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -19,6 +20,13 @@ import (
 // messages were written with it.
 func (s *Store) CreateTicket(ctx context.Context, t *Ticket, timeline []TicketEvent, compose func(t *Ticket) []OutboundMessage) (out *Ticket, created bool, err error) {
 	t.utc()
+	if s.driver != SQLite {
+		// The number comes from this process's block, reserved outside
+		// the ticket's transaction (see ticketNumbers).
+		if t.Number, err = s.takeTicketNumber(ctx, t.StationID); err != nil {
+			return nil, false, err
+		}
+	}
 	err = s.tx(ctx, func(tx *gorm.DB) error {
 		if err := s.insertTicket(tx, t); err != nil {
 			return err
@@ -44,6 +52,10 @@ func (s *Store) CreateTicket(ctx context.Context, t *Ticket, timeline []TicketEv
 	// delivery won; anything else is a real failure.
 	existing, lookErr := s.TicketBySource(ctx, t.SourceEventID)
 	if lookErr == nil {
+		if s.driver != SQLite && existing.Number != t.Number {
+			// Ours was not written: the number goes to the next ticket.
+			s.returnTicketNumber(t.StationID, t.Number)
+		}
 		return existing, false, nil
 	}
 	return nil, false, err
@@ -62,11 +74,11 @@ func (t *Ticket) utc() {
 	}
 }
 
-// insertTicket numbers and inserts t. The number must be unique and
-// gap-free per station. On MySQL a counter row on the station, bumped in the
-// ticket's transaction, serialises concurrent inserts with its row lock. On
-// SQLite the single writer already serialises them, so the number is taken
-// in the INSERT itself from the (station_id, number) index.
+// insertTicket numbers and inserts t. The number must be unique per
+// station. On MySQL t comes numbered from the process's block (see
+// ticketNumbers), so the insert is the one statement. On SQLite the single
+// writer already serialises inserts, so the number is taken in the INSERT
+// itself from the (station_id, number) index, gap-free.
 func (s *Store) insertTicket(tx *gorm.DB, t *Ticket) error {
 	now := tx.NowFunc()
 	if t.CreatedAt.IsZero() {
@@ -78,24 +90,12 @@ func (s *Store) insertTicket(tx *gorm.DB, t *Ticket) error {
 	// databases read every column back.
 	rest := []any{t.SourceEventID, t.GroupID, t.Platform, t.ChatID, t.ChatType,
 		t.ResidentID, t.ResidentName, t.Question, t.ReplyHandle, t.Status, t.Emergency, t.AfterHours, t.AutoAnswered,
-		t.AssigneeID, t.Routing, t.Level, t.EscalateAt, t.Fence, t.CreatedAt, t.FirstResponseAt, t.AnsweredBy, t.ClosedAt, t.UpdatedAt}
+		t.AssigneeID, t.Routing, t.Level, t.EscalateAt, t.Fence, t.CreatedAt, t.FirstResponseAt, t.AnsweredBy, t.ClosedAt, t.UpdatedAt,
+		t.setResponseBucket()}
 	if s.driver != SQLite {
 		pool, ctx := tx.Statement.ConnPool, tx.Statement.Context
-		// LAST_INSERT_ID(expr) hands the bumped counter back in the
-		// UPDATE's own reply: one round trip numbers the ticket, and the
-		// row lock it takes serialises numbering until the commit.
-		res, err := pool.ExecContext(ctx, "UPDATE stations SET next_ticket = LAST_INSERT_ID(next_ticket + 1) WHERE id = ?", t.StationID)
-		if err != nil {
-			return fmt.Errorf("number ticket: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return fmt.Errorf("number ticket: station %d does not exist", t.StationID)
-		}
-		if t.Number, err = res.LastInsertId(); err != nil {
-			return fmt.Errorf("number ticket: %w", err)
-		}
-		res, err = pool.ExecContext(ctx, "INSERT INTO tickets ("+ticketInsertColumns+") VALUES (?, ?, "+
-			"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", append([]any{t.StationID, t.Number}, rest...)...)
+		res, err := pool.ExecContext(ctx, "INSERT INTO tickets ("+ticketInsertColumns+") VALUES (?, ?, "+
+			"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", append([]any{t.StationID, t.Number}, rest...)...)
 		if err != nil {
 			return fmt.Errorf("insert ticket: %w", err)
 		}
@@ -112,7 +112,7 @@ func (s *Store) insertTicket(tx *gorm.DB, t *Ticket) error {
 	var id, number int64
 	err := s.queryInts(tx, "INSERT INTO tickets ("+ticketInsertColumns+") "+
 		"SELECT id, COALESCE((SELECT number FROM tickets WHERE station_id = stations.id ORDER BY number DESC LIMIT 1), 0) + 1, "+
-		"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM stations WHERE id = ? RETURNING id, number",
+		"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM stations WHERE id = ? RETURNING id, number",
 		append(rest, t.StationID), &id, &number)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -128,7 +128,34 @@ func (s *Store) insertTicket(tx *gorm.DB, t *Ticket) error {
 // number, then the rest in its order.
 const ticketInsertColumns = "station_id, number, source_event_id, group_id, platform, chat_id, chat_type, " +
 	"resident_id, resident_name, question, reply_handle, status, emergency, after_hours, auto_answered, " +
-	"assignee_id, routing, level, escalate_at, fence, created_at, first_response_at, answered_by, closed_at, updated_at"
+	"assignee_id, routing, level, escalate_at, fence, created_at, first_response_at, answered_by, closed_at, updated_at, response_bucket"
+
+// setResponseBucket sets ResponseBucket from the first answer's time and
+// returns it as a value to store (nil for NULL).
+func (t *Ticket) setResponseBucket() any {
+	t.ResponseBucket = nil
+	if t.AutoAnswered || t.FirstResponseAt == nil {
+		return nil
+	}
+	b := responseBucket(t.FirstResponseAt.Sub(t.CreatedAt))
+	t.ResponseBucket = &b
+	return b
+}
+
+// responseBucket is a time to first answer in tenths of a minute, rounded
+// to the stats histogram's bucket: a tenth of a minute up to an hour, a
+// minute up to a day, an hour beyond (as responseBucketSQL).
+func responseBucket(d time.Duration) int64 {
+	tenths := int64(math.Round(d.Minutes() * 10))
+	switch {
+	case tenths < 600:
+		return tenths
+	case tenths < 14400:
+		return int64(math.Round(float64(tenths)/10)) * 10
+	default:
+		return int64(math.Round(float64(tenths)/600)) * 600
+	}
+}
 
 func (s *Store) insertTimeline(tx *gorm.DB, ticketID uint, timeline []TicketEvent) error {
 	for i := range timeline {
@@ -344,9 +371,9 @@ func (s *Store) saveTransition(tx *gorm.DB, t *Ticket, fence int64) (saved bool,
 	t.UpdatedAt = tx.NowFunc()
 	n, err := s.exec(tx,
 		"UPDATE tickets SET status = ?, assignee_id = ?, level = ?, escalate_at = ?, fence = ?, first_response_at = ?, "+
-			"answered_by = ?, closed_at = ?, auto_answered = ?, updated_at = ? WHERE id = ? AND fence = ?",
+			"answered_by = ?, closed_at = ?, auto_answered = ?, response_bucket = ?, updated_at = ? WHERE id = ? AND fence = ?",
 		t.Status, t.AssigneeID, t.Level, t.EscalateAt, t.Fence, t.FirstResponseAt,
-		t.AnsweredBy, t.ClosedAt, t.AutoAnswered, t.UpdatedAt, t.ID, fence)
+		t.AnsweredBy, t.ClosedAt, t.AutoAnswered, t.setResponseBucket(), t.UpdatedAt, t.ID, fence)
 	if err != nil {
 		return false, fmt.Errorf("save ticket %d: %w", t.ID, err)
 	}
@@ -567,6 +594,7 @@ var firedColumns = []struct {
 	{"answered_by", func(t *Ticket) any { return nullable(t.AnsweredBy) }},
 	{"closed_at", func(t *Ticket) any { return nullable(t.ClosedAt) }},
 	{"auto_answered", func(t *Ticket) any { return t.AutoAnswered }},
+	{"response_bucket", func(t *Ticket) any { return t.setResponseBucket() }},
 }
 
 func nullable[T any](p *T) any {

@@ -218,8 +218,20 @@ func TestCreateTicketConcurrentlyNumbersWithoutGapsOrDuplicates(t *testing.T) {
 		}
 		for _, station := range []uint{xcl, jy} {
 			got := numbers[station]
-			slices.Sort(got)
 			want := []int64{1, 2, 3, 4, 5, 6, 7, 8}
+			if s.Driver() == store.MySQL {
+				// Numbers come from the process's block: a caller that lost
+				// the race for its event gives its number back, and the
+				// station's next tickets take those first, so the four
+				// after the race close every gap.
+				for i := range callers - sources {
+					if i%2 == 0 == (station == xcl) {
+						got = append(got, createTicket(t, s, question(station, fmt.Sprintf("evt-after-%d", i))).Number)
+					}
+				}
+				want = []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+			}
+			slices.Sort(got)
 			if !slices.Equal(got, want) {
 				t.Errorf("station %d numbers = %v, want %v", station, got, want)
 			}
@@ -230,14 +242,20 @@ func TestCreateTicketConcurrentlyNumbersWithoutGapsOrDuplicates(t *testing.T) {
 			}
 		}
 		if s.Driver() == store.MySQL { // SQLite numbers from the ticket index, no counter
+			// The counter is the end of the blocks this process reserved:
+			// every number handed out is within it.
 			d := loadDirectory(t, s)
-			if n := stationByCode(t, d, "xcl").NextTicket; n != 8 {
-				t.Errorf("station xcl handed out %d numbers, want 8", n)
+			if n := stationByCode(t, d, "xcl").NextTicket; n < 12 {
+				t.Errorf("station xcl reserved numbers up to %d, want at least the 12 handed out", n)
 			}
 		}
+		stored := sources
+		if s.Driver() == store.MySQL {
+			stored += callers - sources // the ones filed after the race
+		}
 		all, err := s.TicketsCreated(testContext(t), 0, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-		if err != nil || len(all) != sources {
-			t.Errorf("tickets stored = %d (%v), want %d", len(all), err, sources)
+		if err != nil || len(all) != stored {
+			t.Errorf("tickets stored = %d (%v), want %d", len(all), err, stored)
 		}
 	})
 }

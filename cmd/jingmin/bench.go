@@ -37,33 +37,31 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) > 0 && args[0] == "broadcast-sender" {
 		return cmdBenchBroadcastSender(ctx, args[1:], stderr)
 	}
+	if len(args) > 0 && args[0] == "route-worker" {
+		return cmdBenchRouteWorker(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "route" {
 		return fmt.Errorf("usage: jingmin bench route [-events N] [-groups N] [-officers N] [-concurrency N] [-burst-groups N]\n       jingmin bench broadcast [-groups N] [-rate-dingtalk R] [-rate-wechat R]")
 	}
 	fs := flag.NewFlagSet("bench route", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	b := routeBench{}
-	fs.IntVar(&b.events, "events", 20000, "events to send (questions, replies, emergencies, 10% redelivered duplicates)")
-	fs.IntVar(&b.groups, "groups", 3200, "groups in the synthetic district")
-	fs.IntVar(&b.officers, "officers", 400, "officers in the synthetic district")
-	fs.IntVar(&b.stations, "stations", 16, "stations the groups and officers are spread over")
-	fs.IntVar(&b.concurrency, "concurrency", 16, "events in flight at once (each waits for its first reply)")
-	fs.IntVar(&b.workers, "workers", 0, "handler workers (hub.workers; default: the hub's for the store)")
-	fs.IntVar(&b.senderWorkers, "sender-workers", 32, "outbound messages each platform's sender has in hand (hub.sender_workers; its default)")
-	fs.StringVar(&b.dir, "dir", "", "folder for the SQLite file (default: a temporary folder, removed after)")
-	fs.StringVar(&b.bus, "bus", "memory", "memory, or redis (Redis Streams at -redis)")
-	fs.StringVar(&b.redisURL, "redis", envOr(configs.EnvRedisURL, "redis://127.0.0.1:6379/0"), "Redis URL for -bus redis")
-	fs.StringVar(&b.store, "store", "sqlite", "sqlite, or mysql (at -dsn; the bench fills that database)")
-	fs.StringVar(&b.dsn, "dsn", os.Getenv(configs.EnvDatabaseDSN), "MySQL DSN for -store mysql (without a database name the bench creates one and drops it after)")
-	fs.IntVar(&b.procs, "procs", 1, "worker processes (distributed: each a hub of its own over the shared bus and store)")
-	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the event phase (after the baselines) to this file")
-	fs.StringVar(&b.memProfile, "memprofile", "", "write a heap profile taken after the event phase (what stays in memory as traffic grows) to this file")
-	fs.IntVar(&b.burstGroups, "burst-groups", 0, "groups that get a burst of questions, then their answers, while the events run (0: no burst); the stand-in platform then limits each group to -group-limit messages per -group-window")
-	fs.IntVar(&b.burstQuestions, "burst-questions", 15, "questions to each burst group, all at once; each is answered once the group's acknowledgements are in")
-	fs.IntVar(&b.groupLimit, "group-limit", 20, "with -burst-groups: messages the stand-in platform takes per group per -group-window (WeCom's webhook robots: 20 a minute); beyond it, it answers \"retry after\"")
-	fs.DurationVar(&b.groupWindow, "group-window", time.Minute, "with -burst-groups: the window of -group-limit")
+	b.flags(fs)
+	province := fs.Bool("province", false, "a province: 100 stations, 100,000 groups, 5,000 officers, 1,000,000 events on MySQL (-dsn) and Redis with 2 worker processes; flags given beside it (-events, ...) win")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	if *province {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for name, v := range map[string]string{"stations": "100", "groups": "100000", "officers": "5000", "events": "1000000",
+			"store": "mysql", "bus": "redis", "procs": "2"} {
+			if !set[name] {
+				if err := fs.Set(name, v); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	if b.events < 1 || b.groups < b.stations || b.officers < 4*b.stations || b.concurrency < 1 || b.procs < 1 || b.workers < 0 || b.senderWorkers < 1 {
 		return fmt.Errorf("bench route: need events ≥ 1, groups ≥ stations, officers ≥ 4 per station, concurrency ≥ 1, procs ≥ 1")
@@ -89,10 +87,62 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
+// flags are the route bench's flags; the worker processes it starts take
+// the same ones (see args).
+func (b *routeBench) flags(fs *flag.FlagSet) {
+	fs.IntVar(&b.events, "events", 20000, "events to send (questions, replies, emergencies, 10% redelivered duplicates)")
+	fs.IntVar(&b.groups, "groups", 3200, "groups in the synthetic district")
+	fs.IntVar(&b.officers, "officers", 400, "officers in the synthetic district")
+	fs.IntVar(&b.stations, "stations", 16, "stations the groups and officers are spread over")
+	fs.IntVar(&b.concurrency, "concurrency", 16, "events in flight at once (each waits for its first reply)")
+	fs.IntVar(&b.workers, "workers", 0, "handler workers (hub.workers; default: the hub's for the store)")
+	fs.IntVar(&b.senderWorkers, "sender-workers", 32, "outbound messages each platform's sender has in hand (hub.sender_workers; its default)")
+	fs.StringVar(&b.dir, "dir", "", "folder for the SQLite file (default: a temporary folder, removed after)")
+	fs.StringVar(&b.bus, "bus", "memory", "memory, or redis (Redis Streams at -redis)")
+	fs.StringVar(&b.redisURL, "redis", envOr(configs.EnvRedisURL, "redis://127.0.0.1:6379/0"), "Redis URL for -bus redis")
+	fs.StringVar(&b.store, "store", "sqlite", "sqlite, or mysql (at -dsn; the bench fills that database)")
+	fs.StringVar(&b.dsn, "dsn", os.Getenv(configs.EnvDatabaseDSN), "MySQL DSN for -store mysql (without a database name the bench creates one and drops it after)")
+	fs.StringVar(&b.workerBinary, "worker-binary", "", "the jingmin binary the worker processes run (default: this one)")
+	fs.IntVar(&b.procs, "procs", 1, "worker processes (distributed: each a hub of its own over the shared bus and store)")
+	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the event phase (after the baselines) to this file")
+	fs.StringVar(&b.memProfile, "memprofile", "", "write a heap profile taken after the event phase (what stays in memory as traffic grows) to this file")
+	fs.IntVar(&b.burstGroups, "burst-groups", 0, "groups that get a burst of questions, then their answers, while the events run (0: no burst); the stand-in platform then limits each group to -group-limit messages per -group-window")
+	fs.IntVar(&b.burstQuestions, "burst-questions", 15, "questions to each burst group, all at once; each is answered once the group's acknowledgements are in")
+	fs.IntVar(&b.groupLimit, "group-limit", 20, "with -burst-groups: messages the stand-in platform takes per group per -group-window (WeCom's webhook robots: 20 a minute); beyond it, it answers \"retry after\"")
+	fs.DurationVar(&b.groupWindow, "group-window", time.Minute, "with -burst-groups: the window of -group-limit")
+}
+
+// args are the flags a worker process needs to build the same hub: the
+// district, the store and bus, the handler workers.
+func (b routeBench) args() []string {
+	return []string{"-groups", strconv.Itoa(b.groups), "-officers", strconv.Itoa(b.officers), "-stations", strconv.Itoa(b.stations),
+		"-workers", strconv.Itoa(b.workers), "-sender-workers", strconv.Itoa(b.senderWorkers), "-bus", b.bus, "-redis", b.redisURL,
+		"-store", b.store, "-burst-groups", strconv.Itoa(b.burstGroups)}
+}
+
+// hubConfig is the configuration every hub of the bench runs with, over
+// database dsn (a MySQL DSN, or the SQLite file) and Redis key prefix.
+func (b routeBench) hubConfig(dsn, prefix string) *configs.Config {
+	cfg := &configs.Config{Source: "bench"}
+	cfg.Hub.Timezone, cfg.Hub.Workers, cfg.Hub.TimerSeconds, cfg.Hub.MaxTextRunes = "Asia/Shanghai", b.workers, 3600, 4000
+	cfg.Hub.SenderWorkers = b.senderWorkers
+	cfg.Hub.EmergencyKeywords = []string{"着火", "打架", "持刀", "走失"}
+	cfg.Database.Driver, cfg.Database.DSN = store.SQLite, dsn
+	if b.store == "mysql" {
+		cfg.Database.Driver = store.MySQL
+	}
+	cfg.Bus.Kind, cfg.Bus.ClaimIdleSeconds = b.bus, 30
+	if b.bus == "redis" {
+		cfg.Bus.RedisURL, cfg.Bus.Prefix = b.redisURL, prefix
+	}
+	return cfg
+}
+
 type routeBench struct {
 	events, groups, officers, stations, concurrency, workers, procs int
 	senderWorkers                                                   int
 	dir, bus, redisURL, store, dsn, cpuProfile, memProfile          string
+	workerBinary                                                    string
 	burstGroups, burstQuestions, groupLimit                         int
 	groupWindow                                                     time.Duration
 }
@@ -141,7 +191,19 @@ type routeResult struct {
 	RedisCmdsPerEvent float64            `json:"redis_cmds_per_event,omitempty"`
 	RedisCmds         map[string]float64 `json:"redis_cmds,omitempty"`
 	SQLStmtsPerEvent  float64            `json:"sql_stmts_per_event,omitempty"`
-	SQLStmts          map[string]float64 `json:"sql_stmts,omitempty"`
+	// SQLRoundTripsPerEvent counts the MySQL wire round trips every
+	// process of the run made (see wireCounter), per event.
+	SQLRoundTripsPerEvent float64 `json:"sql_roundtrips_per_event,omitempty"`
+	// SQLRoundTrips are those round trips per event by the first word of
+	// their SQL (START, COMMIT, INSERT, ...).
+	SQLRoundTrips map[string]float64 `json:"sql_roundtrips,omitempty"`
+	// With worker processes: the CPU per event of the front process alone
+	// (cpu_ms_per_event is the whole tree's), and each worker's resident
+	// memory after the event phase and at its peak.
+	FrontCPUPerEventMs float64            `json:"front_cpu_ms_per_event,omitempty"`
+	WorkerRSSMB        []float64          `json:"worker_rss_mb,omitempty"`
+	WorkerPeakRSSMB    []float64          `json:"worker_peak_rss_mb,omitempty"`
+	SQLStmts           map[string]float64 `json:"sql_stmts,omitempty"`
 	// What the run made on the servers and removed at the end: its Redis
 	// key prefix (redis_keys_left counts what is still under it) and the
 	// MySQL database it created, if the DSN named none.
@@ -339,22 +401,11 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult
 	}
 	// The clock flips between a weekday morning and the same night every
 	// 500 events, so the mix covers officers on shift and the duty account.
-	day, night := time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC), time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
-	var phase atomic.Int64
-	now := func() time.Time {
-		t := day
-		if phase.Load()%2 == 1 {
-			t = night
-		}
-		return t.Add(time.Duration(time.Now().UnixNano() % int64(time.Minute)))
-	}
-	cfg := &configs.Config{Source: "bench"}
-	cfg.Hub.Timezone, cfg.Hub.Workers, cfg.Hub.TimerSeconds, cfg.Hub.MaxTextRunes = "Asia/Shanghai", b.workers, 3600, 4000
-	cfg.Hub.SenderWorkers = b.senderWorkers
-	cfg.Hub.EmergencyKeywords = []string{"着火", "打架", "持刀", "走失"}
-	cfg.Database.Driver, cfg.Database.DSN = store.SQLite, filepath.Join(dir, "bench.db")
+	var clock benchClock
+	now := clock.now
 	// What the run makes on shared servers it removes at the end, after
 	// every hub has stopped (these defers run last).
+	dbDSN := filepath.Join(dir, "bench.db")
 	var mysqlDB *benchDatabase
 	if b.store == "mysql" {
 		if mysqlDB, err = openBenchDatabase(ctx, b.dsn); err != nil {
@@ -369,13 +420,15 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult
 				res.MySQLDatabase = mysqlDB.created
 			}
 		}()
-		cfg.Database.Driver, cfg.Database.DSN = store.MySQL, mysqlDB.dsn
+		dbDSN = mysqlDB.dsn
 	}
-	cfg.Bus.Kind, cfg.Bus.ClaimIdleSeconds = b.bus, 30
+	prefix := ""
+	if b.bus == "redis" {
+		prefix = benchPrefix() // a run of its own
+	}
+	cfg := b.hubConfig(dbDSN, prefix)
 	var rs *redisSampler
 	if b.bus == "redis" {
-		cfg.Bus.RedisURL = b.redisURL
-		cfg.Bus.Prefix = benchPrefix() // a run of its own
 		if rs, err = newRedisSampler(ctx, b.redisURL, cfg.Bus.Prefix); err != nil {
 			return nil, err
 		}
@@ -405,20 +458,34 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult
 	if b.procs > 1 || b.bus != "memory" {
 		frontRole = role{platform: bot.Playground}
 	}
-	h, err := openHub(ctx, cfg, log, hubOptions{now: now, seed: &seed, role: frontRole, senders: map[bot.Platform]bot.Sender{bot.Playground: rec}, cards: benchCards})
+	var wire wireCounter
+	h, err := openHub(ctx, cfg, log, hubOptions{now: now, seed: &seed, role: frontRole, senders: map[bot.Platform]bot.Sender{bot.Playground: rec}, dial: wire.dial, cards: benchCards})
 	if err != nil {
 		return nil, err
 	}
 	defer h.Close()
 	hubs := []*hub{h}
-	if frontRole != roleAll {
-		for i := 0; i < b.procs; i++ {
-			w, err := openHub(ctx, cfg, log, hubOptions{now: now, seed: &seed, role: role{handlers: true}, cards: benchCards})
-			if err != nil {
-				return nil, err
+	// The workers are processes of their own (`bench route-worker`, what
+	// `jingmin worker` runs), each with its own pools, caches and CPU.
+	var procs []*workerProc
+	defer func() {
+		for _, p := range procs {
+			if werr := p.stop(); werr != nil {
+				err = errors.Join(err, fmt.Errorf("bench: worker process: %w", werr))
 			}
-			defer w.Close()
-			hubs = append(hubs, w)
+		}
+	}()
+	if frontRole != roleAll {
+		if procs, err = b.startWorkerProcs(ctx, b.procs, dbDSN, prefix, stderr); err != nil {
+			return nil, err
+		}
+	}
+	setPhase := func(n int64) {
+		if clock.phase.Swap(n) == n {
+			return
+		}
+		for _, p := range procs {
+			p.setPhase(n)
 		}
 	}
 	fmt.Fprintf(stderr, "bench: district of %d stations, %d groups, %d officers ready; measuring the raw baselines\n", b.stations, b.groups, b.officers)
@@ -538,6 +605,11 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult
 	burstDone := make(chan burstOutcome, 1)
 	waitBurst := sync.OnceValue(func() burstOutcome { return <-burstDone })
 	defer func() { stopBurst(); waitBurst() }()
+	workers0, err := sampleAll(procs)
+	if err != nil {
+		return nil, err
+	}
+	trips0, kinds0 := wire.trips.Load(), wire.byKind()
 	cpu0 := processCPU()
 	start := time.Now()
 	go func() {
@@ -553,7 +625,7 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult
 					return
 				}
 				if i%500 == 0 {
-					phase.Store(int64(i / 500))
+					setPhase(int64(i / 500))
 				}
 				j := jobs[i]
 				var wait *firstReply
@@ -594,6 +666,23 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult
 	}
 	elapsed := time.Since(start)
 	cpu := processCPU() - cpu0
+	trips := wire.trips.Load() - trips0
+	kinds := map[string]int64{}
+	for k, n := range wire.byKind() {
+		kinds[k] += n - kinds0[k]
+	}
+	workers1, err := sampleAll(procs)
+	if err != nil {
+		return nil, err
+	}
+	var workerCPU time.Duration
+	for i := range workers1 {
+		workerCPU += time.Duration(workers1[i].CPUNanos - workers0[i].CPUNanos)
+		trips += workers1[i].RoundTrips - workers0[i].RoundTrips
+		for k, n := range workers1[i].Kinds {
+			kinds[k] += n - workers0[i].Kinds[k]
+		}
+	}
 	pprof.StopCPUProfile() // the profile is of the event phase only
 	if b.memProfile != "" {
 		if err := writeHeapProfile(b.memProfile); err != nil {
@@ -641,7 +730,14 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult
 	res = &routeResult{Events: len(jobs), Workers: b.workers, Concurrency: b.concurrency, StoreDriver: h.store.Driver(), BusKind: b.bus, Procs: b.procs, BusRoundTrips: round(busRT, 0),
 		ElapsedSeconds: round(elapsed.Seconds(), 2), StoreTxPerSec: round(raw, 0), Outbound: rec.sent.Load(), Lost: int(lost.Load())}
 	res.EventsPerSec = round(float64(len(jobs))/elapsed.Seconds(), 0)
-	res.CPUPerEventMs = round(cpu.Seconds()*1000/float64(len(jobs)), 3)
+	res.CPUPerEventMs = round((cpu+workerCPU).Seconds()*1000/float64(len(jobs)), 3)
+	for _, w := range workers1 {
+		res.WorkerRSSMB = append(res.WorkerRSSMB, w.RSSMB)
+		res.WorkerPeakRSSMB = append(res.WorkerPeakRSSMB, w.PeakRSSMB)
+	}
+	if len(procs) > 0 {
+		res.FrontCPUPerEventMs = round(cpu.Seconds()*1000/float64(len(jobs)), 3)
+	}
 	res.Ratio = round(res.EventsPerSec/raw, 3)
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	res.P50ms = round(pct(latencies, 0.50), 2)
@@ -656,6 +752,13 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult
 	}
 	if mysqlDB != nil {
 		res.SQLStmtsPerEvent = round(float64(sql1["Questions"]-sql0["Questions"])/float64(phaseEvents), 2)
+		res.SQLRoundTripsPerEvent = round(float64(trips)/float64(phaseEvents), 2)
+		res.SQLRoundTrips = map[string]float64{}
+		for k, n := range kinds {
+			if n > 0 {
+				res.SQLRoundTrips[k] = round(float64(n)/float64(phaseEvents), 2)
+			}
+		}
 		_, res.SQLStmts = perEvent(sql0, sql1, phaseEvents, map[string]bool{"Questions": true}, len(sqlCounters))
 	}
 	if len(burstGroups) > 0 {
@@ -854,7 +957,10 @@ func processCPU() time.Duration {
 }
 
 // peakRSSMB reads the process's peak resident set (VmHWM) from /proc.
-func peakRSSMB() float64 {
+func peakRSSMB() float64 { return procStatusMB("VmHWM:") }
+
+// procStatusMB reads one memory line of /proc/self/status in MB.
+func procStatusMB(field string) float64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return 0
@@ -862,7 +968,7 @@ func peakRSSMB() float64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
 			return round(kb/1024, 1)
 		}

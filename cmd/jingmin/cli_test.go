@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,6 +111,34 @@ func TestStatsReportFirstResponseAndBreaches(t *testing.T) {
 	}
 	if minutes(hexie.MedianMin) != "4.0" || minutes(hexie.P90Min) != "10.0" {
 		t.Errorf("和谐小区 first response median/p90 = %v/%v, want 4/10", minutes(hexie.MedianMin), minutes(hexie.P90Min))
+	}
+	// The console's charts ask the same layer per day, hour and officer.
+	for _, c := range []struct {
+		by   store.StatsBy
+		want string
+	}{
+		{store.ByDay, "2026-11-23 3 2 1 4.0 10.0"},
+		{store.ByHour, "10 3 2 1 4.0 10.0"},
+	} {
+		points, err := h.rules.Series(context.Background(), "taiping", at("2026-11-23 00:00"), at("2026-11-24 00:00"), c.by)
+		if err != nil || len(points) != 1 {
+			t.Fatalf("series by %d = %+v (%v), want one point", c.by, points, err)
+		}
+		p := points[0]
+		if got := fmt.Sprint(p.Key, " ", p.Questions, " ", p.Answered, " ", p.Breaches, " ", minutes(p.MedianMin), " ", minutes(p.P90Min)); got != c.want {
+			t.Errorf("series by %d = %q, want %q", c.by, got, c.want)
+		}
+	}
+	officers, err := h.rules.Series(context.Background(), "taiping", at("2026-11-23 00:00"), at("2026-11-24 00:00"), store.ByOfficer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byOfficer := map[string]int{}
+	for _, p := range officers {
+		byOfficer[p.Key] += p.Answered
+	}
+	if byOfficer["王建国"] != 2 {
+		t.Errorf("answers per officer = %v, want 王建国's two", byOfficer)
 	}
 	h.Stop()
 
@@ -216,8 +245,10 @@ func TestBenchRouteDistributedCountsServerCallsAndCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.DBName = "" // the bench makes a database of its own
+	// The workers are processes of the real binary (this test's own
+	// binary runs tests, not `bench route-worker`).
 	res := benchRoute(t, "-events", "200", "-groups", "32", "-officers", "32", "-stations", "2",
-		"-bus", "redis", "-redis", redisURL, "-store", "mysql", "-dsn", cfg.FormatDSN(), "-procs", "2")
+		"-bus", "redis", "-redis", redisURL, "-store", "mysql", "-dsn", cfg.FormatDSN(), "-procs", "2", "-worker-binary", jingminBinary(t))
 	prefix, _ := res["redis_prefix"].(string)
 	if prefix == "" {
 		t.Fatalf("distributed bench names no redis_prefix: %v", res)
@@ -238,6 +269,14 @@ func TestBenchRouteDistributedCountsServerCallsAndCleansUp(t *testing.T) {
 	}
 	if stmts, _ := res["sql_stmts"].(map[string]any); stmts["Com_insert"] == nil || stmts["Com_commit"] == nil {
 		t.Errorf("sql_stmts lacks inserts and commits: %v", res["sql_stmts"])
+	}
+	// Round trips are counted on the wire by every process of the run,
+	// the two workers' included: each reports its memory too.
+	if n, _ := res["sql_roundtrips_per_event"].(float64); n <= 0 {
+		t.Errorf("sql_roundtrips_per_event = %v", res["sql_roundtrips_per_event"])
+	}
+	if rss, _ := res["worker_rss_mb"].([]any); len(rss) != 2 || rss[0].(float64) <= 0 || rss[1].(float64) <= 0 {
+		t.Errorf("worker_rss_mb = %v, want the two worker processes' memory", res["worker_rss_mb"])
 	}
 	var left []string
 	iter := rdb.Scan(context.Background(), 0, prefix+"*", 1000).Iterator()

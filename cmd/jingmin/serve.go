@@ -246,12 +246,15 @@ type hubOptions struct {
 	// console serves the web console on this listener (tests; serve opens
 	// console.listen itself).
 	console net.Listener
+	// dial opens the MySQL connections (nil: the driver's dialer); the
+	// route bench counts wire round trips through it.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // openHub opens the store (migrating it), makes the directory match the
 // config, and builds bus, rules and the playground.
 func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hubOptions) (*hub, error) {
-	st, err := store.Open(ctx, store.Options{Driver: cfg.Database.Driver, DSN: cfg.Database.DSN})
+	st, err := store.Open(ctx, store.Options{Driver: cfg.Database.Driver, DSN: cfg.Database.DSN, Dial: opts.dial})
 	if err != nil {
 		if cfg.Database.Driver == store.MySQL { // a server that may come up; a SQLite file will not
 			return nil, fmt.Errorf("%w: %w", errUnavailable, err)
