@@ -81,6 +81,16 @@ var templateFormats = map[string]bot.Format{
 	"todo_last_page":            bot.FormatMarkdown,
 	"todo_no_page":              bot.FormatText,
 	"unknown_group_admin":       bot.FormatMarkdown,
+	"swap_usage":                bot.FormatText,
+	"swap_refused":              bot.FormatText,
+	"swap_requested_ok":         bot.FormatText,
+	"swap_requested":            bot.FormatText,
+	"swap_accepted_wait":        bot.FormatText,
+	"swap_accepted_ok":          bot.FormatText,
+	"swap_to_approve":           bot.FormatText,
+	"swap_approved":             bot.FormatText,
+	"swap_declined":             bot.FormatText,
+	"swap_decided_ok":           bot.FormatText,
 }
 
 // markdownSyntax finds what a markdown renderer would take for syntax: a
@@ -97,7 +107,8 @@ func TestPlainTextTemplatesHaveNoMarkdown(t *testing.T) {
 		"platform", "企业微信", "limit", "2048 字节", "size", "3000 字节", "tag", "企业群", "tags", "企业群、学校群", "groups", "hexie",
 		"scope", "本所", "total", "10", "platforms", "企业微信 4 个、钉钉 6 个", "id", "7", "state", "已发送完毕", "action", "取消",
 		"sent", "9", "cancelled", "1", "failed", "0", "waiting", "0", "reasons", "", "admin", "赵刚", "old", "6",
-		"until", "今天23:00", "due", "明天08:45", "end", "25:99", "page", "2", "pages", "3", "to", "40", "next", "3", "had", "王建国"}
+		"until", "今天23:00", "due", "明天08:45", "end", "25:99", "page", "2", "pages", "3", "to", "40", "next", "3", "had", "王建国",
+		"requester", "王建国", "colleague", "李明", "date", "12月5日（周六）", "hours", "08:30–17:30", "who", "李明"}
 	var keys []string
 	for key := range configs.DefaultTemplates {
 		keys = append(keys, key)

@@ -70,4 +70,15 @@ var DefaultTemplates = map[string]string{
 	"alert_not_draft":           "B{id} 已不是草稿，不能再修改。",
 	"alert_edited":              "已按新内容生成草稿（原草稿 B{old} 作废）：",
 	"empty_answer":              "答复内容不能为空：请发送“#{number} 答复内容”。",
+	// Shift swaps (换班), by DM or from the console.
+	"swap_usage":         "换班请按“换班 12-05 李警官”的格式发送：您要换出的那天的日期，和替您值班的同事的名字或别名。",
+	"swap_refused":       "换班未能办理：{reason}",
+	"swap_requested_ok":  "已向{colleague}发出换班请求 S{id}：{date}（{hours}）由{colleague}替您值班。对方同意后会通知您。",
+	"swap_requested":     "{requester}请您在{date}（{hours}）替班（换班 S{id}）。回复“同意换班 S{id}”接受，或“拒绝换班 S{id}”。",
+	"swap_accepted_wait": "{colleague}已同意换班 S{id}（{date}），正在等待所管理员批准。",
+	"swap_accepted_ok":   "您已同意换班 S{id}（{date}），所管理员批准后生效。",
+	"swap_to_approve":    "{colleague}同意在{date}（{hours}）替{requester}值班（换班 S{id}）。回复“批准换班 S{id}”生效，或“驳回换班 S{id}”。",
+	"swap_approved":      "换班 S{id} 已生效：{date}（{hours}）由{colleague}替{requester}值班。",
+	"swap_declined":      "{who}没有同意换班 S{id}（{date}），排班不变。",
+	"swap_decided_ok":    "换班 S{id} 已处理：{state}。",
 }

@@ -40,6 +40,7 @@ func migrations() []*gormigrate.Migration {
 		migrate2026120103(),
 		migrate2026120104(),
 		migrate2026120105(),
+		migrate2026120261(),
 	}
 }
 
