@@ -7,6 +7,8 @@
 //	jingmin migrate [-status]         apply database migrations
 //	jingmin sync [-dry-run]           write the config's directory into the database
 //	jingmin roster who ...            who would answer a question, and why
+//	jingmin roster shift|override|feed ...   change the roster
+//	jingmin export                    the database's directory as YAML for sync
 //	jingmin stats ...                 questions, first-response times, SLA breaches
 //	jingmin broadcast send|status|cancel|retry-failed   fraud-alert broadcasts
 //	jingmin purge [--dry-run]         redact residents' data past hub.retention_days
@@ -41,6 +43,9 @@ commands:
                database, one line per change (-dry-run: print only). serve, worker
                and adapter do it by themselves only into an empty database, or with -sync
   roster who   print who would answer in a group at a time, and why
+  roster shift add|delete, roster override, roster feed new|revoke
+               change the roster (checked and audited; running hubs follow within a second)
+  export       write the database's directory and roster as YAML that sync takes back
   stats        per station and group: questions, first-response median/p90, SLA breaches
   parked       what could not be handled or delivered, and groups nobody registered
   broadcast    send a fraud alert to many groups (send --scope ... --text-file F), or
@@ -95,6 +100,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdAdapter(ctx, rest, stderr)
 	case "sync":
 		return cmdSync(ctx, args[1:], stdout, stderr)
+	case "export":
+		return cmdExport(ctx, args[1:], stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, args[1:], stdout, stderr)
 	case "migrate":
