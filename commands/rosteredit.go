@@ -418,16 +418,20 @@ func overlapping(o *store.Officer, spans []span, loc *time.Location) error {
 }
 
 
-// describeShift is a shift as the audit trail and the pages say it.
+// describeShift is a shift as the audit trail and the CLI say it.
 func describeShift(o *store.Officer, s store.Shift) string {
-	days := "每个工作日"
+	return fmt.Sprintf("%s %s %s–%s %s", officerName(o), ShiftDays(s), s.Start, s.End, s.Kind)
+}
+
+// ShiftDays is the days a recurring shift falls on, as people read them.
+func ShiftDays(s store.Shift) string {
 	switch {
 	case s.DayKind == "restday":
-		days = "每个休息日"
+		return "每个休息日"
 	case s.DayKind == "" && s.Weekday >= 0 && s.Weekday <= 6:
-		days = "每" + weekdayNames[s.Weekday]
+		return "每" + weekdayNames[s.Weekday]
 	}
-	return fmt.Sprintf("%s %s %s–%s %s", officerName(o), days, s.Start, s.End, s.Kind)
+	return "每个工作日"
 }
 
 func describeOverride(o *store.Officer, ov store.Override) string {
