@@ -40,7 +40,9 @@ type InvalidError struct{ Msg string }
 
 func (e *InvalidError) Error() string { return e.Msg }
 
-func invalid(format string, args ...any) error { return &InvalidError{Msg: fmt.Sprintf(format, args...)} }
+func invalid(format string, args ...any) error {
+	return &InvalidError{Msg: fmt.Sprintf(format, args...)}
+}
 
 // ErrForbidden refuses a change the actor may not make (an officer editing
 // a roster, an admin another station's).
@@ -416,7 +418,6 @@ func overlapping(o *store.Officer, spans []span, loc *time.Location) error {
 	}
 	return nil
 }
-
 
 // describeShift is a shift as the audit trail and the CLI say it.
 func describeShift(o *store.Officer, s store.Shift) string {
