@@ -136,8 +136,17 @@ func (h *Hub) Reload(ctx context.Context) error {
 	}
 	dir := newDirectory(d)
 	dir.version = v
-	h.dir.Store(dir)
-	return nil
+	// Reloads run at once (an edit's, the refresh loop's): one that read
+	// an older revision never replaces a newer view.
+	for {
+		cur := h.dir.Load()
+		if cur != nil && cur.version > v {
+			return nil
+		}
+		if h.dir.CompareAndSwap(cur, dir) {
+			return nil
+		}
+	}
 }
 
 // Refresh reloads the directory if another process changed it since it
