@@ -97,6 +97,16 @@ func TestDirectoryEditsConflict(t *testing.T) {
 		if err := s.SaveGroup(ctx, &b, edit("directory.group.save")); !errors.Is(err, store.ErrConflict) {
 			t.Errorf("edit over another admin's: %v, want ErrConflict", err)
 		}
+		// A sync that changes the directory makes forms read before it stale.
+		seed := districtSeed()
+		seed.Groups[1].Name = "新成路商户群（同步）"
+		if err := s.Sync(ctx, seed); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveGroup(ctx, &a, edit("directory.group.save")); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("edit over a sync: %v, want ErrConflict", err)
+		}
+		a = groupByChat(t, loadDirectory(t, s), "wechat", "wr-xcl-002")
 		if err := s.DeleteGroup(ctx, a.ID, a.Version, edit("directory.group.delete")); err != nil {
 			t.Fatal(err)
 		}
@@ -118,10 +128,16 @@ func TestDirectoryEditsConflict(t *testing.T) {
 		if err := s.SaveGroup(ctx, &dup, edit("directory.group.save")); !errors.Is(err, store.ErrTaken) {
 			t.Errorf("a second group on the same chat: %v, want ErrTaken", err)
 		}
-		if err := s.SaveTemplate(ctx, "ack", "收到 #{number}", 0, edit("directory.template.update")); err != nil {
+		var v int64
+		for _, tm := range loadDirectory(t, s).Templates {
+			if tm.Key == "ack" {
+				v = tm.Version
+			}
+		}
+		if err := s.SaveTemplate(ctx, "ack", "收到 #{number}", v, edit("directory.template.update")); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SaveTemplate(ctx, "ack", "又改 #{number}", 0, edit("directory.template.update")); !errors.Is(err, store.ErrConflict) {
+		if err := s.SaveTemplate(ctx, "ack", "又改 #{number}", v, edit("directory.template.update")); !errors.Is(err, store.ErrConflict) {
 			t.Errorf("stale template edit: %v, want ErrConflict", err)
 		}
 		st := stationByCode(t, d, "xcl")
@@ -219,7 +235,13 @@ func TestExportRoundTrips(t *testing.T) {
 		if err := s.SaveOverrides(ctx, []store.Override{{StationID: tp.ID, OfficerID: li.ID, Date: "2026-12-05", Start: "10:00", End: "14:00"}}, edit("roster.override.create")); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SaveTemplate(ctx, "ack", "收到，工单 #{number}，{assignee}稍后答复。", 0, edit("directory.template.update")); err != nil {
+		var ackVersion int64
+		for _, tm := range d.Templates {
+			if tm.Key == "ack" {
+				ackVersion = tm.Version
+			}
+		}
+		if err := s.SaveTemplate(ctx, "ack", "收到，工单 #{number}，{assignee}稍后答复。", ackVersion, edit("directory.template.update")); err != nil {
 			t.Fatal(err)
 		}
 		g := groupByChat(t, loadDirectory(t, s), "playground", "xincun-elders")
