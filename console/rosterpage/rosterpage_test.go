@@ -456,6 +456,20 @@ func TestRosterSwapApproved(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("an officer's post of a shift: %d, want 403", resp.StatusCode)
 	}
+	// Nor may they open another station's roster by its URL.
+	other := fmt.Sprint(s.rules.Stations()[1].ID)
+	req, _ = http.NewRequest(http.MethodGet, s.url+"/console/roster?station="+other, nil)
+	req.AddCookie(&http.Cookie{Name: "who", Value: "wang"})
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("another station's roster: %d, want 403", resp.StatusCode)
+	}
+	if got := len(auditRows(t, s.st, "roster.shift.")); got != 0 {
+		t.Errorf("refused posts left %d audit rows", got)
+	}
 	p.noExceptions()
 }
 
