@@ -302,6 +302,14 @@ func (r *jsonReader) event(e *Event) bool {
 			var ok bool
 			e.SeesAllMessages, ok = r.boolean()
 			return ok
+		case "archived":
+			var ok bool
+			e.Archived, ok = r.boolean()
+			return ok
+		case "from_staff":
+			var ok bool
+			e.FromStaff, ok = r.boolean()
+			return ok
 		case "quote":
 			if e.Quote == nil {
 				e.Quote = &Quote{}

@@ -67,6 +67,7 @@ type Kind string
 const (
 	KindText        Kind = "text"
 	KindUnsupported Kind = "unsupported" // picture, voice, file, rich text...
+	KindCardPress   Kind = "card_press"  // a card button an officer pressed
 )
 
 // Quote is the message an event replies to, when the platform says so.
@@ -96,12 +97,21 @@ type Event struct {
 	// SeesAllMessages is true where the platform delivers a group's messages
 	// that @ no one (the playground): the rules then act on emergencies
 	// there even without an @, and leave other chatter alone.
-	SeesAllMessages bool      `json:"sees_all_messages,omitempty"`
-	Quote           *Quote    `json:"quote,omitempty"`
-	Time            time.Time `json:"time"`
+	SeesAllMessages bool `json:"sees_all_messages,omitempty"`
+	// Archived is true for a message read from the platform's conversation
+	// archive (a WeCom customer group): nobody addressed the hub, and it
+	// cannot post into the chat; a person sends what it prepares.
+	Archived bool `json:"archived,omitempty"`
+	// FromStaff is true when the platform says the sender is a member of
+	// the organisation (a WeCom employee), not a resident.
+	FromStaff bool      `json:"from_staff,omitempty"`
+	Quote     *Quote    `json:"quote,omitempty"`
+	Time      time.Time `json:"time"`
 	// ReplyHandle is opaque to everyone but the adapter that made it (a
 	// DingTalk session webhook, a WeCom response_url...).
 	ReplyHandle string `json:"reply_handle,omitempty"`
+	// Press is a pressed card button (Kind KindCardPress).
+	Press *CardPress `json:"press,omitempty"`
 }
 
 // NewEventID derives the event id from the platform and its message id.
@@ -156,6 +166,13 @@ type Outbound struct {
 	ReplyHandle string `json:"reply_handle,omitempty"`
 	// Ref ties the message to what it is about.
 	Ref Ref `json:"ref,omitempty"`
+	// Card, when set, makes the message a tap-to-act card; Text is what is
+	// sent where a card cannot be.
+	Card *Card `json:"card,omitempty"`
+	// ByHand: the hub cannot post into Chat (a WeCom customer group); the
+	// message is kept awaiting_human for a person to send with one tap,
+	// and never reported as delivered.
+	ByHand bool `json:"by_hand,omitempty"`
 }
 
 // Purpose says what an outbound message is for.

@@ -133,6 +133,10 @@ type Relay struct {
 	// Backoff is the first wait after a counted failure; it doubles per
 	// attempt up to MaxBackoff. Defaults 2s and 5min.
 	Backoff, MaxBackoff time.Duration
+	// Budget, when set, is the platform's API budget: once spent, cards go
+	// as plain messages and card updates are held back, while everything
+	// else (residents' answers, emergency pages) goes as before.
+	Budget *Budget
 	// Observe hears every send's outcome (metrics); nil: nobody.
 	Observe func(p Platform, lane string, o Outcome, took time.Duration)
 	Now     func() time.Time
@@ -335,10 +339,21 @@ func (r *Relay) deliver(ctx context.Context, lane int, c Claimed) Result {
 	if ctx.Err() != nil {
 		return Result{Claimed: c, Outcome: Released, At: r.Now()}
 	}
-	// The platform call runs to its end even when shutdown begins.
-	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.SendTimeout)
-	start := time.Now()
 	msg := c.Msg
+	if r.Budget.Spent(r.Platform) && msg.Card != nil && !urgent(&msg) {
+		r.Budget.Held(r.Platform)
+		if msg.Card.Update {
+			// The ticket's state is in the database; redrawing cards is
+			// what a spent budget goes without.
+			return Result{Claimed: c, Outcome: Failed, At: r.Now(), Reason: "本月平台接口预算已用完，卡片更新未发送（工单状态不受影响）"}
+		}
+		card := *msg.Card
+		card.Plain = true
+		msg.Card = &card
+	}
+	// The platform call runs to its end even when shutdown begins.
+	work, cancel := context.WithTimeout(WithPurpose(context.WithoutCancel(ctx), msg.Ref.Purpose), r.SendTimeout)
+	start := time.Now()
 	id, err := SendReceipt(work, r.Sender, &msg)
 	cancel()
 	took := time.Since(start)
@@ -365,6 +380,12 @@ func (r *Relay) deliver(ctx context.Context, lane int, c Claimed) Result {
 			"purpose", c.Msg.Ref.Purpose, "outcome", res.Outcome.String(), "err", Mask(err.Error()))
 	}
 	return res
+}
+
+// urgent messages go whatever the budget: emergency pages, and the updates
+// of their cards.
+func urgent(m *Outbound) bool {
+	return m.Ref.Purpose == PurposePage || (m.Card != nil && m.Card.Urgent)
 }
 
 // maxSettle bounds how many results one transaction records.

@@ -16,6 +16,11 @@ import (
 // bot or an officer is none of the hub's business.
 func (h *Hub) handleGroup(ctx context.Context, e *bot.Event) error {
 	d := h.dir.Load()
+	if e.Archived {
+		if handled, err := h.archived(ctx, d, e); handled || err != nil {
+			return err
+		}
+	}
 	g := d.group(string(e.Platform), e.Chat.ID)
 	var st *store.Station
 	if g != nil {
@@ -346,7 +351,9 @@ func (h *Hub) ask(ctx context.Context, d *directory, e *bot.Event, g *store.Grou
 	var timeline []store.TicketEvent
 	due := now.Add(sla)
 	switch {
-	case faq != nil:
+	case faq != nil && !customer(g):
+		// In a customer group the FAQ answer waits for a person's tap:
+		// the ticket is filed like any other after hours (customer.go).
 		t.Status, t.FirstResponseAt, t.AnsweredBy, t.AutoAnswered = store.StatusAnswered, &now, idOf(r.Officer), true
 		timeline = append(timeline, store.TicketEvent{Kind: store.TLAutoAnswered, Detail: faq.Topic, At: now})
 	case r.AfterHours() && !emergency:
@@ -362,6 +369,9 @@ func (h *Hub) ask(ctx context.Context, d *directory, e *bot.Event, g *store.Grou
 	var msgs []bot.Outbound
 	t, created, err := h.store.CreateTicket(ctx, t, timeline, func(t *store.Ticket) []store.OutboundMessage {
 		msgs = h.askMessages(d, e, t, g, st, faq, now)
+		if customer(g) {
+			msgs = h.byHand(d, g, t, msgs)
+		}
 		return rows(msgs)
 	})
 	if err != nil {
@@ -393,15 +403,19 @@ func (h *Hub) askMessages(d *directory, e *bot.Event, t *store.Ticket, g *store.
 	case t.Emergency:
 		out = append(out, about(replyTo(e, key+"ack", render(d.template("emergency"), "number", number), t.ResidentID), bot.PurposeAck, t.ID))
 		paged := map[uint]bool{}
+		var pageTo []*store.Officer
 		for _, o := range []*store.Officer{assignee, d.dutyOfficerNow(st, now, h.opts.Location), d.leader(st)} {
 			if o == nil || paged[o.ID] {
 				continue
 			}
 			paged[o.ID] = true
-			if m, ok := d.dm(o, t.Platform, fmt.Sprintf("%spage:%d", key, o.ID), "紧急工单 #"+number, func(esc func(string) string) string { return renderEsc(esc, d.template("page"), card...) }, bot.Ref{Purpose: bot.PurposePage, TicketID: t.ID}); ok {
-				out = append(out, m)
-			}
+			pageTo = append(pageTo, o)
 		}
+		// One card for everyone paged on a platform: when one of them
+		// claims it, the others' cards say who.
+		out = append(out, h.cardDMs(d, pageTo, t.Platform, key+"page", "紧急工单 #"+number,
+			func(esc func(string) string) string { return renderEsc(esc, d.template("page"), card...) },
+			bot.Ref{Purpose: bot.PurposePage, TicketID: t.ID}, st, h.ticketItem(d, t, now))...)
 		return out
 	case faq != nil:
 		out = append(out, about(replyTo(e, key+"ack", render(d.template("faq_answer"), "number", number, "answer", faq.Answer), t.ResidentID), bot.PurposeAck, t.ID))
@@ -418,9 +432,9 @@ func (h *Hub) askMessages(d *directory, e *bot.Event, t *store.Ticket, g *store.
 		out = append(out, about(replyTo(e, key+"ack", render(d.template("ack"), "number", number, "assignee", title(assignee)), t.ResidentID), bot.PurposeAck, t.ID))
 	}
 	if assignee != nil {
-		if m, ok := d.dm(assignee, t.Platform, fmt.Sprintf("%sdm:%d", key, assignee.ID), "新工单 #"+number, func(esc func(string) string) string { return renderEsc(esc, d.template("officer_dm"), card...) }, bot.Ref{Purpose: bot.PurposeAssign, TicketID: t.ID}); ok {
-			out = append(out, m)
-		}
+		out = append(out, h.cardDMs(d, []*store.Officer{assignee}, t.Platform, key+"dm", "新工单 #"+number,
+			func(esc func(string) string) string { return renderEsc(esc, d.template("officer_dm"), card...) },
+			bot.Ref{Purpose: bot.PurposeAssign, TicketID: t.ID}, st, h.ticketItem(d, t, now))...)
 	}
 	return out
 }

@@ -81,6 +81,21 @@ var templateFormats = map[string]bot.Format{
 	"todo_last_page":            bot.FormatMarkdown,
 	"todo_no_page":              bot.FormatText,
 	"unknown_group_admin":       bot.FormatMarkdown,
+	"card_claimed":              bot.FormatText,
+	"card_handed_over":          bot.FormatText,
+	"card_answered":             bot.FormatText,
+	"card_closed":               bot.FormatText,
+	"card_pick_colleague":       bot.FormatMarkdown,
+	"card_no_colleague":         bot.FormatText,
+	"card_gone":                 bot.FormatText,
+	"card_refused_admin":        bot.FormatText,
+	"budget_warn_admin":         bot.FormatText,
+	"budget_over_admin":         bot.FormatText,
+	"customer_dm":               bot.FormatMarkdown, // a customer-group ticket to its owner
+	"customer_page":             bot.FormatMarkdown,
+	"answer_prepared_ok":        bot.FormatText,
+	"archive_trouble":           bot.FormatMarkdown, // to admins
+	"archive_undecryptable":     bot.FormatMarkdown,
 	"swap_usage":                bot.FormatText,
 	"swap_refused":              bot.FormatText,
 	"swap_requested_ok":         bot.FormatText,
@@ -108,6 +123,7 @@ func TestPlainTextTemplatesHaveNoMarkdown(t *testing.T) {
 		"scope", "本所", "total", "10", "platforms", "企业微信 4 个、钉钉 6 个", "id", "7", "state", "已发送完毕", "action", "取消",
 		"sent", "9", "cancelled", "1", "failed", "0", "waiting", "0", "reasons", "", "admin", "赵刚", "old", "6",
 		"until", "今天23:00", "due", "明天08:45", "end", "25:99", "page", "2", "pages", "3", "to", "40", "next", "3", "had", "王建国",
+		"time", "22:41", "app", "dingtestappkey", "used", "800", "budget", "1000", "held", "12",
 		"requester", "王建国", "colleague", "李明", "date", "12月5日（周六）", "hours", "08:30–17:30", "who", "李明"}
 	var keys []string
 	for key := range configs.DefaultTemplates {

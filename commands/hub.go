@@ -53,6 +53,16 @@ type Options struct {
 	// Waker nudges the relays after messages were committed; nil: the
 	// relays find them by polling.
 	Waker bot.Waker
+	// Cards lists the platforms whose officers get tap-to-act cards (a
+	// DingTalk app with a card template, a WeCom app); the others keep
+	// markdown direct messages.
+	Cards map[bot.Platform]bool
+	// Budget says when a platform's API budget is spent: escalation
+	// notices are then gathered longer (nil: never).
+	Budget interface{ Spent(bot.Platform) bool }
+	// ToolbarURL is the chat-toolbar page officers send prepared messages
+	// into customer groups from; linked from their direct messages.
+	ToolbarURL string
 }
 
 // Observer counts what the rules do. The hub's metrics implement it; the
@@ -167,6 +177,9 @@ func (h *Hub) Refresh(ctx context.Context) (bool, error) {
 
 func (h *Hub) now() time.Time { return h.opts.Now() }
 
+// Location is the zone the rules keep time in (a budget's month too).
+func (h *Hub) Location() *time.Location { return h.opts.Location }
+
 // Handler is the event handler for the whole hub: group questions, officers'
 // direct messages, and everything else answered politely.
 func (h *Hub) Handler() bot.Handler {
@@ -219,7 +232,7 @@ func replyTo(e *bot.Event, key, text string, at ...string) bot.Outbound {
 		at = nil // nobody else in a one-to-one chat to @
 	}
 	return bot.Outbound{Key: key, Platform: e.Platform, Chat: &chat, Text: text, AtUsers: at, ReplyHandle: e.ReplyHandle,
-		Format: bot.FormatText, Ref: bot.Ref{Purpose: bot.PurposeReply}}
+		Format: bot.FormatText, Ref: bot.Ref{Purpose: bot.PurposeReply}, ByHand: e.Archived}
 }
 
 // about sets what a message is about.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,9 @@ func (h *Hub) handleDirect(ctx context.Context, e *bot.Event) error {
 	o := d.officerByIdentity(string(e.Platform), e.Sender.ID)
 	text := strings.TrimSpace(e.Text)
 	reply := func(msg string) error { return h.send(ctx, replyTo(e, "r:"+e.ID, msg)) }
+	if e.Kind == bot.KindCardPress && e.Press != nil {
+		return h.handlePress(ctx, d, e)
+	}
 	if o == nil {
 		if ticketCommand.MatchString(text) {
 			return reply(d.template("not_staff"))
@@ -227,6 +231,22 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 	if err != nil {
 		return err
 	}
+	return h.act(ctx, d, e, o, t, rest, nil)
+}
+
+// act carries out an officer's command on a ticket of their station: typed
+// ("#123 认领") or pressed on a card. target, when set, is the colleague a
+// card's 转办 choice named (a typed handover names them in rest). Every
+// card showing the ticket is redrawn in the same transaction.
+func (h *Hub) act(ctx context.Context, d *directory, e *bot.Event, o *store.Officer, t *store.Ticket, rest string, target *store.Officer) error {
+	number := fmt.Sprint(t.Number)
+	reply := func(tmpl string, kv ...string) error {
+		return h.send(ctx, replyTo(e, "r:"+e.ID, render(d.template(tmpl), append([]string{"number", number}, kv...)...)))
+	}
+	cards, err := h.cardsOf(ctx, t)
+	if err != nil {
+		return err
+	}
 	now := h.now()
 	st := d.stations[t.StationID]
 	sla := time.Duration(st.SLAMinutes) * time.Minute
@@ -238,10 +258,15 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 	// "#12 转 李明" hands over; "#12 转账前请核实" is an answer that happens to
 	// start with 转, told apart by whether the rest names a colleague.
 	handoverName := strings.TrimSpace(trimAnyPrefix(trimAnyPrefix(rest, "转交", "转给", "转", "to ", "TO ", "To "), "给"))
-	var handoverTarget *store.Officer
-	if hasAnyPrefix(rest, "转") || strings.HasPrefix(lower, "to ") {
+	handoverTarget := target
+	if target == nil && (hasAnyPrefix(rest, "转") || strings.HasPrefix(lower, "to ")) {
 		handoverTarget = d.officerByName(o.StationID, handoverName)
 	}
+	// What every card showing the ticket says once the change is made.
+	var (
+		cardStatus string
+		cardCause  = e.ID
+	)
 	open := func(t *store.Ticket) error {
 		if t.Status == store.StatusClosed {
 			return errRefused{"ticket_closed"}
@@ -263,6 +288,7 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 			}
 			due := h.clockFrom(d, st, o, t, now).Add(sla)
 			t.EscalateAt = &due
+			cardStatus = render(d.template("card_claimed"), "officer", o.Name, "time", clock(now, h.opts.Location))
 			return []store.TicketEvent{{Kind: store.TLClaimed, ActorID: idOf(o), At: now}}, nil
 		}
 		after = func(t *store.Ticket) []bot.Outbound {
@@ -276,7 +302,7 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 			}
 			return []bot.Outbound{about(replyTo(e, "r:"+e.ID, render(d.template(tmpl), "number", number, "minutes", fmt.Sprint(st.SLAMinutes), "due", due)), bot.PurposeReply, t.ID)}
 		}
-	case explicitHandover(rest, lower) && handoverTarget == nil:
+	case target == nil && explicitHandover(rest, lower) && handoverTarget == nil:
 		return h.send(ctx, replyTo(e, "r:"+e.ID, render(d.template("unknown_officer"), "name", handoverName)))
 	case handoverTarget != nil:
 		target := handoverTarget
@@ -292,18 +318,18 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 			t.AssigneeID = idOf(target)
 			due := h.clockFrom(d, st, target, t, now).Add(sla)
 			t.EscalateAt = &due
+			cardStatus = render(d.template("card_handed_over"), "from", o.Name, "officer", target.Name, "time", clock(now, h.opts.Location))
 			return []store.TicketEvent{{Kind: store.TLHandedOver, ActorID: idOf(o), Detail: "→ " + target.Name, At: now}}, nil
 		}
 		after = func(t *store.Ticket) []bot.Outbound {
 			out := []bot.Outbound{about(replyTo(e, "r:"+e.ID, render(d.template("handed_over_ok"), "number", number, "officer", target.Name)), bot.PurposeReply, t.ID)}
 			group := chatName(d, t)
-			if m, ok := d.dm(target, t.Platform, fmt.Sprintf("t%d:handover:%s", t.ID, e.ID), "转交工单 #"+number,
+			key := fmt.Sprintf("t%d:handover:%s", t.ID, e.ID)
+			out = append(out, h.cardDMs(d, []*store.Officer{target}, t.Platform, key, "转交工单 #"+number,
 				func(esc func(string) string) string {
 					return renderEsc(esc, d.template("handed_over_dm"), "number", number, "from", o.Name, "group", group, "resident", residentLabel(t), "question", t.Question)
 				},
-				bot.Ref{Purpose: bot.PurposeAssign, TicketID: t.ID}); ok {
-				out = append(out, m)
-			}
+				bot.Ref{Purpose: bot.PurposeAssign, TicketID: t.ID}, st, h.ticketItem(d, t, now))...)
 			return out
 		}
 	case rest == "办结" || rest == "关闭" || lower == "close" || lower == "done":
@@ -312,6 +338,7 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 				return nil, err
 			}
 			t.Status, t.ClosedAt, t.EscalateAt = store.StatusClosed, &now, nil
+			cardStatus = render(d.template("card_closed"), "officer", o.Name, "time", clock(now, h.opts.Location))
 			return []store.TicketEvent{{Kind: store.TLClosed, ActorID: idOf(o), At: now}}, nil
 		}
 		after = func(t *store.Ticket) []bot.Outbound {
@@ -323,6 +350,9 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 		return reply("empty_answer")
 	default:
 		answer := bot.Truncate(rest, h.opts.MaxTextRunes)
+		if t.GroupID != nil && customer(d.groupByID[*t.GroupID]) {
+			return h.prepareAnswer(ctx, d, e, o, t, answer)
+		}
 		decide = func(t *store.Ticket) ([]store.TicketEvent, error) {
 			if err := open(t); err != nil {
 				return nil, err
@@ -331,6 +361,7 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 			if t.FirstResponseAt == nil {
 				t.FirstResponseAt, t.AnsweredBy = &now, idOf(o)
 			}
+			cardStatus = render(d.template("card_answered"), "officer", o.Name, "time", clock(now, h.opts.Location))
 			return []store.TicketEvent{{Kind: store.TLAnswered, ActorID: idOf(o), Detail: answer, At: now}}, nil
 		}
 		after = func(t *store.Ticket) []bot.Outbound {
@@ -355,6 +386,12 @@ func (h *Hub) ticketCommand(ctx context.Context, d *directory, e *bot.Event, o *
 			return store.Change{}, err
 		}
 		msgs = after(t)
+		if e.Press != nil {
+			// A press is answered by its card, redrawn for everyone:
+			// no reply besides, which would cost a platform call.
+			msgs = slices.DeleteFunc(msgs, func(m bot.Outbound) bool { return m.Ref.Purpose == bot.PurposeReply })
+		}
+		msgs = append(msgs, h.cardUpdates(d, cards, t, cardStatus, cardCause)...)
 		return changed(timeline, msgs), nil
 	})
 	var refused errRefused

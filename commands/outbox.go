@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -34,6 +35,20 @@ func row(o *bot.Outbound) store.OutboundMessage {
 	if o.Chat != nil {
 		m.ChatType, m.ChatID, m.ChatName = string(o.Chat.Type), o.Chat.ID, o.Chat.Name
 	}
+	if o.Card != nil {
+		b, _ := json.Marshal(o.Card)
+		m.Card = string(b)
+		for _, it := range o.Card.Items {
+			// An update is the truth about the ticket it is for only: the
+			// card's other tickets keep their own rows.
+			if it.TicketID != 0 && (!o.Card.Update || it.TicketID == o.Ref.TicketID) {
+				m.Cards = append(m.Cards, store.Card{Track: o.Card.Track, TicketID: it.TicketID, Platform: string(o.Platform), Card: m.Card})
+			}
+		}
+	}
+	if o.ByHand {
+		m.State = store.OutboundAwaitingHuman
+	}
 	return m
 }
 
@@ -49,6 +64,12 @@ func message(m *store.OutboundMessage) bot.Outbound {
 	}
 	if m.AtUsers != "" {
 		o.AtUsers = strings.Split(m.AtUsers, ",")
+	}
+	if m.Card != "" {
+		var c bot.Card
+		if err := json.Unmarshal([]byte(m.Card), &c); err == nil {
+			o.Card = &c
+		}
 	}
 	return o
 }
@@ -131,6 +152,17 @@ func (q outboxQueue) Claim(ctx context.Context, p bot.Platform, now time.Time, l
 	out := make([]bot.Claimed, len(got))
 	for i := range got {
 		out[i] = bot.Claimed{Msg: message(&got[i]), Row: got[i].ID, Fence: got[i].Fence, Attempts: got[i].Attempts}
+		if c := out[i].Msg.Card; c != nil && c.Update {
+			// An update shows the card as its rows say now (a change to
+			// another of its tickets may have come since it was written)
+			// and takes the card's handle as it is now (a press brings a
+			// fresh one).
+			if rows, err := q.st.CardsByTrack(ctx, c.Track); err == nil && len(rows) > 0 {
+				if cur, handle, err := mergeCard(rows); err == nil {
+					c.Items, c.Handle = cur.Items, handle
+				}
+			}
+		}
 	}
 	return out, nil
 }
@@ -149,6 +181,26 @@ func (q outboxQueue) Settle(ctx context.Context, results []bot.Result) error {
 			s.State, s.DueAt = store.OutboundPending, r.RetryAt
 		case bot.Released:
 			s.State, s.DueAt = store.OutboundPending, r.At
+		}
+		if c := r.Msg.Card; c != nil && r.Outcome == bot.Sent {
+			s.CardTrack = c.Track
+			if reason, fell := bot.IsFellBack(r.MessageID); fell {
+				s.MessageID, s.CardGone = "", true
+				if q.h != nil {
+					msgs, err := q.h.cardRefused(ctx, &r.Msg, reason)
+					if err != nil {
+						return err
+					}
+					s.Then.Outbound = append(s.Then.Outbound, rows(msgs)...)
+					follow = append(follow, msgs...)
+				}
+			} else if r.MessageID == bot.SentPlain {
+				s.MessageID, s.CardGone = "", true
+			} else if c.Update {
+				s.SpentHandle = c.Handle
+			} else {
+				s.CardHandle = r.MessageID
+			}
 		}
 		if r.Outcome == bot.Failed && q.h != nil {
 			ticketID, then, msgs, err := q.h.undelivered(ctx, &r.Msg, r.Reason)

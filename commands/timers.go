@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -69,8 +70,8 @@ func (h *Hub) escalationWindow() time.Duration {
 func (h *Hub) gatherEscalations(ctx context.Context) error {
 	d := h.dir.Load()
 	now := h.now()
-	window := h.escalationWindow()
 	for _, p := range []bot.Platform{bot.DingTalk, bot.WeChat, bot.Playground} {
+		window := h.escalationWindowFor(p)
 		written, err := h.store.GatherHeld(ctx, string(p), now, func(held []store.OutboundMessage) store.OutboundMessage {
 			closes := held[0].DueAt.In(h.opts.Location)
 			lines := make([]string, len(held))
@@ -84,6 +85,16 @@ func (h *Hub) gatherEscalations(ctx context.Context) error {
 			m.Text = render(d.template("escalation_digest"), "count", fmt.Sprint(len(held)),
 				"from", closes.Add(-window).Format("15:04"), "to", closes.Format("15:04"), "list", strings.Join(lines, "\n"))
 			m.Text = bot.Truncate(m.Text, bot.MaxTextRunes)
+			m.Card, m.Cards = "", nil
+			if card := digestCard(held, m.Title); card != nil {
+				// One card listing the tickets, each with its own buttons.
+				card.Track = track(fmt.Sprintf("escd:%d", held[0].ID))
+				b, _ := json.Marshal(card)
+				m.Card = string(b)
+				for _, it := range card.Items {
+					m.Cards = append(m.Cards, store.Card{Track: card.Track, TicketID: it.TicketID, Platform: m.Platform, Card: m.Card})
+				}
+			}
 			return m
 		})
 		if err != nil {
@@ -147,8 +158,6 @@ func (h *Hub) escalate(sent *[]bot.Outbound) func(t *store.Ticket) (store.Change
 		// Escalations to one person are gathered in windows (see
 		// store.Notice): the first of a window now, the rest as one
 		// digest when it closes.
-		window := h.escalationWindow()
-		start := now.Truncate(window)
 		var (
 			out     []bot.Outbound
 			notices []store.Notice
@@ -167,6 +176,17 @@ func (h *Hub) escalate(sent *[]bot.Outbound) func(t *store.Ticket) (store.Change
 				return renderEsc(esc, d.template("escalation_digest_line"), "number", fmt.Sprint(t.Number), "group", group,
 					"waited", waited, "had", had)
 			}, ref)
+			if h.cardsOn(string(m.Platform)) {
+				// The first notice of a window is a card of its own; the
+				// rest are gathered into one digest card (gatherEscalations).
+				item := h.ticketItem(d, t, now)
+				m.Card = &bot.Card{Track: track(key), Recipients: []string{m.ToUser}, Station: st.Code, Title: m.Title, Items: []bot.CardItem{item}}
+				line.Card = &bot.Card{Recipients: []string{m.ToUser}, Station: st.Code, Items: []bot.CardItem{item}}
+			}
+			// Each person's notices are gathered in windows of their
+			// platform's length (longer while its budget is spent).
+			window := h.escalationWindowFor(m.Platform)
+			start := now.Truncate(window)
 			out = append(out, m)
 			notices = append(notices, store.Notice{Window: fmt.Sprintf("escwin:%d:%d", o.ID, start.Unix()), Closes: start.Add(window), Now: row(&m), Later: row(&line)})
 		}
@@ -283,4 +303,33 @@ func (h *Hub) ownsWaiting(d *directory, st *store.Station, o *store.Officer, t s
 	}
 	best, _ := d.bestOnDuty(st, now, h.opts.Location, nil)
 	return best != nil && best.ID == o.ID
+}
+
+// digestCard gathers the cards of held escalation notices into one, a
+// ticket each (nil when they carry none: their platform has no cards).
+func digestCard(held []store.OutboundMessage, title string) *bot.Card {
+	var out *bot.Card
+	seen := map[uint]bool{}
+	for i := range held {
+		if held[i].Card == "" {
+			continue
+		}
+		var c bot.Card
+		if err := json.Unmarshal([]byte(held[i].Card), &c); err != nil {
+			continue
+		}
+		if out == nil {
+			out = &bot.Card{Recipients: c.Recipients, Station: c.Station, Title: title}
+		}
+		for _, it := range c.Items {
+			if !seen[it.TicketID] {
+				seen[it.TicketID] = true
+				out.Items = append(out.Items, it)
+			}
+		}
+	}
+	if out == nil || len(out.Items) == 0 {
+		return nil
+	}
+	return out
 }

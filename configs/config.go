@@ -24,6 +24,7 @@ import (
 
 	"github.com/jingminhub/jingmin/adapters/dingtalk"
 	"github.com/jingminhub/jingmin/adapters/wechat"
+	"github.com/jingminhub/jingmin/adapters/wecomarchive"
 	"github.com/jingminhub/jingmin/bot"
 	"github.com/jingminhub/jingmin/store"
 )
@@ -107,16 +108,23 @@ type Config struct {
 	// DingTalk turns the stream-mode robot on (nil: off); its app secret
 	// comes from JINGMIN_DINGTALK_APP_SECRET.
 	DingTalk *dingtalk.Config `yaml:"dingtalk"`
-	Stations []Station        `yaml:"stations"`
-	Officers []Officer        `yaml:"officers"`
-	Groups   []Group          `yaml:"groups"`
-	Roster   Roster           `yaml:"roster"`
+	// Budget is each platform app's monthly API call budget.
+	Budget   Budget    `yaml:"budget"`
+	Stations []Station `yaml:"stations"`
+	Officers []Officer `yaml:"officers"`
+	Groups   []Group   `yaml:"groups"`
+	Roster   Roster    `yaml:"roster"`
 	// HolidayFiles are calendar files beyond the built-in ones
 	// (configs/holidays, compiled into the binary): absolute, or relative to
 	// this file. A date in a later file replaces the same date before it.
 	HolidayFiles []string          `yaml:"holiday_files"`
 	FAQ          []FAQ             `yaml:"faq"`
 	Templates    map[string]string `yaml:"templates"`
+
+	// WeComArchive turns the conversation-archive reader of WeCom customer
+	// groups on (nil: off), with its chat-toolbar page; its secrets come
+	// from the environment and mounted files it names.
+	WeComArchive *wecomarchive.Config `yaml:"wecom_archive"`
 
 	// Holidays is filled by Load: the built-in calendars, then HolidayFiles.
 	Holidays []Holiday `yaml:"-"`
@@ -166,6 +174,18 @@ type Hub struct {
 	// then they are redacted, counts and times kept. Default 180; 0 keeps
 	// them forever.
 	RetentionDays *int `yaml:"retention_days"`
+}
+
+// Budget bounds each platform app's API calls a month (DingTalk counts
+// robot pushes and card updates against a monthly quota). At 80% the
+// admins are told; past 100%, or when the platform says the quota is used
+// up, non-urgent sends degrade (cards go as plain messages, card updates
+// are held back, escalation digests gather longer) while residents'
+// answers and emergency pages go on.
+type Budget struct {
+	// MonthlyCalls per platform ("dingtalk", "wechat"); 0 or missing:
+	// counted, not bounded.
+	MonthlyCalls map[string]int64 `yaml:"monthly_calls"`
 }
 
 // DefaultRetentionDays is hub.retention_days when the config leaves it out.
@@ -589,6 +609,10 @@ func (c *Config) defaults() {
 		w := c.WeChat.WithDefaults()
 		c.WeChat = &w
 	}
+	if c.WeComArchive != nil {
+		a := c.WeComArchive.WithDefaults()
+		c.WeComArchive = &a
+	}
 }
 
 // Env variables read by Load; secrets belong here, not in YAML.
@@ -751,6 +775,11 @@ func (c *Config) Validate() error {
 	if c.Hub.EscalationDigestMinutes < 1 || c.Hub.EscalationDigestMinutes > 24*60 {
 		bad("hub.escalation_digest_minutes", "%d, want 1 to 1440 minutes", c.Hub.EscalationDigestMinutes)
 	}
+	for platform, n := range c.Budget.MonthlyCalls {
+		if (platform != "dingtalk" && platform != "wechat") || n < 0 {
+			bad("budget.monthly_calls."+platform, "%d: want a platform (dingtalk, wechat) and calls ≥ 0", n)
+		}
+	}
 	if c.Hub.DutyOnHours < 1 || c.Hub.DutyOnHours > 24 {
 		bad("hub.duty_on_hours", "%d, want 1 to 24 hours", c.Hub.DutyOnHours)
 	}
@@ -765,7 +794,7 @@ func (c *Config) Validate() error {
 			bad("broadcast.rates."+p, "must be ≥ 0 messages per second (0: no limit), got %v", r)
 		}
 	}
-	if c.Playground.Enabled && (c.WeChat != nil || c.DingTalk != nil) {
+	if c.Playground.Enabled && (c.WeChat != nil || c.DingTalk != nil || c.WeComArchive != nil) {
 		// Whoever reaches the playground speaks as any officer or admin;
 		// beside a real platform that is a way to post into real groups.
 		bad("playground.enabled", "the playground lets anyone who reaches it act as any officer or admin, so it cannot run beside a real platform (%s): set playground.enabled: false", strings.Join(c.realPlatforms(), " and "))
@@ -911,6 +940,11 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if c.WeComArchive != nil {
+		if err := c.WeComArchive.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for k := range c.Templates {
 		if _, ok := DefaultTemplates[k]; !ok {
 			bad("templates."+k, "unknown template")
@@ -927,6 +961,9 @@ func (c *Config) realPlatforms() []string {
 	}
 	if c.DingTalk != nil {
 		out = append(out, "the dingtalk: block")
+	}
+	if c.WeComArchive != nil {
+		out = append(out, "the wecom_archive: block")
 	}
 	return out
 }

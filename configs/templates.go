@@ -4,7 +4,22 @@ package configs
 // any of them under `templates:`; a key not listed here is a config error.
 // Placeholders in braces are filled by the handlers.
 var DefaultTemplates = map[string]string{
+	"card_claimed":              "{officer} 已认领 {time}",
+	"card_handed_over":          "{from} 已转交{officer} {time}",
+	"card_answered":             "{officer} 已答复 {time}",
+	"card_closed":               "{officer} 已办结 {time}",
+	"card_pick_colleague":       "### 工单 #{number} 转办给谁？\n现在在班的同事：{list}\n\n点选同事即转办，或回复“#{number} 转 姓名”。",
+	"card_no_colleague":         "现在没有其他同事在班，工单 #{number} 无法转办。可回复“#{number} 转 姓名”转给指定同事。",
+	"card_gone":                 "这张卡片的工单已不存在，无需处理。",
+	"card_refused_admin":        "{platform}拒绝了工单卡片（{reason}），卡片已改为普通消息发送，直到修好配置。请检查卡片模板编号。",
+	"budget_warn_admin":         "{platform}应用 {app} 本月接口调用已用 {used}/{budget}（80%）。超出后非紧急消息将降级发送，紧急工单优先。",
+	"budget_over_admin":         "{platform}应用 {app} 本月接口调用已超出预算（{used}/{budget}）。非紧急卡片改为普通消息、摘要合并发送，紧急工单照常。本月已降级 {held} 条。",
 	"ack":                       "收到，已登记为工单 #{number}。{assignee}会尽快答复您。",
+	"customer_dm":               "### 新工单 #{number}（客户群，需您一键发送）\n- 群：{group}\n- 居民：{resident}\n- 问题：{question}\n- 已备好的回复：{ack}\n\n客户群里机器人不能发言：请在该群聊天工具栏打开“警务答复”，点一下即发送。回复“#{number} 内容”可备好您自己的答复；群里看到答复，工单才算答复。",
+	"customer_page":             "### 🚨 紧急工单 #{number}（客户群）\n- 群：{group}\n- 居民：{resident}\n- 内容：{question}\n\n110 提示已备好：请立即在该群聊天工具栏打开“警务答复”一键发送，并马上处置。",
+	"answer_prepared_ok":        "工单 #{number} 的答复已备好。“{group}”是客户群，机器人不能直接发言：请在该群聊天工具栏打开“警务答复”一键发送，群里看到答复后工单才算答复。",
+	"archive_trouble":           "### ⚠️ 会话存档读取异常\n- 企业：{corp}\n- 开始于：{since}\n- 原因：{reason}\n\n客户群的消息暂时读不到，居民的提问不会转给民警。会话存档只能补拉约5天，请尽快检查存档 Secret、私钥、库文件和网络。",
+	"archive_undecryptable":     "### ⚠️ 一条存档消息无法解密\n- 消息：{msgid}\n- 原因：{reason}\n\n已记录并跳过。若是启用了新的存档公钥版本，请在 wecom_archive.keys 中加上对应的私钥。",
 	"ack_after_hours":           "现在是非工作时间，已登记为工单 #{number}，{next}会有民警答复您。如遇紧急情况请直接拨打110。",
 	"ack_after_hours_urgent":    "现在是非工作时间，已登记为紧急工单 #{number}，已请值班人员尽快处理。如遇危险请直接拨打110。",
 	"faq_answer":                "【自动答复·工单 #{number}】{answer}\n如仍有疑问可继续留言，民警上班后会跟进。",

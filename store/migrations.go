@@ -40,6 +40,8 @@ func migrations() []*gormigrate.Migration {
 		migrate2026120103(),
 		migrate2026120104(),
 		migrate2026120105(),
+		migrate2026120221(),
+		migrate2026120231(),
 		migrate2026120261(),
 	}
 }

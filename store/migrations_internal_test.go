@@ -23,7 +23,8 @@ import (
 func models() []any {
 	return []any{&Station{}, &Group{}, &Officer{}, &Identity{}, &Shift{}, &Override{}, &Holiday{},
 		&Ticket{}, &TicketEvent{}, &FAQ{}, &Template{}, &UnknownChat{}, &ParkedMessage{},
-		&Broadcast{}, &Delivery{}, &OutboundMessage{}, &ResidentErasure{}, &AuditEntry{},
+		&Broadcast{}, &Delivery{}, &OutboundMessage{}, &ResidentErasure{}, &AuditEntry{}, &Card{}, &APIUsage{},
+		&ArchiveCursor{}, &ArchivedMessage{},
 		&DirectoryRevision{}, &ShiftSwap{}, &CalendarFeed{}}
 }
 

@@ -463,7 +463,13 @@ type OutboundMessage struct {
 	Attempts  int    `gorm:"not null;default:0"`
 	MessageID string `gorm:"size:191"`
 	Reason    string `gorm:"type:text"`
+	// Card is the tap-to-act card the message carries (JSON of bot.Card),
+	// empty for a plain message.
+	Card      string `gorm:"type:text"`
 	CreatedAt time.Time
 	SentAt    *time.Time
 	UpdatedAt time.Time
+	// Cards are the card rows written with the message (a new card, or a
+	// card's new state): not a column.
+	Cards []Card `gorm:"-"`
 }

@@ -54,6 +54,9 @@ func (s *Store) insertNotices(tx *gorm.DB, notices []Notice) error {
 			return fmt.Errorf("write notice %s: %w", n.Window, res.Error)
 		}
 		if res.RowsAffected == 1 {
+			if err := s.writeCards(tx, msgs); err != nil {
+				return err
+			}
 			continue
 		}
 		later := []OutboundMessage{n.Later}
@@ -109,6 +112,9 @@ func (s *Store) insertNoticeBatch(tx *gorm.DB, notices []Notice) error {
 				return fmt.Errorf("write notice %s: %w", n.Window, res.Error)
 			}
 			if res.RowsAffected == 1 {
+				if err := s.writeCards(tx, first); err != nil {
+					return err
+				}
 				continue
 			}
 		}
@@ -265,7 +271,7 @@ func (s *Store) insertOutbound(tx *gorm.DB, msgs []OutboundMessage) error {
 			return fmt.Errorf("write outbound %s: %w", msgs[1].Key, err)
 		}
 	}
-	return nil
+	return s.writeCards(tx, msgs)
 }
 
 // Enqueue writes messages that no state change goes with (an answer to a
@@ -368,6 +374,13 @@ type OutboundResult struct {
 	// result itself is recorded.
 	ThenTicket uint
 	Then       Change
+	// CardTrack names the card a sent message created or updated:
+	// CardHandle is the platform's handle to update it with next (kept),
+	// SpentHandle the one this update used up (forgotten).
+	CardTrack, CardHandle, SpentHandle string
+	// CardGone: the card went as a plain message, so no card exists to
+	// update; its rows are forgotten.
+	CardGone bool
 }
 
 // SettleOutbound records results in one transaction. A result whose fence
@@ -397,6 +410,11 @@ func (s *Store) SettleOutbound(ctx context.Context, results []OutboundResult) er
 				Updates(fields)
 			if res.Error != nil {
 				return fmt.Errorf("settle outbound %d: %w", r.ID, res.Error)
+			}
+			if res.RowsAffected == 1 && r.State == OutboundSent && r.CardTrack != "" {
+				if err := settleCard(tx, r); err != nil {
+					return err
+				}
 			}
 			if res.RowsAffected == 0 || (len(r.Then.Outbound) == 0 && len(r.Then.Timeline) == 0) {
 				continue // stale: the successor's result stands, and its consequences
@@ -480,6 +498,32 @@ func (s *Store) lease(tx *gorm.DB, model any, stateCol, pending, sending, fenceC
 	}
 	if res.RowsAffected != int64(len(ids)) {
 		return fmt.Errorf("%d of %d rows changed meanwhile", len(ids)-int(res.RowsAffected), len(ids))
+	}
+	return nil
+}
+
+// settleCard keeps a sent card's handle for its next update, and forgets
+// the one an update used.
+func settleCard(tx *gorm.DB, r OutboundResult) error {
+	now := tx.NowFunc()
+	if r.CardGone {
+		if err := tx.Where("track = ?", r.CardTrack).Delete(&Card{}).Error; err != nil {
+			return fmt.Errorf("forget card %s: %w", r.CardTrack, err)
+		}
+		return nil
+	}
+	if r.SpentHandle != "" {
+		err := tx.Model(&Card{}).Where("track = ? AND handle = ?", r.CardTrack, r.SpentHandle).
+			Updates(map[string]any{"handle": "", "updated_at": now}).Error
+		if err != nil {
+			return fmt.Errorf("spend handle of card %s: %w", r.CardTrack, err)
+		}
+	}
+	if r.CardHandle != "" {
+		err := tx.Model(&Card{}).Where("track = ?", r.CardTrack).Updates(map[string]any{"handle": r.CardHandle, "updated_at": now}).Error
+		if err != nil {
+			return fmt.Errorf("keep handle of card %s: %w", r.CardTrack, err)
+		}
 	}
 	return nil
 }

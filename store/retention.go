@@ -61,6 +61,7 @@ func (s *Store) PurgeBefore(ctx context.Context, cutoff time.Time, dry bool) (Re
 		timelineRedaction("ticket_id IN ("+old+")", oldArgs, &n.Timeline),
 		outboundRedaction("state NOT IN (?, ?) AND updated_at < ? AND (ticket_id IS NULL OR ticket_id IN ("+old+"))",
 			append([]any{OutboundPending, OutboundSending, cutoff}, oldArgs...), "", &n.Messages),
+		cardRedaction("ticket_id IN ("+old+")", oldArgs, &n.Messages),
 		{table: "parked_messages", where: "payload IS NOT NULL AND at < ?", args: []any{cutoff},
 			set: "payload = NULL", into: &n.Parked},
 		{table: "unknown_chats", where: "name <> '' AND last_seen < ?", args: []any{cutoff},
@@ -89,11 +90,17 @@ func timelineRedaction(where string, args []any, into *int64) redaction {
 // platform id cleared from to_user too.
 func outboundRedaction(where string, args []any, toUser string, into *int64) redaction {
 	return redaction{table: "outbound_messages", where: where + " AND (text <> ? OR to_user = ?)", args: append(args, Redacted, nonEmpty(toUser)),
-		set: "text = ?, at_users = '', reply_handle = '', " +
+		set: "text = ?, at_users = '', reply_handle = '', card = '', " +
 			"chat_id = CASE WHEN chat_type = 'direct' THEN '' ELSE chat_id END, " +
 			"chat_name = CASE WHEN chat_type = 'direct' THEN '' ELSE chat_name END, " +
 			"to_user = CASE WHEN to_user = ? THEN '' ELSE to_user END",
 		sargs: []any{Redacted, nonEmpty(toUser)}, into: into}
+}
+
+// cardRedaction empties the cards that show tickets (each card's state
+// holds the question and the resident's name); they are not redrawn after.
+func cardRedaction(where string, args []any, into *int64) redaction {
+	return redaction{table: "cards", where: where + " AND card <> ''", args: args, set: "card = '', handle = ''", into: into}
 }
 
 // nonEmpty is a value no column holds when s is empty: "to_user = ?" must
@@ -258,6 +265,7 @@ func (s *Store) EraseResident(ctx context.Context, platform, id, residentHash, b
 	rs := []redaction{
 		timelineRedaction("ticket_id IN ("+mine+")", []any{platform, id}, &n.Timeline),
 		outboundRedaction(sc.messages, sc.margs, id, &n.Messages),
+		cardRedaction("ticket_id IN ("+mine+")", []any{platform, id}, &n.Messages),
 		{table: "parked_messages", where: sc.parked, args: sc.pargs, set: "payload = NULL", into: &n.Parked},
 		ticketRedaction(sc.tickets, sc.targs, &n.Tickets),
 	}

@@ -65,7 +65,21 @@ type options struct {
 	backoff     time.Duration
 	healthEvery time.Duration
 	now         func() time.Time
+	counter     bot.APICounter
+	quotaRetry  time.Duration
 }
+
+// WithCounter counts every call to DingTalk (the API budget, metrics).
+func WithCounter(c bot.APICounter) Option { return func(o *options) { o.counter = c } }
+
+// WithQuotaRetry sets how long a message DingTalk refused for the month's
+// quota (errcode 90020) waits before it is tried again. Default 10 min.
+func WithQuotaRetry(d time.Duration) Option { return func(o *options) { o.quotaRetry = d } }
+
+// CountCalls is WithCounter for an adapter built already (the hub wires
+// its budget into whichever adapter it is given); call it before Run or
+// any Send.
+func (a *Adapter) CountCalls(c bot.APICounter) { a.opts.counter = c }
 
 // WithRedis shares the access token, the rate-limit windows and the
 // one-stream lease between every process of the app. prefix namespaces the keys (deployments and tests share a
@@ -116,6 +130,9 @@ func New(cfg Config, pub bot.Publisher, dedup bot.Deduper, log *slog.Logger, opt
 	}
 	if o.leaseTTL < 300*time.Millisecond {
 		return nil, fmt.Errorf("dingtalk: lease ttl %s is too short to renew in time", o.leaseTTL)
+	}
+	if o.quotaRetry <= 0 {
+		o.quotaRetry = 10 * time.Minute
 	}
 	if o.flowRetry <= 0 {
 		o.flowRetry = 30 * time.Second
@@ -275,6 +292,7 @@ func (a *Adapter) newClient() *client.StreamClient {
 		client.WithOpenApiHost(a.cfg.StreamHost),
 	)
 	cli.RegisterCallbackRouter(payload.BotMessageCallbackTopic, a.onBotMessage)
+	cli.RegisterRouter(utils.SubscriptionTypeKCallback, payload.CardInstanceCallbackTopic, a.onCardCallback)
 	cli.RegisterRouter(utils.SubscriptionTypeKSystem, "ping", a.observe(cli.OnPing))
 	// DingTalk also sends SYSTEM KEEPALIVE frames; the SDK has no handler for
 	// them (it would answer 404), and they are what shows an idle stream alive.

@@ -29,6 +29,23 @@ type Config struct {
 	// QPS bounds calls per second to each OpenAPI endpoint for this app
 	// (DingTalk allows 20 per app and API). Default 20.
 	QPS int `yaml:"qps"`
+	// CardTemplateID is the interactive card template officers' ticket
+	// cards use (built in DingTalk's card builder from
+	// docs/dingtalk-card-template.md); CardTemplates overrides it per
+	// station code. Without either, officers get markdown messages.
+	CardTemplateID string            `yaml:"card_template_id"`
+	CardTemplates  map[string]string `yaml:"card_templates"`
+}
+
+// CardsOn reports whether any station has a card template.
+func (c Config) CardsOn() bool { return c.CardTemplateID != "" || len(c.CardTemplates) > 0 }
+
+// cardTemplate is the template a station's cards use ("" for none).
+func (c Config) cardTemplate(station string) string {
+	if t, ok := c.CardTemplates[station]; ok && t != "" {
+		return t
+	}
+	return c.CardTemplateID
 }
 
 // Environment variables read by ApplyEnv.

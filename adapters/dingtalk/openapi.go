@@ -74,6 +74,18 @@ func (e apiError) throttled(status int) bool {
 	return false
 }
 
+// quotaSpent: the app's monthly API quota is used up (errcode 90020).
+func (e apiError) quotaSpent() bool { return e.Code == "90020" || e.ErrCode == 90020 }
+
+// callError is a call DingTalk refused, with what it said.
+type callError struct {
+	path   string
+	status int
+	api    apiError
+}
+
+func (e *callError) Error() string { return fmt.Sprintf("%s: HTTP %d %s", e.path, e.status, e.api) }
+
 // authFailed: the access token was refused (expired early, revoked).
 func (e apiError) authFailed(status int) bool {
 	return status == http.StatusUnauthorized || e.Code == "InvalidAuthentication" || e.ErrCode == 40014 || e.ErrCode == 42001
@@ -83,12 +95,25 @@ func (e apiError) authFailed(status int) bool {
 // the status and, for anything but 200, DingTalk's error body; err is set
 // only when no reply came (network, timeout) or a 200 did not decode.
 func (a *Adapter) post(ctx context.Context, target, token string, body, out any) (int, apiError, error) {
+	return a.request(ctx, http.MethodPost, target, token, body, out)
+}
+
+// request is post with another method (the card update is a PUT). Every
+// call to DingTalk passes here, so here it is counted.
+func (a *Adapter) request(ctx context.Context, method, target, token string, body, out any) (int, apiError, error) {
 	var apiErr apiError
 	b, err := json.Marshal(body)
 	if err != nil {
 		return 0, apiErr, permanent(fmt.Errorf("encode request: %w", err))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(b))
+	if a.opts.counter != nil {
+		api := pathOf(target)
+		if !strings.HasPrefix(target, a.cfg.OpenAPIHost) {
+			api = "sessionWebhook"
+		}
+		a.opts.counter.CountCall(ctx, bot.DingTalk, a.cfg.AppKey, api)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(b))
 	if err != nil {
 		return 0, apiErr, permanent(fmt.Errorf("build request: %w", err))
 	}
@@ -123,6 +148,11 @@ func (a *Adapter) post(ctx context.Context, target, token string, body, out any)
 // refused, and backing off while DingTalk says the app is too fast. Errors
 // no retry can fix are bot.Permanent; the rest are worth retrying later.
 func (a *Adapter) call(ctx context.Context, path string, body, out any) error {
+	return a.callMethod(ctx, http.MethodPost, path, body, out)
+}
+
+// callMethod is call with another method.
+func (a *Adapter) callMethod(ctx context.Context, method, path string, body, out any) error {
 	refreshed := false
 	for try := 1; ; try++ {
 		if err := a.limits.Wait(ctx, path); err != nil {
@@ -132,12 +162,20 @@ func (a *Adapter) call(ctx context.Context, path string, body, out any) error {
 		if err != nil {
 			return err
 		}
-		status, apiErr, err := a.post(ctx, a.cfg.OpenAPIHost+path, token, body, out)
+		status, apiErr, err := a.request(ctx, method, a.cfg.OpenAPIHost+path, token, body, out)
 		switch {
 		case err != nil:
 			return err
 		case status == http.StatusOK:
 			return nil
+		case apiErr.quotaSpent():
+			// The month's quota is used up: nothing is sent until the
+			// month turns or the quota is raised; the relay asks again
+			// later, and meanwhile degrades what can wait.
+			if a.opts.counter != nil {
+				a.opts.counter.Exhausted(bot.DingTalk, a.cfg.AppKey)
+			}
+			return bot.RetryAfter(a.opts.quotaRetry, fmt.Errorf("%s: DingTalk's monthly API quota is used up (errcode 90020): %w", path, &callError{path: path, status: status, api: apiErr}))
 		case apiErr.authFailed(status) && !refreshed:
 			refreshed = true
 			a.tokens.Invalidate(ctx, token)
@@ -158,7 +196,7 @@ func (a *Adapter) call(ctx context.Context, path string, body, out any) error {
 		case status >= 500 || status == http.StatusRequestTimeout:
 			return fmt.Errorf("%s: HTTP %d %s", path, status, apiErr)
 		default:
-			return permanent(fmt.Errorf("%s: HTTP %d %s", path, status, apiErr))
+			return permanent(&callError{path: path, status: status, api: apiErr})
 		}
 	}
 }

@@ -53,6 +53,9 @@ func (a *Adapter) send(ctx context.Context, o *bot.Outbound) (string, error) {
 	if o.Platform != bot.DingTalk || (o.Chat != nil && o.Chat.Platform != "" && o.Chat.Platform != bot.DingTalk) {
 		return "", permanent(fmt.Errorf("dingtalk: outbound %s is for %s, not dingtalk", o.Key, o.Platform))
 	}
+	if o.Card != nil && o.ToUser != "" {
+		return a.sendCard(ctx, o)
+	}
 	m := renderMessage(o)
 	if o.ToUser != "" {
 		return "", a.sendDirect(ctx, o, o.ToUser, m)

@@ -107,6 +107,9 @@ type Adapter struct {
 	largeBodies chan struct{} // a slot per large body being read
 	maxConns    int
 	rejects     *rejectLog
+	counter     bot.APICounter
+
+	archiveNotify func(ctx context.Context) // nil: no archive reader to nudge
 }
 
 var _ bot.Sender = (*Adapter)(nil)
@@ -122,7 +125,17 @@ type options struct {
 	backoff time.Duration
 	large   int
 	conns   int
+	counter bot.APICounter
+	archive func(ctx context.Context)
 }
+
+// WithCounter counts every call to WeCom (the API budget, metrics).
+func WithCounter(c bot.APICounter) Option { return func(o *options) { o.counter = c } }
+
+// CountCalls is WithCounter for an adapter built already (the hub wires
+// its budget into whichever adapter it is given); call it before Run or
+// any Send.
+func (a *Adapter) CountCalls(c bot.APICounter) { a.counter = c }
 
 // WithRedis shares nonces and access tokens with other adapter processes
 // through rdb, under Config.RedisPrefix.
@@ -172,8 +185,8 @@ func New(cfg Config, pub bot.Publisher, dedup bot.Deduper, log *slog.Logger, opt
 
 	a := &Adapter{
 		cfg: cfg, sec: sec, pub: pub, dedup: dedup, log: log.With("platform", "wechat"), now: o.now,
-		backoff: o.backoff, limiters: map[string]*rate.Limiter{},
-		largeBodies: make(chan struct{}, max(o.large, 1)), maxConns: o.conns,
+		backoff: o.backoff, limiters: map[string]*rate.Limiter{}, counter: o.counter,
+		largeBodies: make(chan struct{}, max(o.large, 1)), maxConns: o.conns, archiveNotify: o.archive,
 	}
 	a.rejects = newRejectLog(a.log, o.now)
 	a.guard = replayGuard{window: cfg.ReplayWindow, now: o.now, nonces: newMemoryNonces(o.now)}
@@ -410,7 +423,13 @@ func (a *Adapter) serveApp(w http.ResponseWriter, r *http.Request) {
 			_, plain, err := util.DecryptMsg(a.cfg.CorpID, cipherText, a.sec.AppAESKey)
 			return plain, err
 		},
-		func(plain []byte) (*bot.Event, error) { return DecodeApp(plain, a.cfg.App.AgentID, a.now()) })
+		func(plain []byte) (*bot.Event, error) {
+			if a.archiveNotify != nil && isArchiveNotify(plain) {
+				a.archiveNotify(r.Context()) // the archive has new messages: see archive_notify.go
+				return nil, ErrIgnored
+			}
+			return DecodeApp(plain, a.cfg.App.AgentID, a.now())
+		})
 }
 
 // serveEncrypted is what the robot and app callback URLs share: a GET

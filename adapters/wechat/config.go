@@ -73,6 +73,9 @@ type AppConfig struct {
 	SecretEnv string `yaml:"secret_env"`
 	TokenEnv  string `yaml:"token_env"`
 	AESKeyEnv string `yaml:"aes_key_env"`
+	// Cards sends officers tap-to-act template cards instead of markdown
+	// messages (WeCom needs nothing else for them).
+	Cards bool `yaml:"cards"`
 }
 
 // OfficialAccountConfig is the station's Official Account (公众号) where

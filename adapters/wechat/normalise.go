@@ -177,11 +177,22 @@ type AppMessage struct {
 	MsgID        string   `xml:"MsgId"`
 	AgentID      string   `xml:"AgentID"`
 	Event        string   `xml:"Event"`
+	// A template card's button press (Event template_card_event).
+	EventKey     string `xml:"EventKey"`
+	TaskID       string `xml:"TaskId"`
+	CardType     string `xml:"CardType"`
+	ResponseCode string `xml:"ResponseCode"`
 }
 
 // NormaliseApp turns a decrypted app message into a direct-chat event: an
 // officer (or anyone in the corp who can see the app) writing to the bot.
 func NormaliseApp(m *AppMessage, agentID string, now time.Time) (*bot.Event, error) {
+	if m.MsgType == "event" && m.Event == "template_card_event" {
+		if agentID != "" && m.AgentID != "" && m.AgentID != agentID {
+			return nil, fmt.Errorf("card press for agent %s, this is agent %s", clip(m.AgentID, 20), agentID)
+		}
+		return cardPress(m, agentID, now)
+	}
 	if m.MsgType == "event" || m.MsgType == "" {
 		return nil, ErrIgnored
 	}

@@ -91,10 +91,29 @@ func (a *Adapter) Send(ctx context.Context, o *bot.Outbound) error {
 	if openID, ok := strings.CutPrefix(to, OAPrefix); ok {
 		return a.sendOA(ctx, openID, plainText(o, text))
 	}
+	if o.Card != nil && o.Chat == nil {
+		_, err := a.sendCard(ctx, o, text)
+		return err
+	}
 	if used, err := a.tryResponseURL(ctx, o, text); used || err != nil {
 		return err
 	}
 	return a.sendApp(ctx, to, o, text)
+}
+
+var _ bot.ReceiptSender = (*Adapter)(nil)
+
+// SendReceipt is Send that also returns a card's response_code, which its
+// next update takes.
+func (a *Adapter) SendReceipt(ctx context.Context, o *bot.Outbound) (string, error) {
+	if o.Platform == bot.WeChat && o.Card != nil && o.Chat == nil && o.ToUser != "" && !strings.HasPrefix(o.ToUser, OAPrefix) {
+		text := bot.Truncate(o.Text, bot.MaxTextRunes)
+		if strings.TrimSpace(text) == "" {
+			return "", bot.Permanent(errors.New("nothing to send: empty text"))
+		}
+		return a.sendCard(ctx, o, text)
+	}
+	return "", a.Send(ctx, o)
 }
 
 // sendGroup posts into a group chat.
@@ -129,6 +148,7 @@ func (a *Adapter) tryResponseURL(ctx context.Context, o *bot.Outbound, text stri
 	}
 	settle := context.WithoutCancel(ctx)
 	body := map[string]any{"msgtype": "markdown", "markdown": map[string]string{"content": fit(withMentions(text, o.AtUsers), maxMarkdownBytes)}}
+	a.count(ctx, "aibot/response")
 	resp, err := util.PostJSONContext(ctx, u, body)
 	if err != nil {
 		// Unknown whether WeCom took it: free the handle so the retry tries
@@ -182,6 +202,7 @@ func (a *Adapter) sendWebhook(ctx context.Context, key string, o *bot.Outbound, 
 		return bot.RetryAfter(d, fmt.Errorf("group %s webhook robot is at its %d messages a minute", o.Chat.ID, a.cfg.WebhookPerMinute))
 	}
 	// The SDK returns err == nil when WeCom answers a non-zero errcode.
+	a.count(ctx, "webhook/send")
 	info, err := a.webhooks.RobotBroadcast(key, payload)
 	if err != nil {
 		return fmt.Errorf("post to group %s webhook: %w", o.Chat.ID, redactKey(err, key))
@@ -229,6 +250,7 @@ func (a *Adapter) sendApp(ctx context.Context, to string, o *bot.Outbound, text 
 			res *workmessage.SendResponse
 			err error
 		)
+		a.count(ctx, "message/send")
 		if o.Format == bot.FormatMarkdown {
 			req := appMarkdown{SendRequestCommon: common}
 			req.MsgType = "markdown"
@@ -285,6 +307,7 @@ func (a *Adapter) sendOA(ctx context.Context, openID, text string) error {
 		if err != nil {
 			return fmt.Errorf("official account token: %w", redact(err))
 		}
+		a.count(ctx, "message/custom/send")
 		resp, err := util.PostJSONContext(ctx, customerSendURL+token, oamessage.NewCustomerTextMessage(openID, fit(text, maxTextBytes)))
 		if err != nil {
 			return fmt.Errorf("official account reply: %w", redact(err))

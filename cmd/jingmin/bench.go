@@ -23,6 +23,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jingminhub/jingmin/adapters/dingtalk"
+	"github.com/jingminhub/jingmin/adapters/wechat"
 	"github.com/jingminhub/jingmin/bot"
 	"github.com/jingminhub/jingmin/configs"
 	"github.com/jingminhub/jingmin/store"
@@ -160,6 +162,13 @@ type routeResult struct {
 	SendsToldToWait    *int64  `json:"sends_told_to_wait,omitempty"`
 	AcksToldToWait     *int64  `json:"acks_told_to_wait,omitempty"`
 	BurstDrainSeconds  float64 `json:"burst_drain_seconds,omitempty"`
+
+	// APICallsPerQuestion is what the run's outbound messages (officers'
+	// cards on) would cost in platform API calls per resident question
+	// on each platform, by the adapters' own Calls; APICallsByPurpose
+	// splits the same per question by what the messages were for.
+	APICallsPerQuestion map[string]float64            `json:"api_calls_per_question"`
+	APICallsByPurpose   map[string]map[string]float64 `json:"api_calls_by_purpose"`
 }
 
 // recorder is the stand-in platform: it records when the first reply to
@@ -180,6 +189,7 @@ type recorder struct {
 	window       time.Duration
 	recent       map[string][]time.Time // per group, its sends within the window, oldest first
 	sent         atomic.Int64
+	calls        map[bot.Platform]map[bot.Purpose]int64 // what the sends would cost per platform
 	toldWait     atomic.Int64
 	acksWaited   atomic.Int64 // acknowledgements among toldWait
 }
@@ -196,7 +206,7 @@ func (f *firstReply) took(t0 time.Time) time.Duration { return f.at.Sub(t0) }
 
 func newRecorder(limit int, window time.Duration) *recorder {
 	return &recorder{waiters: map[string]*firstReply{}, answers: map[uint]chan struct{}{}, answerWaited: map[uint]bool{},
-		keys: map[string]int{}, recent: map[string][]time.Time{}, limit: limit, window: window}
+		keys: map[string]int{}, recent: map[string][]time.Time{}, limit: limit, window: window, calls: map[bot.Platform]map[bot.Purpose]int64{}}
 }
 
 func (r *recorder) Send(_ context.Context, o *bot.Outbound) error {
@@ -223,6 +233,12 @@ func (r *recorder) Send(_ context.Context, o *bot.Outbound) error {
 	}
 	r.sent.Add(1)
 	r.keys[o.Key]++
+	for p, n := range map[bot.Platform]int{bot.DingTalk: dingtalk.Calls(o), bot.WeChat: wechat.Calls(o)} {
+		if r.calls[p] == nil {
+			r.calls[p] = map[bot.Purpose]int64{}
+		}
+		r.calls[p][o.Ref.Purpose] += int64(n)
+	}
 	if f, ok := r.waiters[o.ReplyHandle]; ok {
 		f.at = time.Now()
 		close(f.done)
@@ -389,7 +405,7 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult
 	if b.procs > 1 || b.bus != "memory" {
 		frontRole = role{platform: bot.Playground}
 	}
-	h, err := openHub(ctx, cfg, log, hubOptions{now: now, seed: &seed, role: frontRole, senders: map[bot.Platform]bot.Sender{bot.Playground: rec}})
+	h, err := openHub(ctx, cfg, log, hubOptions{now: now, seed: &seed, role: frontRole, senders: map[bot.Platform]bot.Sender{bot.Playground: rec}, cards: benchCards})
 	if err != nil {
 		return nil, err
 	}
@@ -397,7 +413,7 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult
 	hubs := []*hub{h}
 	if frontRole != roleAll {
 		for i := 0; i < b.procs; i++ {
-			w, err := openHub(ctx, cfg, log, hubOptions{now: now, seed: &seed, role: role{handlers: true}})
+			w, err := openHub(ctx, cfg, log, hubOptions{now: now, seed: &seed, role: role{handlers: true}, cards: benchCards})
 			if err != nil {
 				return nil, err
 			}
@@ -681,6 +697,18 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult
 	if missing := len(unique) - int(tickets); missing > 0 {
 		res.Lost += missing
 	}
+	res.APICallsPerQuestion, res.APICallsByPurpose = map[string]float64{}, map[string]map[string]float64{}
+	rec.mu.Lock()
+	for p, byPurpose := range rec.calls {
+		var n int64
+		res.APICallsByPurpose[string(p)] = map[string]float64{}
+		for purpose, c := range byPurpose {
+			n += c
+			res.APICallsByPurpose[string(p)][string(purpose)] = round(float64(c)/float64(max(len(unique), 1)), 3)
+		}
+		res.APICallsPerQuestion[string(p)] = round(float64(n)/float64(max(len(unique), 1)), 3)
+	}
+	rec.mu.Unlock()
 	res.RSSMB = peakRSSMB()
 	res.TxPerCommit = round(float64(txs-txs0)/float64(max(commits-commits0, 1)), 2)
 	return res, nil
@@ -891,3 +919,7 @@ func writeHeapProfile(path string) error {
 	}
 	return nil
 }
+
+// benchCards gives the bench's officers cards, as a deployment with cards
+// on either platform has them, so api_calls_per_question counts them.
+var benchCards = map[bot.Platform]bool{bot.Playground: true}

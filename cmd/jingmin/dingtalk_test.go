@@ -42,6 +42,13 @@ func staff(code string) string { return "staff-" + code }
 // wang) and DingTalk accounts for the station's staff.
 func startDingTalkHub(t *testing.T, start time.Time, opts ...dingtalk.Option) *dtHub {
 	t.Helper()
+	return startDingTalkHubWith(t, start, nil, opts...)
+}
+
+// startDingTalkHubWith is startDingTalkHub with tune changing the
+// configuration (the hub's and the DingTalk app's) first.
+func startDingTalkHubWith(t *testing.T, start time.Time, tune func(*configs.Config, *dingtalk.Config), opts ...dingtalk.Option) *dtHub {
+	t.Helper()
 	srv := dingtalktest.NewServer(t, dingtalktest.Options{})
 	cfg, err := configs.Load("")
 	if err != nil {
@@ -61,6 +68,9 @@ func startDingTalkHub(t *testing.T, start time.Time, opts ...dingtalk.Option) *d
 		}
 		return "", false
 	})
+	if tune != nil {
+		tune(cfg, &dcfg)
+	}
 	var ad *dingtalk.Adapter
 	h := startHub(t, cfg, start, func(o *hubOptions) {
 		o.adapters = map[bot.Platform]newAdapter{bot.DingTalk: func(pub bot.Publisher, dedup bot.Deduper, log *slog.Logger) (adapter, error) {

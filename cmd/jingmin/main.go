@@ -10,6 +10,7 @@
 //	jingmin roster shift|override|feed ...   change the roster
 //	jingmin export                    the database's directory as YAML for sync
 //	jingmin stats ...                 questions, first-response times, SLA breaches
+//	jingmin budget ...                platform API calls against each app's monthly budget
 //	jingmin broadcast send|status|cancel|retry-failed   fraud-alert broadcasts
 //	jingmin purge [--dry-run]         redact residents' data past hub.retention_days
 //	jingmin resident export|erase     one resident's data: as JSON, or redacted
@@ -47,6 +48,7 @@ commands:
                change the roster (checked and audited; running hubs follow within a second)
   export       write the database's directory and roster as YAML that sync takes back
   stats        per station and group: questions, first-response median/p90, SLA breaches
+  budget       platform API calls per app and month against the budget, and what was held back
   parked       what could not be handled or delivered, and groups nobody registered
   broadcast    send a fraud alert to many groups (send --scope ... --text-file F), or
                status|cancel|retry-failed B12
@@ -58,7 +60,7 @@ commands:
   bench broadcast  send an alert to N stand-in groups, straight and with a restart
 
 Every command takes -config FILE (default: the embedded configs/example.yaml).
-stats, parked, roster who, broadcast, purge and resident use the database as it is:
+stats, budget, parked, roster who, broadcast, purge and resident use the database as it is:
 they neither migrate it nor write the config into it, and need no Redis and no
 platform secrets.
 Environment: JINGMIN_DATABASE_DRIVER, JINGMIN_DATABASE_DSN, JINGMIN_BUS, JINGMIN_REDIS_URL,
@@ -110,6 +112,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdRoster(ctx, args[1:], stdout, stderr)
 	case "stats":
 		return cmdStats(ctx, args[1:], stdout, stderr)
+	case "budget":
+		return cmdBudget(ctx, args[1:], stdout, stderr)
 	case "parked":
 		return cmdParked(ctx, args[1:], stdout, stderr)
 	case "broadcast":

@@ -26,6 +26,7 @@ type metrics struct {
 	routed      *prometheus.CounterVec
 	escalations *prometheus.CounterVec
 	outbound    *prometheus.CounterVec
+	apiCalls    *prometheus.CounterVec
 }
 
 var _ commands.Observer = (*metrics)(nil)
@@ -48,8 +49,11 @@ func newMetrics(h *hub) *metrics {
 		outbound: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jingmin_outbound_total", Help: "Outbound messages by platform and outcome (sent, failed: retried, refused: permanent).",
 		}, []string{"platform", "outcome"}),
+		apiCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jingmin_platform_api_calls_total", Help: "Calls to the platforms' APIs, by platform, app, API and the purpose of the message that caused them (\"\" for token fetches and the like).",
+		}, []string{"platform", "app", "api", "purpose"}),
 	}
-	m.reg.MustRegister(m.events, m.eventTime, m.routed, m.escalations, m.outbound,
+	m.reg.MustRegister(m.events, m.eventTime, m.routed, m.escalations, m.outbound, m.apiCalls,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if pc, ok := h.bus.(bot.PendingCounter); ok {
 		lag := prometheus.NewDesc("jingmin_bus_pending", "Messages a consumer group has not acked yet (bus lag).", []string{"topic", "group"}, nil)
@@ -162,3 +166,8 @@ func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
+
+// observeAPICall counts one platform API call.
+func (m *metrics) observeAPICall(p bot.Platform, app, api string, purpose bot.Purpose) {
+	m.apiCalls.WithLabelValues(string(p), app, api, string(purpose)).Inc()
+}

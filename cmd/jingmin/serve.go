@@ -20,6 +20,7 @@ import (
 	"github.com/jingminhub/jingmin/adapters/dingtalk"
 	"github.com/jingminhub/jingmin/adapters/playground"
 	"github.com/jingminhub/jingmin/adapters/wechat"
+	"github.com/jingminhub/jingmin/adapters/wecomarchive"
 	"github.com/jingminhub/jingmin/bot"
 	"github.com/jingminhub/jingmin/bot/httpserver"
 	"github.com/jingminhub/jingmin/bot/redisbus"
@@ -38,7 +39,10 @@ func cmdWorker(ctx context.Context, args []string, stderr io.Writer) error {
 
 func cmdAdapter(ctx context.Context, args []string, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: jingmin adapter playground|wechat|dingtalk [flags]")
+		return fmt.Errorf("usage: jingmin adapter playground|wechat|dingtalk|%s [flags]", archiveAdapter)
+	}
+	if args[0] == archiveAdapter {
+		return runRole(ctx, "adapter "+archiveAdapter, role{archive: true}, args[1:], stderr)
 	}
 	p := bot.Platform(args[0])
 	switch p {
@@ -155,6 +159,7 @@ type role struct {
 	handlers bool         // event handlers and escalation timers
 	platform bot.Platform // the one platform this process serves ("" with handlers: none)
 	every    bool         // everything (serve)
+	archive  bool         // the WeCom conversation-archive reader and toolbar page (archive.go)
 }
 
 var roleAll = role{handlers: true, every: true}
@@ -186,12 +191,16 @@ type hub struct {
 	senders    map[bot.Platform]bot.Sender
 	inbound    []adapter
 	metrics    *metrics
+	budget     *bot.Budget      // every platform API call counted against its app's month
 	rdb        *redis.Client    // the bus's Redis, nil on the in-memory bus
 	now        func() time.Time // the rules' clock
 	// broadcastPoll: see hubOptions.
 	broadcastPoll time.Duration
 	// onReady is called once every part runs (readiness).
 	onReady func()
+	// archive and toolbar read WeCom customer groups (archive.go).
+	archive *wecomarchive.Reader
+	toolbar *wecomarchive.Toolbar
 }
 
 // adapter is one platform's connection: Run takes its inbound messages to
@@ -214,6 +223,9 @@ type hubOptions struct {
 	// broadcastPoll is how often idle broadcast lanes and the report loop
 	// look for work; zero: 500ms.
 	broadcastPoll time.Duration
+	// cards gives officers on these platforms cards besides those the
+	// config turns on (the bench's playground).
+	cards map[bot.Platform]bool
 }
 
 // openHub opens the store (migrating it), makes the directory match the
@@ -250,11 +262,16 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 	}
 	h.metrics = newMetrics(h)
 	h.rdb = rdb
-	if h.rules, err = newRules(ctx, cfg, st, waker, log, opts.now, h.metrics); err != nil {
+	h.budget = &bot.Budget{Limits: map[bot.Platform]int64{}, Observe: h.metrics.observeAPICall, Now: h.now, Log: log}
+	for p, n := range cfg.Budget.MonthlyCalls {
+		h.budget.Limits[bot.Platform(p)] = n
+	}
+	if h.rules, err = newRules(ctx, cfg, st, waker, log, opts.now, h.metrics, h.budget, opts.cards); err != nil {
 		closeBus()
 		st.Close()
 		return nil, err
 	}
+	h.budget.Book, h.budget.Location = h.rules.BudgetBook(), h.rules.Location()
 	if h.broadcastPoll <= 0 {
 		h.broadcastPoll = 500 * time.Millisecond
 	}
@@ -275,7 +292,7 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 	adapters := map[bot.Platform]newAdapter{}
 	if cfg.WeChat != nil {
 		adapters[bot.WeChat] = func(pub bot.Publisher, dedup bot.Deduper, log *slog.Logger) (adapter, error) {
-			var wopts []wechat.Option
+			wopts := []wechat.Option{wechat.WithArchiveNotify(h.archiveNotify)}
 			if rdb != nil {
 				wopts = append(wopts, wechat.WithRedis(rdb))
 			}
@@ -303,8 +320,15 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 			h.Close()
 			return nil, fmt.Errorf("%s adapter: %w", p, err)
 		}
+		if c, ok := a.(interface{ CountCalls(bot.APICounter) }); ok {
+			c.CountCalls(h.budget) // every platform call is counted where it is made
+		}
 		h.senders[p] = a
 		h.inbound = append(h.inbound, a)
+	}
+	if err := h.openArchive(); err != nil {
+		h.Close()
+		return nil, err
 	}
 	return h, nil
 }
@@ -331,7 +355,11 @@ func openBus(ctx context.Context, cfg *configs.Config) (bot.Bus, bot.Deduper, bo
 	return b, redisbus.NewDeduper(rdb, cfg.Bus.Prefix), redisbus.NewWaker(rdb, cfg.Bus.Prefix), rdb, func() { b.Close(); rdb.Close() }, nil
 }
 
-func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, waker bot.Waker, log *slog.Logger, now func() time.Time, obs commands.Observer) (*commands.Hub, error) {
+func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, waker bot.Waker, log *slog.Logger, now func() time.Time, obs commands.Observer, budget *bot.Budget, cards map[bot.Platform]bool) (*commands.Hub, error) {
+	on := cardPlatforms(cfg)
+	for p, c := range cards {
+		on[p] = on[p] || c
+	}
 	loc, err := time.LoadLocation(cfg.Hub.Timezone)
 	if err != nil {
 		return nil, fmt.Errorf("%s: hub.timezone: %w", cfg.Source, err)
@@ -348,8 +376,22 @@ func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, waker b
 			bot.Playground: {Runes: cfg.Hub.MaxTextRunes},
 		},
 		SwapApproval: cfg.Hub.SwapsNeedApproval(),
-		Now:          now, Log: log, Observer: obs, Waker: waker,
+		Now:          now, Log: log, Observer: obs, Waker: waker, ToolbarURL: toolbarURL(cfg),
+		Cards: on, Budget: budget,
 	})
+}
+
+// cardPlatforms are the platforms whose officers get tap-to-act cards: a
+// DingTalk app with a card template, a WeCom app with cards on.
+func cardPlatforms(cfg *configs.Config) map[bot.Platform]bool {
+	on := map[bot.Platform]bool{}
+	if cfg.DingTalk != nil && cfg.DingTalk.CardsOn() {
+		on[bot.DingTalk] = true
+	}
+	if cfg.WeChat != nil && cfg.WeChat.App.Cards && cfg.WeChat.App.AgentID != "" {
+		on[bot.WeChat] = true
+	}
+	return on
 }
 
 // catalog lists the playground's groups and staff from the config.
@@ -487,6 +529,10 @@ func (h *hub) workParts() []part {
 		// CLI): pick their changes up.
 		parts = append(parts, part{"directory refresh", started(h.refreshDirectory)})
 	}
+	// The API budget's counts reach the database every second, from every
+	// process that calls a platform.
+	parts = append(parts, part{"api budget", started(h.budget.Run)})
+	parts = append(parts, h.archiveParts()...)
 	for p, s := range h.senders {
 		relay := h.relay(p, s)
 		parts = append(parts, part{string(p) + " relay", func(ctx context.Context, ready func()) error {
@@ -526,6 +572,7 @@ func (h *hub) relay(p bot.Platform, s bot.Sender) *bot.Relay {
 			{Name: "broadcast", Queue: h.rules.Deliveries(), Workers: h.cfg.Broadcast.Workers, Limiter: lim, Yield: true, PollOnly: true},
 		},
 		Observe: h.metrics.observeSend,
+		Budget:  h.budget,
 		Log:     h.log,
 	}
 }
@@ -587,6 +634,9 @@ func (h *hub) pending(ctx context.Context) int64 {
 }
 
 func (h *hub) Close() {
+	if h.archive != nil {
+		h.archive.Close()
+	}
 	h.closeBus()
 	h.store.Close()
 }

@@ -40,7 +40,7 @@ func openTool(ctx context.Context, configPath string) (*tool, error) {
 	}
 	// No waker: what a tool's rules write (a broadcast's rows) the running
 	// hub's relays find by polling.
-	rules, err := newRules(ctx, cfg, st, nil, newLogger(io.Discard), nil, nil)
+	rules, err := newRules(ctx, cfg, st, nil, newLogger(io.Discard), nil, nil, nil, nil)
 	if err != nil {
 		st.Close()
 		return nil, err

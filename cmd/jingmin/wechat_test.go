@@ -48,7 +48,7 @@ type wxHub struct {
 
 // startWeChatHub runs the example config plus one WeChat group (officer
 // wang) and WeCom accounts for the station's staff.
-func startWeChatHub(t *testing.T, start time.Time) *wxHub {
+func startWeChatHub(t *testing.T, start time.Time, tune ...func(*configs.Config, *wechat.Config)) *wxHub {
 	t.Helper()
 	api := wecomtest.NewServer()
 	t.Cleanup(api.Close)
@@ -75,6 +75,9 @@ func startWeChatHub(t *testing.T, start time.Time) *wxHub {
 		wechat.EnvAppSecret: api.CorpSecret, wechat.EnvAppToken: wxAppTok, wechat.EnvAppAESKey: wxAESKey,
 		wechat.EnvOASecret: api.OASecret, wechat.EnvOAToken: wxOATok,
 		wechat.EnvWebhookKeys: wxGroup + "=" + wxHookKey,
+	}
+	for _, f := range tune {
+		f(cfg, &wcfg)
 	}
 	clock := bottest.NewClock(start)
 	var wx *wechat.Adapter

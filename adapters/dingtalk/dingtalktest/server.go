@@ -145,6 +145,7 @@ type Server struct {
 	loopDone chan struct{}
 	stopLoop chan struct{}
 	connsWG  sync.WaitGroup
+	cardSt   cardState
 }
 
 // OpenRequest is what a client sent to connections/open.
@@ -234,6 +235,7 @@ func NewServer(t testing.TB, opts Options) *Server {
 	mux.HandleFunc("POST "+PathGroupSend, s.groupSend)
 	mux.HandleFunc("POST "+PathBatchSend, s.batchSend)
 	mux.HandleFunc("POST "+PathWebhook, s.webhook)
+	s.cardRoutes(mux)
 	s.http = httptest.NewServer(mux)
 	s.URL = s.http.URL
 	go s.loop()
@@ -658,7 +660,7 @@ func (s *Server) authorise(w http.ResponseWriter, r *http.Request, path string) 
 		writeErr(w, http.StatusUnauthorized, "InvalidAuthentication", "不合法的access_token")
 		return false
 	}
-	return true
+	return !s.overQuota(w)
 }
 
 func (s *Server) takeFault(path string) (fault, bool) {

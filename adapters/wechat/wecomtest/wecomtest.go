@@ -52,6 +52,8 @@ type Server struct {
 	webhookKeys map[string]string   // key → name
 	tokens      map[string]struct{} // access tokens issued
 	seq         int
+	cards       map[string]*Card // task_id → card
+	arch        *archive         // the conversation archive (archive.go)
 }
 
 // NewServer starts a stand-in on 127.0.0.1. Close it when done.
@@ -68,6 +70,8 @@ func NewServer() *Server {
 	mux.HandleFunc("POST /cgi-bin/webhook/send", s.webhookSend)
 	mux.HandleFunc("POST /cgi-bin/message/custom/send", s.customSend)
 	mux.HandleFunc("POST /cgi-bin/aibot/response", s.responseURL)
+	mux.HandleFunc("POST /cgi-bin/message/update_template_card", s.updateTemplateCard)
+	s.archiveRoutes(mux)
 	s.Server = httptest.NewServer(mux)
 	return s
 }
@@ -209,6 +213,7 @@ type wireMessage struct {
 	Markdown *struct {
 		Content string `json:"content"`
 	} `json:"markdown"`
+	TemplateCard json.RawMessage `json:"template_card"`
 }
 
 func (m wireMessage) content() string {
@@ -227,7 +232,7 @@ func decode(w http.ResponseWriter, r *http.Request) (wireMessage, bool) {
 		answer(w, 40008, "invalid message: "+err.Error(), nil)
 		return m, false
 	}
-	if strings.TrimSpace(m.content()) == "" {
+	if strings.TrimSpace(m.content()) == "" && m.TemplateCard == nil {
 		answer(w, 44004, "empty content", nil)
 		return m, false
 	}
@@ -246,6 +251,10 @@ func (s *Server) appSend(w http.ResponseWriter, r *http.Request) {
 	}
 	if code := s.nextFailure("app"); code != 0 {
 		answer(w, code, "scripted failure", nil)
+		return
+	}
+	if m.MsgType == "template_card" {
+		s.templateCardSend(w, m)
 		return
 	}
 	s.record(Message{Channel: "app", To: m.ToUser, MsgType: m.MsgType, Text: m.content()})
