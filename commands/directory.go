@@ -25,8 +25,12 @@ type directory struct {
 	shifts     map[uint][]store.Shift // officer id
 	overrides  map[string][]store.Override
 	holidays   map[string]string // date → holiday | workday
-	faqs       []store.FAQ
-	templates  map[string]string
+	// holidayNames name the holidays and make-up days, for the calendar.
+	holidayNames map[string]string
+	// version is the directory revision this view was loaded at.
+	version   int64
+	faqs      []store.FAQ
+	templates map[string]string
 
 	// roles are each officer's roles, parsed once here: routing asks them
 	// of every officer of a station.
@@ -104,21 +108,22 @@ func (d *directory) has(o *store.Officer, role roleSet) bool {
 
 func newDirectory(d *store.Directory) *directory {
 	dir := &directory{
-		stations:   map[uint]*store.Station{},
-		groups:     map[string]*store.Group{},
-		groupByID:  map[uint]*store.Group{},
-		officers:   map[uint]*store.Officer{},
-		byIdentity: map[string]*store.Officer{},
-		identities: map[uint][]store.Identity{},
-		staff:      map[uint][]*store.Officer{},
-		names:      map[uint]map[string][]*store.Officer{},
-		shifts:     map[uint][]store.Shift{},
-		overrides:  map[string][]store.Override{},
-		holidays:   map[string]string{},
-		faqs:       d.FAQs,
-		templates:  map[string]string{},
-		roles:      map[uint]roleSet{},
-		stationNow: map[uint]*atomic.Pointer[stationStretches]{},
+		stations:     map[uint]*store.Station{},
+		groups:       map[string]*store.Group{},
+		groupByID:    map[uint]*store.Group{},
+		officers:     map[uint]*store.Officer{},
+		byIdentity:   map[string]*store.Officer{},
+		identities:   map[uint][]store.Identity{},
+		staff:        map[uint][]*store.Officer{},
+		names:        map[uint]map[string][]*store.Officer{},
+		shifts:       map[uint][]store.Shift{},
+		overrides:    map[string][]store.Override{},
+		holidays:     map[string]string{},
+		holidayNames: map[string]string{},
+		faqs:         d.FAQs,
+		templates:    map[string]string{},
+		roles:        map[uint]roleSet{},
+		stationNow:   map[uint]*atomic.Pointer[stationStretches]{},
 	}
 	for i := range d.Stations {
 		dir.stations[d.Stations[i].ID] = &d.Stations[i]
@@ -159,6 +164,7 @@ func newDirectory(d *store.Directory) *directory {
 	}
 	for _, h := range d.Holidays {
 		dir.holidays[h.Date] = h.Kind
+		dir.holidayNames[h.Date] = h.Name
 	}
 	for _, t := range d.Templates {
 		dir.templates[t.Key] = t.Text

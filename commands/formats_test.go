@@ -101,6 +101,16 @@ var templateFormats = map[string]bot.Format{
 	"answer_prepared_ok":        bot.FormatText,
 	"archive_trouble":           bot.FormatMarkdown, // to admins
 	"archive_undecryptable":     bot.FormatMarkdown,
+	"swap_usage":                bot.FormatText,
+	"swap_refused":              bot.FormatText,
+	"swap_requested_ok":         bot.FormatText,
+	"swap_requested":            bot.FormatText,
+	"swap_accepted_wait":        bot.FormatText,
+	"swap_accepted_ok":          bot.FormatText,
+	"swap_to_approve":           bot.FormatText,
+	"swap_approved":             bot.FormatText,
+	"swap_declined":             bot.FormatText,
+	"swap_decided_ok":           bot.FormatText,
 }
 
 // markdownSyntax finds what a markdown renderer would take for syntax: a
@@ -120,7 +130,8 @@ func TestPlainTextTemplatesHaveNoMarkdown(t *testing.T) {
 		"until", "今天23:00", "due", "明天08:45", "end", "25:99", "page", "2", "pages", "3", "to", "40", "next", "3", "had", "王建国",
 		"time", "22:41", "app", "dingtestappkey", "used", "800", "budget", "1000", "held", "12",
 		"link", "https://work.weixin.qq.com/kf/kfc123", "unconfirmed", "12", "owner", "王建国",
-		"code", "493027"}
+		"code", "493027",
+		"requester", "王建国", "colleague", "李明", "date", "12月5日（周六）", "hours", "08:30–17:30", "who", "李明"}
 	var keys []string
 	for key := range configs.DefaultTemplates {
 		keys = append(keys, key)

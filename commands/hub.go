@@ -51,6 +51,9 @@ type Options struct {
 	// AuditRetention is how long audit rows are kept (0: forever); the
 	// retention job purges older ones.
 	AuditRetention time.Duration
+	// SwapApproval makes an accepted shift swap wait for a station admin's
+	// approval; without it the colleague's acceptance puts it in force.
+	SwapApproval bool
 	// Now is the clock; tests and `roster who` set it.
 	Now func() time.Time
 	Log *slog.Logger
@@ -142,12 +145,46 @@ type residentActivity struct {
 
 // Reload rebuilds the in-memory directory from the store.
 func (h *Hub) Reload(ctx context.Context) error {
+	// The version is read first: a change committed between the two reads
+	// is in the directory and moves the version past the one kept, so the
+	// next Refresh loads again rather than miss it.
+	v, err := h.store.DirectoryVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("reload directory: %w", err)
+	}
 	d, err := h.store.LoadDirectory(ctx)
 	if err != nil {
 		return fmt.Errorf("reload directory: %w", err)
 	}
-	h.dir.Store(newDirectory(d))
-	return nil
+	dir := newDirectory(d)
+	dir.version = v
+	// Reloads run at once (an edit's, the refresh loop's): one that read
+	// an older revision never replaces a newer view.
+	for {
+		cur := h.dir.Load()
+		if cur != nil && cur.version > v {
+			return nil
+		}
+		if h.dir.CompareAndSwap(cur, dir) {
+			return nil
+		}
+	}
+}
+
+// Refresh reloads the directory if another process changed it since it
+// was loaded: one read of the directory revision when nothing did. Every
+// process runs it on a short interval, so an edit made anywhere (the
+// console, a DM command handled by another worker, the CLI) routes
+// everywhere without a restart.
+func (h *Hub) Refresh(ctx context.Context) (bool, error) {
+	v, err := h.store.DirectoryVersion(ctx)
+	if err != nil {
+		return false, err
+	}
+	if v == h.dir.Load().version {
+		return false, nil
+	}
+	return true, h.Reload(ctx)
 }
 
 func (h *Hub) now() time.Time { return h.opts.Now() }

@@ -50,6 +50,9 @@ func (h *Hub) handleDirect(ctx context.Context, e *bot.Event) error {
 	if verb, id, ok := parseBroadcastReply(strings.Join(strings.Fields(text), " ")); ok {
 		return h.handleBroadcastReply(ctx, d, e, o, verb, id)
 	}
+	if handled, err := h.handleSwapDM(ctx, d, e, o, text); handled {
+		return err
+	}
 	word := strings.ToLower(strings.Join(strings.Fields(text), " "))
 	if m := dutyOnCommand.FindStringSubmatch(word); m != nil {
 		return h.dutyOn(ctx, d, e, o, m[1], m[2])

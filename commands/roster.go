@@ -17,6 +17,11 @@ const legacyDutyOnFor = 12 * time.Hour
 type span struct {
 	start, end time.Time
 	kind       string // day | night | override | manual
+	// shift and override are the roster rows the span comes from (one of
+	// them, or neither for a duty switch), so the calendar can offer the
+	// very row to edit.
+	shift    *store.Shift
+	override *store.Override
 }
 
 func (s span) String() string {
@@ -86,29 +91,33 @@ func (d *directory) rosterDay(o *store.Officer, y int, m time.Month, dd int, loc
 		if !e.After(s) {
 			e = e.AddDate(0, 0, 1) // past midnight
 		}
-		return span{s, e, kind}
+		return span{start: s, end: e, kind: kind}
 	}
 	var out []span
 	off := false
-	for _, ov := range d.overrides[fmt.Sprintf("%d\x00%s", o.ID, date)] {
+	for i, ov := range d.overrides[fmt.Sprintf("%d\x00%s", o.ID, date)] {
 		if ov.Off {
 			off = true
 			continue
 		}
-		out = append(out, mk(ov.Start, ov.End, "override"))
+		sp := mk(ov.Start, ov.End, "override")
+		sp.override = &d.overrides[fmt.Sprintf("%d\x00%s", o.ID, date)][i]
+		out = append(out, sp)
 	}
 	if off {
 		return out
 	}
 	work := d.isWorkday(midnight)
-	for _, s := range d.shifts[o.ID] {
+	for i, s := range d.shifts[o.ID] {
 		switch {
 		case s.DayKind == "workday" && !work, s.DayKind == "restday" && work:
 			continue
 		case s.DayKind == "" && time.Weekday(s.Weekday) != midnight.Weekday():
 			continue
 		}
-		out = append(out, mk(s.Start, s.End, s.Kind))
+		sp := mk(s.Start, s.End, s.Kind)
+		sp.shift = &d.shifts[o.ID][i]
+		out = append(out, sp)
 	}
 	return out
 }
@@ -139,7 +148,7 @@ func (d *directory) onDuty(o *store.Officer, t time.Time, loc *time.Location) (s
 				end = *o.DutyUntil
 			}
 			if t.Before(end) {
-				return span{since, end, "manual"}, true
+				return span{start: since, end: end, kind: "manual"}, true
 			}
 		case o.DutyUntil != nil:
 			if t.Before(*o.DutyUntil) {
@@ -258,18 +267,18 @@ func (r Route) AfterHours() bool { return r.Reason == "duty_account" }
 func (d *directory) route(st *store.Station, g *store.Group, mentioned *store.Officer, t time.Time, loc *time.Location) Route {
 	if mentioned != nil && mentioned.StationID == st.ID && !d.has(mentioned, roleDutyAccount) {
 		if s, ok := d.onDuty(mentioned, t, loc); ok {
-			return Route{mentioned, "mentioned", s}
+			return Route{Officer: mentioned, Reason: "mentioned", Shift: s}
 		}
 	}
 	if g != nil && g.OfficerID != nil {
 		if o := d.officers[*g.OfficerID]; o != nil {
 			if s, ok := d.onDuty(o, t, loc); ok {
-				return Route{o, "own_officer", s}
+				return Route{Officer: o, Reason: "own_officer", Shift: s}
 			}
 		}
 	}
 	if o, s := d.bestOnDuty(st, t, loc, nil); o != nil {
-		return Route{o, "on_duty", s}
+		return Route{Officer: o, Reason: "on_duty", Shift: s}
 	}
 	// Working hours whose rostered staff all signed off ("值班 关") are not
 	// out of hours: the question goes to the next in line, the leader.

@@ -165,6 +165,10 @@ type Hub struct {
 	// rostered shift now or starting within it, unless they give an end
 	// ("值班 开 到 23:00"); default 4.
 	DutyOnHours int `yaml:"duty_on_hours"`
+	// SwapApproval: an accepted shift swap waits for a station admin's
+	// approval (the default); false puts it in force on the colleague's
+	// acceptance.
+	SwapApproval *bool `yaml:"swap_approval"`
 	// RetentionDays is how long residents' words, names and ids are kept in
 	// closed and answered tickets, their timelines, sent messages and
 	// parked events after their last change (PIPL: no longer than needed);
@@ -1018,3 +1022,6 @@ func (c *Config) realPlatforms() []string {
 }
 
 func knownPlatform(p string) bool { return p == "dingtalk" || p == "wechat" || p == "playground" }
+
+// SwapsNeedApproval is hub.swap_approval, true when left out.
+func (h Hub) SwapsNeedApproval() bool { return h.SwapApproval == nil || *h.SwapApproval }

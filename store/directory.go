@@ -242,7 +242,10 @@ func (s *Store) applySeed(tx *gorm.DB, seed Seed) error {
 				return fmt.Errorf("sync templates: %w", err)
 			}
 		}
-		return retire(tx, seed, stations)
+		if err := retire(tx, seed, stations); err != nil {
+			return err
+		}
+		return bumpDirectory(tx)
 	}
 }
 
@@ -321,8 +324,11 @@ func (s *Store) SetDutyOverride(ctx context.Context, officerID uint, on *bool, a
 		if err := s.insertOutbound(tx, msgs); err != nil {
 			return err
 		}
-		return tx.Model(&Officer{}).Where("id = ?", officerID).
-			Updates(map[string]any{"duty_override": on, "duty_since": at.UTC(), "duty_until": end}).Error
+		if err := tx.Model(&Officer{}).Where("id = ?", officerID).
+			Updates(map[string]any{"duty_override": on, "duty_since": at.UTC(), "duty_until": end}).Error; err != nil {
+			return err
+		}
+		return bumpDirectory(tx)
 	})
 	if err != nil {
 		return fmt.Errorf("set duty of officer %d: %w", officerID, err)

@@ -76,7 +76,20 @@ func (s *Store) SyncDirectory(ctx context.Context, seed Seed, o SyncOptions) (*S
 			return nil
 		}
 		rep.Changes = diffDirectory(d, seed)
-		return s.applySeed(tx, seed)
+		if err := s.applySeed(tx, seed); err != nil {
+			return err
+		}
+		if len(rep.Changes) == 0 {
+			return nil
+		}
+		// A form read before the sync must not write over it: every
+		// editable row the sync may have touched moves its version on.
+		for _, m := range []any{&Station{}, &Officer{}, &Group{}, &Template{}} {
+			if err := tx.Session(&gorm.Session{AllowGlobalUpdate: true}).Model(m).UpdateColumn("version", gorm.Expr("version + 1")).Error; err != nil {
+				return fmt.Errorf("sync: move versions on: %w", err)
+			}
+		}
+		return nil
 	}
 	if s.driver != MySQL {
 		if err := s.tx(ctx, body); err != nil {

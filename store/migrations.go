@@ -47,6 +47,7 @@ func migrations() []*gormigrate.Migration {
 		migrate2026120243(),
 		migrate2026120251(),
 		migrate2026120201(),
+		migrate2026120261(),
 	}
 }
 

@@ -26,7 +26,8 @@ func models() []any {
 		&Broadcast{}, &Delivery{}, &OutboundMessage{}, &ResidentErasure{}, &AuditEntry{}, &Card{}, &APIUsage{},
 		&ArchiveCursor{}, &ArchivedMessage{},
 		&KFCursor{}, &KFSession{}, &KFLink{}, &ArchiveConsent{},
-		&ConsoleAdmin{}, &ConsoleTOTP{}, &ConsoleCode{}, &ConsoleSession{}, &APIToken{}}
+		&ConsoleAdmin{}, &ConsoleTOTP{}, &ConsoleCode{}, &ConsoleSession{}, &APIToken{},
+		&DirectoryRevision{}, &ShiftSwap{}, &CalendarFeed{}}
 }
 
 // column and index are what the drift test compares: as much of a column's

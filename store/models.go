@@ -21,6 +21,9 @@ type Station struct {
 	// repeat (see ticketNumbers; SQLite, with its single writer, numbers
 	// from the ticket index instead).
 	NextTicket int64 `gorm:"not null;default:0"`
+	// Version counts edits, so an edit made on a stale copy is refused
+	// (ErrConflict) instead of overwriting another admin's change.
+	Version int64 `gorm:"not null;default:0"`
 	// MorningDigestDate remembers the day the after-hours digest was sent.
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -40,7 +43,10 @@ type Group struct {
 	// Kind is empty for a group the hub posts into itself, or
 	// GroupKindCustomer for a WeCom customer group, read through the message
 	// archive, where each post waits for its owner's (OfficerID's) tap.
-	Kind      string `gorm:"size:16;not null;default:''"`
+	Kind string `gorm:"size:16;not null;default:''"`
+	// Version counts edits, so an edit made on a stale copy is refused
+	// (ErrConflict) instead of overwriting another admin's change.
+	Version   int64 `gorm:"not null;default:0"`
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -87,6 +93,9 @@ type Officer struct {
 	// DigestFor is the start of the last shift for which the officer got the
 	// list of what waited for them, so a restart never sends it twice.
 	DigestFor *time.Time
+	// Version counts edits, so an edit made on a stale copy is refused
+	// (ErrConflict) instead of overwriting another admin's change.
+	Version   int64 `gorm:"not null;default:0"`
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -135,6 +144,9 @@ type Shift struct {
 	Start     string `gorm:"size:5;not null"` // "08:30"
 	End       string `gorm:"size:5;not null"`
 	Kind      string `gorm:"size:16;not null"` // day | night
+	// Version counts edits, so an edit made on a stale copy is refused
+	// (ErrConflict) instead of overwriting another admin's change.
+	Version int64 `gorm:"not null;default:0"`
 }
 
 // Override changes the roster on one date: an extra shift, or (Off) leave.
@@ -146,6 +158,9 @@ type Override struct {
 	Start     string `gorm:"size:5"`
 	End       string `gorm:"size:5"`
 	Off       bool
+	// Version counts edits, so an edit made on a stale copy is refused
+	// (ErrConflict) instead of overwriting another admin's change.
+	Version int64 `gorm:"not null;default:0"`
 }
 
 // Holiday is one date of the official calendar: a public holiday (rest day)
@@ -247,6 +262,9 @@ type FAQ struct {
 	Topic     string `gorm:"size:128;not null"`
 	Keywords  string `gorm:"size:512;not null"` // comma-separated; any one matches
 	Answer    string `gorm:"type:text;not null"`
+	// Version counts edits, so an edit made on a stale copy is refused
+	// (ErrConflict) instead of overwriting another admin's change.
+	Version int64 `gorm:"not null;default:0"`
 }
 
 // KeywordList splits Keywords.
@@ -307,6 +325,9 @@ func JoinList(items []string) string { return strings.Join(items, ",") }
 type Template struct {
 	Key  string `gorm:"primaryKey;size:64"`
 	Text string `gorm:"type:text;not null"`
+	// Version counts edits, so an edit made on a stale copy is refused
+	// (ErrConflict) instead of overwriting another admin's change.
+	Version int64 `gorm:"not null;default:0"`
 }
 
 // Broadcast states. A draft waits for its author's confirmation; sending

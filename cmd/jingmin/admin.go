@@ -60,7 +60,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 func cmdRoster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "who" {
-		return fmt.Errorf("usage: jingmin roster who --station CODE [--group NAME|CHAT_ID] [--at \"2026-11-22 22:00\"]")
+		return cmdRosterEdit(ctx, args, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("roster who", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -7,6 +7,8 @@
 //	jingmin migrate [-status]         apply database migrations
 //	jingmin sync [-dry-run]           write the config's directory into the database
 //	jingmin roster who ...            who would answer a question, and why
+//	jingmin roster shift|override|feed ...   change the roster
+//	jingmin export                    the database's directory as YAML for sync
 //	jingmin stats ...                 questions, first-response times, SLA breaches
 //	jingmin budget ...                platform API calls against each app's monthly budget
 //	jingmin broadcast send|status|cancel|retry-failed   fraud-alert broadcasts
@@ -43,6 +45,9 @@ commands:
                database, one line per change (-dry-run: print only). serve, worker
                and adapter do it by themselves only into an empty database, or with -sync
   roster who   print who would answer in a group at a time, and why
+  roster shift add|delete, roster override, roster feed new|revoke
+               change the roster (checked and audited; running hubs follow within a second)
+  export       write the database's directory and roster as YAML that sync takes back
   stats        per station and group: questions, first-response median/p90, SLA breaches
   budget       platform API calls per app and month against the budget, and what was held back
   parked       what could not be handled or delivered, and groups nobody registered
@@ -102,6 +107,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdAdapter(ctx, rest, stderr)
 	case "sync":
 		return cmdSync(ctx, args[1:], stdout, stderr)
+	case "export":
+		return cmdExport(ctx, args[1:], stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, args[1:], stdout, stderr)
 	case "migrate":

@@ -179,8 +179,9 @@ type role struct {
 var roleAll = role{handlers: true, every: true}
 
 // directoryRefresh is how soon a worker sees another process's change to the
-// directory (duty on/off).
-const directoryRefresh = 15 * time.Second
+// directory (duty on/off, a roster edit): each tick reads the directory
+// revision, one row, and reloads only when it moved.
+const directoryRefresh = time.Second
 
 func (r role) all() bool { return r.every }
 
@@ -403,6 +404,7 @@ func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, waker b
 		},
 		Now: now, Log: log, Observer: obs, Waker: waker, ToolbarURL: toolbarURL(cfg),
 		Cards: on, Budget: budget, AuditRetention: cfg.Hub.AuditRetention(),
+		SwapApproval: cfg.Hub.SwapsNeedApproval(),
 	})
 }
 
@@ -556,11 +558,10 @@ func (h *hub) workParts() []part {
 			part{"broadcast reports", started(func(ctx context.Context) error { return h.rules.RunBroadcastReports(ctx, h.broadcastPoll) })},
 			part{"retention", started(func(ctx context.Context) error { return h.rules.RunRetention(ctx, h.cfg.Hub.Retention(), 24*time.Hour) })},
 		)
-		if _, memory := h.bus.(*bot.MemoryBus); !memory {
-			// Other processes change the directory too (an officer's 值班 开 is
-			// handled by whichever worker got it): pick their changes up.
-			parts = append(parts, part{"directory refresh", started(h.refreshDirectory)})
-		}
+		// Other processes change the directory too (an officer's 值班 开
+		// handled by another worker, a roster edit from the console or the
+		// CLI): pick their changes up.
+		parts = append(parts, part{"directory refresh", started(h.refreshDirectory)})
 	}
 	// The API budget's counts reach the database every second, from every
 	// process that calls a platform.
@@ -610,7 +611,8 @@ func (h *hub) relay(p bot.Platform, s bot.Sender) *bot.Relay {
 	}
 }
 
-// refreshDirectory reloads the directory every directoryRefresh.
+// refreshDirectory reloads the directory when its revision moved, checked
+// every directoryRefresh.
 func (h *hub) refreshDirectory(ctx context.Context) error {
 	tick := time.NewTicker(directoryRefresh)
 	defer tick.Stop()
@@ -619,7 +621,7 @@ func (h *hub) refreshDirectory(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-			if err := h.rules.Reload(ctx); err != nil && ctx.Err() == nil {
+			if _, err := h.rules.Refresh(ctx); err != nil && ctx.Err() == nil {
 				h.log.Warn("reloading the directory", "err", err)
 			}
 		}
