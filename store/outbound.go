@@ -511,10 +511,10 @@ func (s *Store) SettleOutbound(ctx context.Context, results []OutboundResult) er
 const settlePerStatement = 200
 
 // allPlainSent says whether every result is a sent message with nothing
-// following from it.
+// following from it (a sent card's handle is recorded one by one).
 func allPlainSent(results []OutboundResult) bool {
 	for _, r := range results {
-		if r.State != OutboundSent || len(r.Then.Outbound) > 0 || len(r.Then.Timeline) > 0 {
+		if r.State != OutboundSent || r.CardTrack != "" || len(r.Then.Outbound) > 0 || len(r.Then.Timeline) > 0 {
 			return false
 		}
 	}
