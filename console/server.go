@@ -61,8 +61,9 @@ type Options struct {
 
 // Server is the console's HTTP handler.
 type Server struct {
-	opts  Options
-	pages map[string]*template.Template
+	opts   Options
+	pages  map[string]*template.Template
+	roster http.Handler // the roster and directory pages (rosters.go)
 
 	stopOnce sync.Once
 	stop     chan struct{} // closed at shutdown: live streams end
@@ -83,6 +84,11 @@ func New(o Options) (*Server, error) {
 	if err := s.parsePages(); err != nil {
 		return nil, err
 	}
+	rp, err := s.rosterPages()
+	if err != nil {
+		return nil, err
+	}
+	s.roster = rp
 	return s, nil
 }
 
@@ -122,6 +128,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /tokens", s.signedIn(s.tokensPage, true))
 	mux.HandleFunc("POST /tokens", s.signedIn(s.tokenCreate, true))
 	mux.HandleFunc("POST /tokens/{id}/revoke", s.signedIn(s.tokenRevoke, true))
+	s.mountRoster(mux, s.roster)
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.opts.Log.Warn("console: cross-origin request refused", "address", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)

@@ -91,6 +91,18 @@ func TestBrowserConsoleOfficerAndAdmin(t *testing.T) {
 	p.screenshot("console-ticket-phone")
 	p.do("back to the desktop", chromedp.EmulateViewport(1100, 820))
 
+	// The roster from the console's nav: the officer sees the station's
+	// calendar with the console's own sign-in, and no form to change it.
+	p.do("the roster page", chromedp.Click(chromedp.CSS(`nav a[href="/roster"]`)), chromedp.WaitVisible(chromedp.ID("calendar")))
+	p.waitFor("the week's shifts", "#calendar", "王建国")
+	if n := evalIn[int](p, "shift form", `document.querySelectorAll("#add-shift").length`); n != 0 {
+		t.Error("an officer is offered the form that changes the roster")
+	}
+	if bg := evalIn[string](p, "styled", `getComputedStyle(document.querySelector("header")).backgroundColor`); bg != "rgb(31, 78, 140)" {
+		t.Errorf("the roster page is unstyled under the console's content policy (header background %q)", bg)
+	}
+	p.screenshot("console-roster-officer")
+
 	// An officer has no audit page.
 	if n := evalIn[int](p, "nav", `document.querySelectorAll('nav a[href="/audit"]').length`); n != 0 {
 		t.Error("an officer's nav links to the audit trail")
@@ -123,6 +135,13 @@ func TestBrowserConsoleOfficerAndAdmin(t *testing.T) {
 	a.screenshot("console-audit")
 	csv := evalIn[string](a, "CSV export", `fetch(document.getElementById("audit-csv").href).then(r => r.text())`, chromedp.EvalAwaitPromise)
 	mustContain(t, "CSV", csv, "id,at,actor,via,address,action", "ticket.handover")
+
+	// The station admin changes the roster and the directory from the console.
+	a.do("the admin's roster page", chromedp.Navigate(h.ConsoleURL+"/roster"), chromedp.WaitVisible(chromedp.ID("add-shift")))
+	a.screenshot("console-roster-admin")
+	a.do("the directory page", chromedp.Click(chromedp.CSS(`header a[href^="/directory"]`)), chromedp.WaitVisible(chromedp.CSS("body")))
+	a.waitFor("the station's officers", "body", "王建国", "李明")
+	a.screenshot("console-directory")
 
 	// A fraud alert: compose, preview per platform, confirm, watch it go out.
 	a.do("the broadcasts page", chromedp.Navigate(h.ConsoleURL+"/broadcasts"), chromedp.WaitVisible(chromedp.ID("compose")))

@@ -758,3 +758,62 @@ func TestConsoleLocalAdmin(t *testing.T) {
 		t.Errorf("%d admin creations audited, want 1", n)
 	}
 }
+
+// The roster and directory pages sit behind the console's own sign-in: a
+// stranger is sent to sign in, an officer reads their station's roster but
+// cannot change it or open another station's, and a station admin (past the
+// second factor) changes it, audited as theirs.
+func TestConsoleRosterPagesFollowTheConsoleAccounts(t *testing.T) {
+	h := startConsoleHub(t, broadcastConfig(t, 0), at("2026-11-23 10:00"))
+	wang, _, _, _ := h.rules.Officer("wang")
+	li, _, _, _ := h.rules.Officer("li")
+	var other uint
+	for _, st := range h.rules.AllStations() {
+		if st.ID != wang.StationID {
+			other = st.ID
+		}
+	}
+	if other == 0 {
+		t.Fatal("the config has one station; the test needs two")
+	}
+	shifts := func() int { return len(h.rules.Shifts(wang.StationID)) }
+	before := shifts()
+	add := url.Values{"station": {fmt.Sprint(wang.StationID)}, "officer": {fmt.Sprint(li.ID)}, "day": {"6"},
+		"start": {"09:00"}, "end": {"12:00"}, "kind": {"day"}}
+
+	if r := h.client(t).get("/roster"); r.code != http.StatusSeeOther || !strings.HasPrefix(r.location, "/signin") {
+		t.Errorf("the roster signed out: HTTP %d → %q, want the sign-in page", r.code, r.location)
+	}
+
+	c := h.client(t)
+	c.signIn("wang", "wang")
+	if r := c.get("/roster"); r.code != http.StatusOK || !strings.Contains(r.body, "王建国") {
+		t.Errorf("an officer's own roster: HTTP %d", r.code)
+	}
+	if r := c.post("/roster/shifts", add); r.code != http.StatusForbidden {
+		t.Errorf("an officer adds a shift: HTTP %d, want 403", r.code)
+	}
+	if r := c.get(fmt.Sprintf("/roster?station=%d", other)); r.code != http.StatusForbidden {
+		t.Errorf("an officer opens another station's roster: HTTP %d, want 403", r.code)
+	}
+	if n := shifts(); n != before {
+		t.Fatalf("shifts %d → %d after refused requests", before, n)
+	}
+
+	z := h.client(t)
+	z.signIn("zhao", "zhao")
+	if r := z.post("/roster/shifts", add); r.code != http.StatusSeeOther || r.location != "/signin/totp" {
+		t.Errorf("an admin before TOTP: HTTP %d → %q, want the second factor first", r.code, r.location)
+	}
+	z.passTOTP("")
+	if r := z.post("/roster/shifts", add); r.code != http.StatusSeeOther {
+		t.Fatalf("the admin adds a shift: HTTP %d\n%s", r.code, r.body)
+	}
+	if n := shifts(); n != before+1 {
+		t.Fatalf("shifts %d → %d, want one more", before, n)
+	}
+	rows := auditRows(t, h, store.AuditFilter{Action: "roster.shift.create"})
+	if len(rows) != 1 || !strings.Contains(rows[0].Actor, "赵刚") || rows[0].Via != store.AuditConsole || rows[0].Address == "" {
+		t.Errorf("audit rows %+v, want the admin's shift, from the console, with the address", rows)
+	}
+}

@@ -84,6 +84,12 @@ var _ http.Handler = (*Handler)(nil)
 //go:embed templates/*.html
 var templates embed.FS
 
+// stylesheet is served as a file, not inlined: the console's
+// Content-Security-Policy allows only its own origin's styles and scripts.
+//
+//go:embed static/rosterpage.css
+var stylesheet []byte
+
 // maxForm bounds a posted form: the longest is a template or an FAQ answer.
 const maxForm = 64 << 10
 
@@ -129,6 +135,10 @@ func New(rules *commands.Hub, st *store.Store, access Access, opts Options) (*Ha
 	h.tmpl = tmpl
 	p := opts.Prefix
 	h.mux.HandleFunc("GET "+p+"roster", h.rosterPage)
+	h.mux.HandleFunc("GET "+p+"roster.css", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		w.Write(stylesheet)
+	})
 	h.mux.HandleFunc("POST "+p+"roster/shifts", h.saveShift)
 	h.mux.HandleFunc("POST "+p+"roster/shifts/delete", h.deleteShift)
 	h.mux.HandleFunc("GET "+p+"roster/override", h.overridePage)
