@@ -39,6 +39,7 @@ func migrations() []*gormigrate.Migration {
 		migrate2026120102(),
 		migrate2026120103(),
 		migrate2026120104(),
+		migrate2026120211(),
 	}
 }
 

@@ -33,7 +33,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdBenchBroadcast(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) > 0 && args[0] == "broadcast-sender" {
-		return cmdBenchBroadcastSender(ctx, args[1:], stderr)
+		return cmdBenchBroadcastSender(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) == 0 || args[0] != "route" {
 		return fmt.Errorf("usage: jingmin bench route [-events N] [-groups N] [-officers N] [-concurrency N] [-burst-groups N]\n       jingmin bench broadcast [-groups N] [-rate-dingtalk R] [-rate-wechat R]")
