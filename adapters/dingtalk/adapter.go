@@ -65,6 +65,7 @@ type options struct {
 	backoff     time.Duration
 	healthEvery time.Duration
 	now         func() time.Time
+	dedupKeep   time.Duration
 }
 
 // WithRedis shares the access token, the rate-limit windows and the
@@ -90,6 +91,10 @@ func WithFlowControlRetry(d time.Duration) Option { return func(o *options) { o.
 // WithBackoff sets the first wait after DingTalk throttles the app; each
 // further try waits twice as long. Default 300 ms.
 func WithBackoff(base time.Duration) Option { return func(o *options) { o.backoff = base } }
+
+// WithDedupKeep sets how long a published message's id is remembered to
+// drop DingTalk's redelivery of it. Default bot.DefaultKeep.
+func WithDedupKeep(d time.Duration) Option { return func(o *options) { o.dedupKeep = d } }
 
 // New checks cfg and builds the adapter; nothing connects until Run.
 // dedup keeps a message DingTalk delivers twice from being published twice
@@ -119,6 +124,9 @@ func New(cfg Config, pub bot.Publisher, dedup bot.Deduper, log *slog.Logger, opt
 	}
 	if o.flowRetry <= 0 {
 		o.flowRetry = 30 * time.Second
+	}
+	if o.dedupKeep <= 0 {
+		o.dedupKeep = bot.DefaultKeep
 	}
 	if o.httpClient == nil {
 		o.httpClient = &http.Client{Timeout: 10 * time.Second}
@@ -380,7 +388,7 @@ func (a *Adapter) publish(ctx context.Context, e *bot.Event) error {
 		return fmt.Errorf("message %s not kept, send again: %w", e.MessageID, err)
 	}
 	if deduped {
-		if err := a.dedup.Done(detached, key, bot.DefaultKeep); err != nil {
+		if err := a.dedup.Done(detached, key, a.opts.dedupKeep); err != nil {
 			a.log.Warn("dingtalk inbound de-duplication not recorded", "event", e.ID, "err", err)
 		}
 	}

@@ -274,7 +274,7 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 	adapters := map[bot.Platform]newAdapter{}
 	if cfg.WeChat != nil {
 		adapters[bot.WeChat] = func(pub bot.Publisher, dedup bot.Deduper, log *slog.Logger) (adapter, error) {
-			var wopts []wechat.Option
+			wopts := []wechat.Option{wechat.WithDedupKeep(time.Duration(cfg.Bus.DedupKeepSeconds) * time.Second)}
 			if rdb != nil {
 				wopts = append(wopts, wechat.WithRedis(rdb))
 			}
@@ -283,7 +283,7 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 	}
 	if cfg.DingTalk != nil {
 		adapters[bot.DingTalk] = func(pub bot.Publisher, dedup bot.Deduper, log *slog.Logger) (adapter, error) {
-			var dopts []dingtalk.Option
+			dopts := []dingtalk.Option{dingtalk.WithDedupKeep(time.Duration(cfg.Bus.DedupKeepSeconds) * time.Second)}
 			if rdb != nil {
 				dopts = append(dopts, dingtalk.WithRedis(rdb, cfg.Bus.Prefix))
 			}
