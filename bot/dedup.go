@@ -28,16 +28,31 @@ type Deduper interface {
 	Release(ctx context.Context, key string) error
 }
 
-// MemoryDeduper is the in-process Deduper of the embedded default.
+// MemoryDeduper is the in-process Deduper of the embedded default. It
+// holds each key only as long as it was asked to (a claim's hold, a done
+// key's keep) and forgets it then, a few at a time, on later calls: its
+// size follows the traffic of the last keep period, never the traffic of
+// the process's life.
 type MemoryDeduper struct {
-	mu    sync.Mutex
-	keys  map[string]dedupEntry
-	now   func() time.Time
-	sweep int
+	mu   sync.Mutex
+	keys map[string]dedupEntry
+	// written lists every key as it was written, with the expiry written,
+	// oldest first (written[head:] is live). Expiries are kept in the order
+	// they were written: each call forgets the expired keys at the front,
+	// so it costs a constant amount of work on average, where a periodic
+	// sweep of the whole map cost as much as the map held.
+	written []dedupExpiry
+	head    int
+	now     func() time.Time
 }
 
 type dedupEntry struct {
 	done    bool
+	expires time.Time
+}
+
+type dedupExpiry struct {
+	key     string
 	expires time.Time
 }
 
@@ -48,32 +63,34 @@ func NewMemoryDeduper() *MemoryDeduper {
 	return &MemoryDeduper{keys: map[string]dedupEntry{}, now: time.Now}
 }
 
+// Len says how many keys the deduper holds.
+func (d *MemoryDeduper) Len() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.keys)
+}
+
 func (d *MemoryDeduper) Claim(_ context.Context, key string, hold time.Duration) (Claim, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now()
-	d.sweep++
-	if d.sweep%4096 == 0 {
-		for k, e := range d.keys {
-			if now.After(e.expires) {
-				delete(d.keys, k)
-			}
-		}
-	}
+	d.forget(now)
 	if e, ok := d.keys[key]; ok && now.Before(e.expires) {
 		if e.done {
 			return ClaimDone, nil
 		}
 		return ClaimBusy, nil
 	}
-	d.keys[key] = dedupEntry{expires: now.Add(hold)}
+	d.write(key, dedupEntry{expires: now.Add(hold)})
 	return ClaimNew, nil
 }
 
 func (d *MemoryDeduper) Done(_ context.Context, key string, keep time.Duration) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.keys[key] = dedupEntry{done: true, expires: d.now().Add(keep)}
+	now := d.now()
+	d.forget(now)
+	d.write(key, dedupEntry{done: true, expires: now.Add(keep)})
 	return nil
 }
 
@@ -82,4 +99,31 @@ func (d *MemoryDeduper) Release(_ context.Context, key string) error {
 	defer d.mu.Unlock()
 	delete(d.keys, key)
 	return nil
+}
+
+func (d *MemoryDeduper) write(key string, e dedupEntry) {
+	d.keys[key] = e
+	d.written = append(d.written, dedupExpiry{key: key, expires: e.expires})
+}
+
+// forget drops the keys at the front of the write order that expired by
+// now. A key written again later (a claim made done) or released is left
+// alone here: its map entry no longer has this expiry. A short hold behind
+// a long keep waits for it, so the list holds at most the writes of the
+// longest keep period.
+func (d *MemoryDeduper) forget(now time.Time) {
+	for d.head < len(d.written) && now.After(d.written[d.head].expires) {
+		w := d.written[d.head]
+		if e, ok := d.keys[w.key]; ok && e.expires.Equal(w.expires) {
+			delete(d.keys, w.key)
+		}
+		d.written[d.head] = dedupExpiry{}
+		d.head++
+	}
+	// Reuse the array once the forgotten front is half of it.
+	if d.head > 1024 && d.head*2 >= len(d.written) {
+		n := copy(d.written, d.written[d.head:])
+		clear(d.written[n:])
+		d.written, d.head = d.written[:n], 0
+	}
 }

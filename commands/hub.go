@@ -97,6 +97,7 @@ type Hub struct {
 
 	throttleMu sync.Mutex
 	recent     map[string]residentActivity
+	swept      time.Time // when recent was last cleared of idle residents
 	// digested caches, per officer id, the shift start whose digest is done
 	// (the database has the truth; this spares a query per tick).
 	digested sync.Map

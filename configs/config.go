@@ -255,6 +255,13 @@ type Bus struct {
 	// ClaimIdleSeconds: a message a dead consumer held is taken over by
 	// another after this long; longer than any handler runs (default 60).
 	ClaimIdleSeconds int `yaml:"claim_idle_seconds"`
+	// DedupKeepSeconds is how long the adapters remember a platform message
+	// id they published, to drop the platform's redelivery of it: longer
+	// than any platform redelivers (DingTalk within a minute, WeCom within
+	// seconds), and no longer, since the in-memory store holds every key
+	// that long (default 3600). The database's unique ids are the final
+	// guard against a redelivery later than that.
+	DedupKeepSeconds int `yaml:"dedup_keep_seconds"`
 	// RedisURL comes from JINGMIN_REDIS_URL: it may carry a password.
 	RedisURL string `yaml:"-"`
 }
@@ -644,6 +651,9 @@ func (c *Config) defaults() {
 	if c.Bus.ClaimIdleSeconds == 0 {
 		c.Bus.ClaimIdleSeconds = 60
 	}
+	if c.Bus.DedupKeepSeconds == 0 {
+		c.Bus.DedupKeepSeconds = 3600 // bot.DefaultKeep
+	}
 	if c.Playground.Listen == "" {
 		c.Playground.Listen = "127.0.0.1:8080"
 	}
@@ -704,6 +714,9 @@ func (c *Config) applyEnv(lookup func(string) (string, bool), serving bool) erro
 	}
 	if c.Bus.Kind != "memory" && c.Bus.Kind != "redis" {
 		return fmt.Errorf("%s: bus.kind: %q, want memory or redis", c.Source, c.Bus.Kind)
+	}
+	if c.Bus.DedupKeepSeconds < 60 {
+		return fmt.Errorf("%s: bus.dedup_keep_seconds: %d, want at least 60 (DingTalk redelivers within a minute)", c.Source, c.Bus.DedupKeepSeconds)
 	}
 	if !serving {
 		return nil

@@ -58,6 +58,7 @@ func TestBadConfigNamesFileFieldAndProblem(t *testing.T) {
 		{"wrong type", "questions_per_minute: 5", "questions_per_minute: many", []string{"line", "many"}},
 		{"negative digest window", "escalation_digest_minutes: 5", "escalation_digest_minutes: -3", []string{"hub.escalation_digest_minutes", "1 to 1440"}},
 		{"duty switch past a day", "duty_on_hours: 4", "duty_on_hours: 30", []string{"hub.duty_on_hours", "1 to 24"}},
+		{"dedup keys kept shorter than a redelivery", "  kind: memory", "  kind: memory\n  dedup_keep_seconds: 30", []string{"bus.dedup_keep_seconds", "at least 60"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

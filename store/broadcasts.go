@@ -252,12 +252,20 @@ func (s *Store) sendingBroadcasts(ctx context.Context) ([]uint, error) {
 }
 
 // ClaimDeliveries leases up to limit deliveries of platform that are due:
-// pending ones whose time has come, and sending ones whose lease lapsed
-// (their sender died or hung). Each claimed row is marked sending until
-// now+lease, with Attempts bumped; the caller must record the result with
-// that Attempts value. On MySQL the rows are picked with FOR UPDATE SKIP
-// LOCKED, so several processes share the work instead of queueing on the
-// same rows; on SQLite the single writer serialises claims.
+// sending ones whose lease lapsed (their sender died or hung) and pending
+// ones whose time has come, the oldest broadcast first. Each claimed row is
+// marked sending until now+lease, with Attempts bumped; the caller must
+// record the result with that Attempts value. On MySQL the rows are picked
+// with FOR UPDATE SKIP LOCKED, so several processes share the work instead
+// of queueing on the same rows; on SQLite the single writer serialises
+// claims.
+//
+// Each pick is one broadcast and one state, equal on every column of
+// ix_delivery_due (platform, broadcast_id, status), whose entries are in id
+// order after those columns on both databases: the pick reads the rows it
+// takes and stops, where one query over both states (or several
+// broadcasts) read and sorted every delivery of the broadcast, sent ones
+// included, at every claim.
 func (s *Store) ClaimDeliveries(ctx context.Context, platform string, now time.Time, lease time.Duration, limit int) ([]Delivery, error) {
 	now = now.UTC()
 	ids, err := s.sendingBroadcasts(ctx)
@@ -268,14 +276,23 @@ func (s *Store) ClaimDeliveries(ctx context.Context, platform string, now time.T
 	var claimed []Delivery
 	err = s.claimTx(ctx, func(tx *gorm.DB) error {
 		claimed = nil // on MySQL the body runs again after a deadlock (claimTx)
-		q := tx.Where("platform = ? AND broadcast_id IN ? AND ((status = ? AND due_at <= ?) OR (status = ? AND lease_until <= ?))",
-			platform, ids, DeliveryPending, now, DeliverySending, now).Order("id").Limit(limit)
-		if s.driver == MySQL {
-			q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
-		}
 		var rows []Delivery
-		if err := q.Find(&rows).Error; err != nil {
-			return fmt.Errorf("find due deliveries: %w", err)
+		for _, id := range ids {
+			for _, due := range []struct{ status, col string }{{DeliverySending, "lease_until"}, {DeliveryPending, "due_at"}} {
+				if len(rows) == limit {
+					break
+				}
+				q := tx.Where("platform = ? AND broadcast_id = ? AND status = ? AND "+due.col+" <= ?", platform, id, due.status, now).
+					Order("id").Limit(limit - len(rows))
+				if s.driver == MySQL {
+					q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+				}
+				var got []Delivery
+				if err := q.Find(&got).Error; err != nil {
+					return fmt.Errorf("find due deliveries: %w", err)
+				}
+				rows = append(rows, got...)
+			}
 		}
 		if len(rows) == 0 {
 			return nil
@@ -371,7 +388,9 @@ func (s *Store) markDelivery(ctx context.Context, id uint, attempt int, fields m
 
 // FinishBroadcasts marks done every sending broadcast with no delivery left
 // to send, and returns how many it finished. The condition is checked in the
-// UPDATE itself, so two processes finishing at once finish each once.
+// UPDATE itself, so two processes finishing at once finish each once; it is
+// a seek on ix_delivery_state (broadcast_id, status) per broadcast being
+// sent, whatever its size.
 func (s *Store) FinishBroadcasts(ctx context.Context, at time.Time) (int64, error) {
 	at = at.UTC()
 	var n int64

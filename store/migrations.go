@@ -48,6 +48,7 @@ func migrations() []*gormigrate.Migration {
 		migrate2026120251(),
 		migrate2026120201(),
 		migrate2026120261(),
+		migrate2026120211(),
 	}
 }
 

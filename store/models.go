@@ -397,11 +397,11 @@ const (
 // group), so a group can never be targeted twice by the same alert.
 type Delivery struct {
 	ID          uint   `gorm:"primaryKey"`
-	BroadcastID uint   `gorm:"not null;uniqueIndex:ux_delivery_group;index:ix_delivery_due,priority:2"`
+	BroadcastID uint   `gorm:"not null;uniqueIndex:ux_delivery_group;index:ix_delivery_due,priority:2;index:ix_delivery_state,priority:1"`
 	GroupID     uint   `gorm:"not null;uniqueIndex:ux_delivery_group"`
 	Platform    string `gorm:"size:16;not null;index:ix_delivery_due,priority:1"`
 	ChatID      string `gorm:"size:128;not null"`
-	Status      string `gorm:"size:16;not null;index:ix_delivery_due,priority:3"`
+	Status      string `gorm:"size:16;not null;index:ix_delivery_due,priority:3;index:ix_delivery_state,priority:2"`
 	// DueAt is when a pending delivery may be tried (later after a
 	// transient failure); LeaseUntil is when a sending one's claim lapses,
 	// after which another sender takes it over.

@@ -67,6 +67,7 @@ type options struct {
 	now         func() time.Time
 	counter     bot.APICounter
 	quotaRetry  time.Duration
+	dedupKeep   time.Duration
 }
 
 // WithCounter counts every call to DingTalk (the API budget, metrics).
@@ -105,6 +106,10 @@ func WithFlowControlRetry(d time.Duration) Option { return func(o *options) { o.
 // further try waits twice as long. Default 300 ms.
 func WithBackoff(base time.Duration) Option { return func(o *options) { o.backoff = base } }
 
+// WithDedupKeep sets how long a published message's id is remembered to
+// drop DingTalk's redelivery of it. Default bot.DefaultKeep.
+func WithDedupKeep(d time.Duration) Option { return func(o *options) { o.dedupKeep = d } }
+
 // New checks cfg and builds the adapter; nothing connects until Run.
 // dedup keeps a message DingTalk delivers twice from being published twice
 // (nil: an in-memory one).
@@ -136,6 +141,9 @@ func New(cfg Config, pub bot.Publisher, dedup bot.Deduper, log *slog.Logger, opt
 	}
 	if o.flowRetry <= 0 {
 		o.flowRetry = 30 * time.Second
+	}
+	if o.dedupKeep <= 0 {
+		o.dedupKeep = bot.DefaultKeep
 	}
 	if o.httpClient == nil {
 		o.httpClient = &http.Client{Timeout: 10 * time.Second}
@@ -398,7 +406,7 @@ func (a *Adapter) publish(ctx context.Context, e *bot.Event) error {
 		return fmt.Errorf("message %s not kept, send again: %w", e.MessageID, err)
 	}
 	if deduped {
-		if err := a.dedup.Done(detached, key, bot.DefaultKeep); err != nil {
+		if err := a.dedup.Done(detached, key, a.opts.dedupKeep); err != nil {
 			a.log.Warn("dingtalk inbound de-duplication not recorded", "event", e.ID, "err", err)
 		}
 	}

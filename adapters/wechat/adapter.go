@@ -86,6 +86,7 @@ type Adapter struct {
 	sec   Secrets
 	pub   bot.Publisher
 	dedup bot.Deduper
+	keep  time.Duration // how long a published message id is remembered
 	log   *slog.Logger
 	now   func() time.Time
 	guard replayGuard
@@ -134,6 +135,7 @@ type options struct {
 	archive func(ctx context.Context)
 	kf      KFState
 	mass    MassSendState
+	keep    time.Duration
 }
 
 // WithCounter counts every call to WeCom (the API budget, metrics).
@@ -165,11 +167,15 @@ func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client 
 // it doubles on each retry. Default one second.
 func WithBackoff(d time.Duration) Option { return func(o *options) { o.backoff = d } }
 
+// WithDedupKeep sets how long a published callback's message id is
+// remembered to drop WeCom's retry of it. Default bot.DefaultKeep.
+func WithDedupKeep(d time.Duration) Option { return func(o *options) { o.keep = d } }
+
 // New builds the adapter from cfg (defaults applied, then validated) and the
 // secrets in the environment. pub receives inbound events; dedup remembers
 // callbacks already taken and response_urls already used.
 func New(cfg Config, pub bot.Publisher, dedup bot.Deduper, log *slog.Logger, opts ...Option) (*Adapter, error) {
-	o := options{now: time.Now, lookup: os.LookupEnv, backoff: time.Second, large: DefaultLargeBodies, conns: DefaultMaxConns}
+	o := options{now: time.Now, lookup: os.LookupEnv, backoff: time.Second, large: DefaultLargeBodies, conns: DefaultMaxConns, keep: bot.DefaultKeep}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -192,7 +198,7 @@ func New(cfg Config, pub bot.Publisher, dedup bot.Deduper, log *slog.Logger, opt
 
 	a := &Adapter{
 		cfg: cfg, sec: sec, pub: pub, dedup: dedup, log: log.With("platform", "wechat"), now: o.now,
-		backoff: o.backoff, limiters: map[string]*rate.Limiter{}, counter: o.counter,
+		backoff: o.backoff, limiters: map[string]*rate.Limiter{}, counter: o.counter, keep: o.keep,
 		largeBodies: make(chan struct{}, max(o.large, 1)), maxConns: o.conns, archiveNotify: o.archive,
 	}
 	a.rejects = newRejectLog(a.log, o.now)
@@ -711,7 +717,7 @@ func (a *Adapter) takeEvent(w http.ResponseWriter, r *http.Request, ep string, e
 		a.reject(w, ep, http.StatusServiceUnavailable, "the hub could not take the message now", err)
 		return false
 	}
-	if err := a.dedup.Done(settle, key, bot.DefaultKeep); err != nil {
+	if err := a.dedup.Done(settle, key, a.keep); err != nil {
 		// Published already; a retry would be dropped by the hub's own
 		// de-duplication of event ids.
 		a.log.Warn("wechat callback: dedup done failed", "event", e.ID, "err", err)

@@ -16,8 +16,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jingminhub/jingmin/bot"
@@ -52,6 +54,15 @@ type castResult struct {
 	RestartMissing    int     `json:"restart_missing"`
 	SentBeforeKill    int     `json:"sent_before_kill"`
 	InFlightAtKill    int     `json:"in_flight_at_kill"`
+	// CPUPerMessage is the CPU time (user and system, every thread) of the
+	// straight run divided by the groups: the hub, its store and the
+	// stand-in platform, all in this process. Unlike seconds it barely
+	// moves with other work on the machine, and it shows whether a
+	// message costs more in a bigger broadcast.
+	CPUPerMessage float64 `json:"cpu_ms_per_message"`
+	// RestartCPUPerMessage is the same over the kill-and-restart run: this
+	// process (the stand-in platform, watching) and both sending processes.
+	RestartCPUPerMessage float64 `json:"restart_cpu_ms_per_message"`
 }
 
 func (b *castBench) flags(fs *flag.FlagSet) {
@@ -81,6 +92,12 @@ func (b *castBench) config() (*configs.Config, error) {
 	cfg.Broadcast.LeaseSeconds = 10
 	cfg.Database.Driver, cfg.Database.DSN = "sqlite", b.dbPath
 	return cfg, cfg.Validate()
+}
+
+// deadline is how long a run may take before the bench gives up: three
+// times the rate's bound, plus slack, plus 20 ms a group for a busy machine.
+func (b *castBench) deadline(lowerBound float64, slack time.Duration) time.Duration {
+	return time.Duration(lowerBound*3*float64(time.Second)) + slack + time.Duration(b.groups)*20*time.Millisecond
 }
 
 // httpSender delivers to the stand-in platform over HTTP, as an adapter
@@ -200,6 +217,7 @@ func cmdBenchBroadcast(ctx context.Context, args []string, stdout, stderr io.Wri
 	b := &castBench{}
 	b.flags(fs)
 	fs.StringVar(&b.dir, "dir", "", "folder for the SQLite files (default: a temporary folder, removed after)")
+	restart := fs.Bool("restart", true, "after the straight run, the kill-and-restart run (false: the straight run alone)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -240,10 +258,11 @@ func cmdBenchBroadcast(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	go func() { done <- h.Run(runCtx, nil) }()
-	err = waitDone(ctx, h.store, id, time.Duration(res.LowerBoundSeconds*3+60)*time.Second)
+	err = waitDone(ctx, h.store, id, b.deadline(res.LowerBoundSeconds, 60*time.Second))
 	res.Seconds = time.Since(start).Seconds()
+	res.CPUPerMessage = round(float64(processCPU()-cpu0)/float64(time.Millisecond)/float64(b.groups), 3)
 	stop()
 	<-done
 	h.Close()
@@ -253,41 +272,68 @@ func cmdBenchBroadcast(ctx context.Context, args []string, stdout, stderr io.Wri
 	res.Ratio = res.Seconds / res.LowerBoundSeconds
 	res.Duplicates, res.Missing = rec.tally(b.groups)
 	fmt.Fprintf(stderr, "straight: %d groups in %.2fs (lower bound %.2fs)\n", b.groups, res.Seconds, res.LowerBoundSeconds)
+	if !*restart {
+		line, _ := json.Marshal(res)
+		fmt.Fprintln(stdout, string(line))
+		return nil
+	}
 
 	// Kill and restart: the sender is a child process, SIGKILLed at half.
+	// Only one process may serve a SQLite file, so a child drafts the
+	// broadcast too, and this one only reads the database.
 	rec.reset()
 	b.dbPath = filepath.Join(b.dir, "restart.db")
-	h, err = b.openHub(ctx, log)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	if id, err = b.draft(ctx, h); err != nil {
-		return err
-	}
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	child := func() (*exec.Cmd, error) {
-		c := exec.CommandContext(ctx, exe, "bench", "broadcast-sender", "-groups", strconv.Itoa(b.groups),
+	childArgs := func(extra ...string) []string {
+		return append([]string{"bench", "broadcast-sender", "-groups", strconv.Itoa(b.groups),
 			"-rate-dingtalk", fmt.Sprint(b.rateD), "-rate-wechat", fmt.Sprint(b.rateW), "-latency", b.latency.String(),
-			"-db", b.dbPath, "-recorder", b.recorderURL)
+			"-db", b.dbPath, "-recorder", b.recorderURL}, extra...)
+	}
+	drafted, err := exec.CommandContext(ctx, exe, childArgs("-draft")...).Output()
+	if err != nil {
+		return fmt.Errorf("bench broadcast: draft in a child process: %w", err)
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(drafted)), 10, 32)
+	if err != nil {
+		return fmt.Errorf("bench broadcast: the drafting child printed %q, not a broadcast id", drafted)
+	}
+	id = uint(n)
+	watch, err := store.Connect(ctx, store.Options{Driver: store.SQLite, DSN: b.dbPath})
+	if err != nil {
+		return err
+	}
+	defer watch.Close()
+	child := func() (*exec.Cmd, error) {
+		c := exec.CommandContext(ctx, exe, childArgs()...)
 		c.Stderr = stderr
 		return c, c.Start()
 	}
+	cpu0 = processCPU() + childrenCPU()
 	start = time.Now()
 	c, err := child()
 	if err != nil {
 		return err
 	}
+	exited := make(chan error, 1)
+	go func() { exited <- c.Wait() }()
 	for rec.total.Load() < int64(b.groups/2) {
-		time.Sleep(5 * time.Millisecond)
+		select {
+		case err := <-exited:
+			return fmt.Errorf("bench broadcast: the sending process ended before half the groups had the alert: %v", err)
+		case <-ctx.Done():
+			_ = c.Process.Kill()
+			<-exited
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 	_ = c.Process.Kill()
-	_ = c.Wait()
+	<-exited
 	res.SentBeforeKill = int(rec.total.Load())
-	counts, err := h.store.DeliveryCounts(ctx, id)
+	counts, err := watch.DeliveryCounts(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -296,10 +342,11 @@ func cmdBenchBroadcast(ctx context.Context, args []string, stdout, stderr io.Wri
 	if c, err = child(); err != nil {
 		return err
 	}
-	err = waitDone(ctx, h.store, id, time.Duration(res.LowerBoundSeconds*3+120)*time.Second)
+	err = waitDone(ctx, watch, id, b.deadline(res.LowerBoundSeconds, 120*time.Second))
 	res.RestartSeconds = time.Since(start).Seconds()
 	_ = c.Process.Signal(os.Interrupt)
 	_ = c.Wait()
+	res.RestartCPUPerMessage = round(float64(processCPU()+childrenCPU()-cpu0)/float64(time.Millisecond)/float64(b.groups), 3)
 	if err != nil {
 		return err
 	}
@@ -312,13 +359,14 @@ func cmdBenchBroadcast(ctx context.Context, args []string, stdout, stderr io.Wri
 
 // cmdBenchBroadcastSender is the bench's sending process: a hub with the
 // stand-in senders over the bench's database, until it is killed.
-func cmdBenchBroadcastSender(ctx context.Context, args []string, stderr io.Writer) error {
+func cmdBenchBroadcastSender(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench broadcast-sender", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	b := &castBench{}
 	b.flags(fs)
 	fs.StringVar(&b.dbPath, "db", "", "SQLite file")
 	fs.StringVar(&b.recorderURL, "recorder", "", "stand-in platform URL")
+	draft := fs.Bool("draft", false, "draft and confirm the broadcast, print its id and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -327,5 +375,23 @@ func cmdBenchBroadcastSender(ctx context.Context, args []string, stderr io.Write
 		return err
 	}
 	defer h.Close()
+	if *draft {
+		id, err := b.draft(ctx, h)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, id)
+		return nil
+	}
 	return h.Run(ctx, nil)
+}
+
+// childrenCPU is the CPU time of this process's children that have ended
+// and been waited for.
+func childrenCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -185,7 +185,7 @@ func benchRoute(t *testing.T, args ...string) map[string]any {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
 		t.Fatalf("last line is not JSON: %q", lines[len(lines)-1])
 	}
-	for _, k := range []string{"events_per_sec", "p50_ms", "p99_ms", "ack_p99_ms", "store_tx_per_sec", "ratio", "duplicates_leaked", "lost", "rss_mb", "cpu_ms_per_event"} {
+	for _, k := range []string{"events_per_sec", "p50_ms", "p99_ms", "ack_p99_ms", "store_tx_per_sec", "ratio", "duplicates_leaked", "lost", "rss_mb", "heap_mb", "cpu_ms_per_event"} {
 		if _, ok := res[k]; !ok {
 			t.Errorf("bench JSON lacks %s", k)
 		}

@@ -316,7 +316,8 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 	adapters := map[bot.Platform]newAdapter{}
 	if cfg.WeChat != nil {
 		adapters[bot.WeChat] = func(pub bot.Publisher, dedup bot.Deduper, log *slog.Logger) (adapter, error) {
-			wopts := []wechat.Option{wechat.WithArchiveNotify(h.archiveNotify), wechat.WithKF(st), wechat.WithMassSends(st)}
+			wopts := []wechat.Option{wechat.WithArchiveNotify(h.archiveNotify), wechat.WithKF(st), wechat.WithMassSends(st),
+				wechat.WithDedupKeep(time.Duration(cfg.Bus.DedupKeepSeconds) * time.Second)}
 			if rdb != nil {
 				wopts = append(wopts, wechat.WithRedis(rdb))
 			}
@@ -326,7 +327,7 @@ func openHub(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts hu
 	}
 	if cfg.DingTalk != nil {
 		adapters[bot.DingTalk] = func(pub bot.Publisher, dedup bot.Deduper, log *slog.Logger) (adapter, error) {
-			var dopts []dingtalk.Option
+			dopts := []dingtalk.Option{dingtalk.WithDedupKeep(time.Duration(cfg.Bus.DedupKeepSeconds) * time.Second)}
 			if rdb != nil {
 				dopts = append(dopts, dingtalk.WithRedis(rdb, cfg.Bus.Prefix))
 			}
