@@ -352,14 +352,10 @@ const inboundHold = 15 * time.Second
 // again would change nothing.
 func (a *Adapter) onBotMessage(ctx context.Context, df *payload.DataFrame) (*payload.DataFrameResponse, error) {
 	now := a.now()
-	a.health.frame(ctx, now)
-	if !a.gate.enter() {
-		return nil, errors.New("stream closing: send again")
+	if err := a.admit(ctx, now); err != nil {
+		return nil, err
 	}
 	defer a.gate.leave()
-	if !a.holds() {
-		return nil, errors.New("stream lease not held: send again")
-	}
 	frameID := df.GetMessageId()
 	var data chatbot.BotCallbackDataModel
 	if err := json.Unmarshal([]byte(df.Data), &data); err != nil {
@@ -475,4 +471,20 @@ func (g *gate) shut(wait time.Duration) {
 	case <-idle:
 	case <-t.C:
 	}
+}
+
+// admit lets a stream frame in: it counts for the stream's health, and it
+// is refused (DingTalk sends it again) while the stream closes or while
+// another adapter process holds the stream's lease. Once admitted, the
+// caller leaves the gate when done.
+func (a *Adapter) admit(ctx context.Context, now time.Time) error {
+	a.health.frame(ctx, now)
+	if !a.gate.enter() {
+		return errors.New("stream closing: send again")
+	}
+	if !a.holds() {
+		a.gate.leave()
+		return errors.New("stream lease not held: send again")
+	}
+	return nil
 }

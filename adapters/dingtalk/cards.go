@@ -194,14 +194,10 @@ func (a *Adapter) sendPlainCard(ctx context.Context, o *bot.Outbound, users []st
 // update the rules write.
 func (a *Adapter) onCardCallback(ctx context.Context, df *payload.DataFrame) (*payload.DataFrameResponse, error) {
 	now := a.now()
-	a.health.frame(ctx, now)
-	if !a.gate.enter() {
-		return nil, errors.New("stream closing: send again")
+	if err := a.admit(ctx, now); err != nil {
+		return nil, err
 	}
 	defer a.gate.leave()
-	if !a.holds() {
-		return nil, errors.New("stream lease not held: send again")
-	}
 	frameID := df.GetMessageId()
 	var req card.CardRequest
 	if err := json.Unmarshal([]byte(df.Data), &req); err != nil {
