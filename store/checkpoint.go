@@ -16,7 +16,8 @@ import (
 // from a connection of its own, every half second. A PASSIVE checkpoint runs
 // beside the writer instead of inside one of its commits, so the fsync it
 // needs never holds up a handler; when it catches up, the writer starts the
-// log from the beginning again, which bounds the WAL file.
+// log from the beginning again. When it never catches up (unbroken load),
+// a short TRUNCATE checkpoint bounds the WAL file (walTruncateFrames).
 type checkpointer struct {
 	db   *sql.DB
 	stop chan struct{}
@@ -52,9 +53,43 @@ func (c *checkpointer) loop() {
 			_, _ = c.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 			return
 		case <-tick.C:
-			_, _ = c.db.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+			c.checkpoint()
 		}
 	}
+}
+
+// walTruncateFrames is the log size (in pages: 4 KiB each, so 64 MiB)
+// past which the checkpointer starts the log afresh. Under unbroken write
+// load a PASSIVE checkpoint copies the log but never catches the writer,
+// so the log is never begun again and grows without end (25 GB, its index
+// mapped into memory, after a million events); a TRUNCATE checkpoint then
+// waits for the writer between two commits, copies what is left and
+// empties the file.
+var walTruncateFrames = 16384
+
+// truncateWait is how long a TRUNCATE checkpoint may wait for the writer
+// and readers. New writes wait while it does, so it is kept short: when
+// the store is too busy, the next tick tries again.
+const truncateWait = 250 * time.Millisecond
+
+// checkpoint copies the log beside the writer and, once the log has grown
+// past walTruncateFrames, starts it afresh.
+func (c *checkpointer) checkpoint() {
+	var busy, frames, copied int
+	if err := c.db.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil || frames < walTruncateFrames {
+		return
+	}
+	ctx := context.Background()
+	conn, err := c.db.Conn(ctx)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout=%d", truncateWait.Milliseconds())); err != nil {
+		return
+	}
+	_, _ = conn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	_, _ = conn.ExecContext(ctx, "PRAGMA busy_timeout=10000")
 }
 
 // close stops the loop after a final checkpoint; the writer must be idle.
