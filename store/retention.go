@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -215,6 +216,10 @@ type Resident struct {
 	Tickets  []ResidentTicket  `json:"tickets"`
 	Messages []OutboundMessage `json:"messages"`
 	Parked   []ResidentParked  `json:"parked"`
+	// KFSessions and Consents are a WeChat resident's customer-service
+	// conversations and customer-group archive consent answers.
+	KFSessions []KFSession      `json:"kf_sessions,omitempty"`
+	Consents   []ArchiveConsent `json:"archive_consents,omitempty"`
 }
 
 // ResidentParked is a parked message naming a resident, its payload as
@@ -268,34 +273,67 @@ func likeEscape(s string) string {
 
 // ResidentData gathers everything held about the resident with platform
 // id on platform, for an export: their tickets with timelines, messages
-// sent to or about them, parked payloads naming them.
+// sent to or about them, parked payloads naming them; for a WeChat
+// resident, under every id they go by (see residentAliases), with their
+// customer-service conversations and archive consent answers.
 func (s *Store) ResidentData(ctx context.Context, platform, id string) (*Resident, error) {
 	if platform == "" || id == "" {
 		return nil, errors.New("resident: a platform and an id are both needed")
 	}
-	sc := s.scopeOf(platform, id)
+	ids, ext, err := s.residentAliases(ctx, platform, id)
+	if err != nil {
+		return nil, err
+	}
 	out := &Resident{Platform: platform, ID: id, Tickets: []ResidentTicket{}, Messages: []OutboundMessage{}, Parked: []ResidentParked{}}
 	db := s.read(ctx)
-	var tickets []Ticket
-	if err := db.Where(sc.tickets, sc.targs...).Order("id").Find(&tickets).Error; err != nil {
-		return nil, fmt.Errorf("resident's tickets: %w", err)
-	}
-	for _, t := range tickets {
-		tl, err := s.Timeline(ctx, t.ID)
-		if err != nil {
-			return nil, err
+	seenT, seenM, seenP := map[uint]bool{}, map[uint]bool{}, map[uint]bool{}
+	for _, id := range ids {
+		sc := s.scopeOf(platform, id)
+		var tickets []Ticket
+		if err := db.Where(sc.tickets, sc.targs...).Order("id").Find(&tickets).Error; err != nil {
+			return nil, fmt.Errorf("resident's tickets: %w", err)
 		}
-		out.Tickets = append(out.Tickets, ResidentTicket{Ticket: t, Timeline: tl})
+		for _, t := range tickets {
+			if seenT[t.ID] {
+				continue
+			}
+			seenT[t.ID] = true
+			tl, err := s.Timeline(ctx, t.ID)
+			if err != nil {
+				return nil, err
+			}
+			out.Tickets = append(out.Tickets, ResidentTicket{Ticket: t, Timeline: tl})
+		}
+		var msgs []OutboundMessage
+		if err := db.Where(sc.messages, sc.margs...).Order("id").Find(&msgs).Error; err != nil {
+			return nil, fmt.Errorf("resident's messages: %w", err)
+		}
+		for _, m := range msgs {
+			if !seenM[m.ID] {
+				seenM[m.ID] = true
+				out.Messages = append(out.Messages, m)
+			}
+		}
+		var parked []ParkedMessage
+		if err := db.Where(sc.parked, sc.pargs...).Order("id").Find(&parked).Error; err != nil {
+			return nil, fmt.Errorf("resident's parked messages: %w", err)
+		}
+		for _, p := range parked {
+			if !seenP[p.ID] {
+				seenP[p.ID] = true
+				out.Parked = append(out.Parked, ResidentParked{Topic: p.Topic, MessageID: p.MessageID, Payload: string(p.Payload), Cause: p.Cause, At: p.At})
+			}
+		}
 	}
-	if err := db.Where(sc.messages, sc.margs...).Order("id").Find(&out.Messages).Error; err != nil {
-		return nil, fmt.Errorf("resident's messages: %w", err)
-	}
-	var parked []ParkedMessage
-	if err := db.Where(sc.parked, sc.pargs...).Order("id").Find(&parked).Error; err != nil {
-		return nil, fmt.Errorf("resident's parked messages: %w", err)
-	}
-	for _, p := range parked {
-		out.Parked = append(out.Parked, ResidentParked{Topic: p.Topic, MessageID: p.MessageID, Payload: string(p.Payload), Cause: p.Cause, At: p.At})
+	sort.Slice(out.Tickets, func(i, j int) bool { return out.Tickets[i].Ticket.ID < out.Tickets[j].Ticket.ID })
+	sort.Slice(out.Messages, func(i, j int) bool { return out.Messages[i].ID < out.Messages[j].ID })
+	if ext != "" {
+		if err := db.Where("external_user_id = ?", ext).Order("open_kfid").Find(&out.KFSessions).Error; err != nil {
+			return nil, fmt.Errorf("resident's customer-service conversations: %w", err)
+		}
+		if err := db.Where("external_user_id = ?", ext).Order("chat_id").Find(&out.Consents).Error; err != nil {
+			return nil, fmt.Errorf("resident's archive consent: %w", err)
+		}
 	}
 	return out, nil
 }

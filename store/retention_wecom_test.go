@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -116,6 +117,19 @@ func TestEraseWeComResidentCoversCustomerServiceAndConsent(t *testing.T) {
 				}
 				if err := s.SaveRoomConsent(ctx, "wrGroup1", []store.ArchiveConsent{{ExternalUserID: "wmZhang"}, {ExternalUserID: "wmWang"}}, time.Now()); err != nil {
 					t.Fatal(err)
+				}
+
+				data, err := s.ResidentData(ctx, "wechat", erase)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var keys []string
+				for _, m := range data.Messages {
+					keys = append(keys, m.Key)
+				}
+				if len(data.Tickets) != 2 || data.Tickets[0].Ticket.ID != mineKF.ID || data.Tickets[1].Ticket.ID != group.ID ||
+					strings.Join(keys, ",") != "kf-answer,kf-loose" || len(data.KFSessions) != 1 || len(data.Consents) != 1 {
+					t.Errorf("export = %d tickets, messages %v, %d kf sessions, %d consents", len(data.Tickets), keys, len(data.KFSessions), len(data.Consents))
 				}
 
 				n, err := s.EraseResident(ctx, "wechat", erase, "id:0123456789ab", "cli:ops")
