@@ -312,10 +312,16 @@ func (h *Hub) CancelBroadcast(ctx context.Context, by *store.Officer, from Origi
 	if _, err := h.broadcastFor(ctx, d, by, id, true); err != nil {
 		return nil, err
 	}
-	if err := h.store.CancelBroadcast(ctx, id, h.now(), actor(by, from)); err != nil {
+	var stops []bot.Outbound
+	err := h.store.CancelBroadcastOwners(ctx, id, h.now(), actor(by, from), func(owners []store.MassSendOwner) []store.OutboundMessage {
+		stops = massSendCancels(id, owners)
+		return rows(stops)
+	})
+	if err != nil {
 		return nil, h.stateRefusal(ctx, d, id, "取消", err)
 	}
-	h.opts.Log.Info("broadcast cancelled", "broadcast", id, "via", from.Via)
+	h.wake(ctx, stops)
+	h.opts.Log.Info("broadcast cancelled", "broadcast", id, "via", from.Via, "mass_send_tasks_stopped", len(stops))
 	return h.store.DeliveryCounts(ctx, id)
 }
 

@@ -100,6 +100,10 @@ var ticketActions = []bot.CardAction{
 // whom, how long it has waited, how to answer, and its buttons.
 func (h *Hub) ticketItem(d *directory, t *store.Ticket, now time.Time) bot.CardItem {
 	waited := max(int(now.Sub(t.CreatedAt).Minutes()), 0)
+	answer := fmt.Sprintf("回复“#%d 内容”即在群里答复并@居民", t.Number)
+	if d.inCustomerGroup(t) {
+		answer = "客户群里机器人不能发言：答复已备好，请在该群聊天工具栏打开“警务答复”点一下发送"
+	}
 	return bot.CardItem{
 		TicketID: t.ID, Number: t.Number,
 		Lines: []bot.Line{
@@ -107,7 +111,7 @@ func (h *Hub) ticketItem(d *directory, t *store.Ticket, now time.Time) bot.CardI
 			{Label: "群", Value: chatName(d, t)},
 			{Label: "居民", Value: residentLabel(t)},
 			{Label: "已等待", Value: fmt.Sprintf("%d分钟", waited)},
-			{Label: "答复", Value: fmt.Sprintf("回复“#%d 内容”即在群里答复并@居民", t.Number)},
+			{Label: "答复", Value: answer},
 		},
 		Actions: ticketActions,
 	}

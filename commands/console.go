@@ -530,7 +530,7 @@ func (h *Hub) ActOnTicket(ctx context.Context, a Account, id uint, verb string, 
 			group := chatName(d, t)
 			if m, ok := d.dm(to, t.Platform, fmt.Sprintf("t%d:console-%s:%d", t.ID, verb, now.UnixNano()), "转交工单 #"+number,
 				func(esc func(string) string) string {
-					return renderEsc(esc, d.template("handed_over_dm"), "number", number, "from", from, "group", group, "resident", residentLabel(t), "question", t.Question)
+					return renderEsc(esc, d.template(d.customerVariant("handed_over_dm", t)), "number", number, "from", from, "group", group, "resident", residentLabel(t), "question", t.Question)
 				},
 				bot.Ref{Purpose: bot.PurposeAssign, TicketID: t.ID}); ok {
 				msgs = append(msgs, m)

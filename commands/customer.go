@@ -33,6 +33,22 @@ func askedInCustomerGroup(g *store.Group, t *store.Ticket) bool {
 	return customer(g) && t.Platform == g.Platform && t.ChatID == g.ChatID
 }
 
+// inCustomerGroup: t was asked in a customer group, so what tells an
+// officer how to answer it must send them to the chat-toolbar page, not
+// promise that the hub answers in the group.
+func (d *directory) inCustomerGroup(t *store.Ticket) bool {
+	return askedInCustomerGroup(d.group(t.Platform, t.ChatID), t)
+}
+
+// customerVariant is tmpl's customer-group wording for t when t was asked
+// in a customer group, tmpl itself otherwise.
+func (d *directory) customerVariant(tmpl string, t *store.Ticket) string {
+	if d.inCustomerGroup(t) {
+		return "customer_" + tmpl
+	}
+	return tmpl
+}
+
 // archived takes a message read from the archive. It reports handled when
 // the message is not the ordinary rules' (a group that is not a customer
 // group, staff speaking); a resident's message goes on to them.

@@ -134,6 +134,9 @@ func TestCustomerGroupEscalatesUntilAnswerSeen(t *testing.T) {
 		if m.Ref.Purpose != bot.PurposeEscalation {
 			t.Errorf("after the SLA sent %s", texts(esc))
 		}
+		if strings.Contains(m.Text, "即在群里答复") || !strings.Contains(m.Text, "聊天工具栏") {
+			t.Errorf("escalation of a customer-group ticket does not send the officer to the chat toolbar:\n%s", m.Text)
+		}
 	}
 	r.direct2("wangjg", "#1 请带身份证到派出所报案，我们会调取监控")
 	reply := r.sent(bot.WeChat)

@@ -72,6 +72,25 @@ func (h *Hub) confirmWithOwners(ctx context.Context, d *directory, id uint, at t
 	return tasks, err
 }
 
+// PurposeMassSendCancel stops an owner's mass-send task, asked of the
+// platform when its broadcast is cancelled.
+const PurposeMassSendCancel bot.Purpose = store.PurposeMassSendCancel
+
+// massSendCancels are the rows that stop the owners' tasks of a cancelled
+// broadcast: the owners' groups then never get the withdrawn alert, even
+// if an owner taps send in WeCom later.
+func massSendCancels(id uint, owners []store.MassSendOwner) []bot.Outbound {
+	out := make([]bot.Outbound, 0, len(owners))
+	for _, o := range owners {
+		out = append(out, bot.Outbound{
+			Key: fmt.Sprintf("bc%d:mass-cancel:%d", id, o.OfficerID), Platform: bot.Platform(o.Platform), ToUser: o.UserID,
+			Format: bot.FormatText, Title: "撤回群发预警", Text: fmt.Sprintf("停止预警广播 B%d 的客户群群发任务", id),
+			Ref: bot.Ref{Purpose: PurposeMassSendCancel, BroadcastID: id, OfficerID: o.OfficerID},
+		})
+	}
+	return out
+}
+
 // remindOwners tells each owner whose customer groups still wait for them,
 // once per broadcast, OwnerRemindAfter after its confirmation: the alert
 // reaches those groups only when they tap send in WeCom.

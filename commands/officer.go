@@ -200,7 +200,13 @@ func (h *Hub) todo(ctx context.Context, d *directory, e *bot.Event, o *store.Off
 func (d *directory) ticketList(ts []store.Ticket, esc func(string) string) string {
 	var b strings.Builder
 	for _, t := range ts {
-		fmt.Fprintf(&b, "- #%d %s：%s\n", t.Number, esc(chatName(d, &t)), esc(bot.Truncate(t.Question, 30)))
+		where := esc(chatName(d, &t))
+		if d.inCustomerGroup(&t) {
+			// The hub cannot answer there: the officer sends it from the
+			// group's chat toolbar.
+			where += "（客户群，在聊天工具栏一键发送）"
+		}
+		fmt.Fprintf(&b, "- #%d %s：%s\n", t.Number, where, esc(bot.Truncate(t.Question, 30)))
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
@@ -327,7 +333,7 @@ func (h *Hub) act(ctx context.Context, d *directory, e *bot.Event, o *store.Offi
 			key := fmt.Sprintf("t%d:handover:%s", t.ID, e.ID)
 			out = append(out, h.cardDMs(d, []*store.Officer{target}, t.Platform, key, "转交工单 #"+number,
 				func(esc func(string) string) string {
-					return renderEsc(esc, d.template("handed_over_dm"), "number", number, "from", o.Name, "group", group, "resident", residentLabel(t), "question", t.Question)
+					return renderEsc(esc, d.template(d.customerVariant("handed_over_dm", t)), "number", number, "from", o.Name, "group", group, "resident", residentLabel(t), "question", t.Question)
 				},
 				bot.Ref{Purpose: bot.PurposeAssign, TicketID: t.ID}, st, h.ticketItem(d, t, now))...)
 			return out

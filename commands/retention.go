@@ -37,7 +37,8 @@ func (h *Hub) RunRetention(ctx context.Context, keep, every time.Duration) error
 				h.opts.Log.Warn("retention purge failed", "err", err)
 			case err == nil && n != (store.Redactions{}):
 				h.opts.Log.Info("retention purge", "tickets", n.Tickets, "timeline", n.Timeline, "messages", n.Messages,
-					"parked", n.Parked, "unknown_chats", n.UnknownChats, "days", int(keep/(24*time.Hour)))
+					"parked", n.Parked, "unknown_chats", n.UnknownChats,
+					"kf_sessions", n.KFSessions, "consents", n.Consents, "days", int(keep/(24*time.Hour)))
 			}
 		}
 		if auditKeep > 0 {

@@ -82,7 +82,7 @@ func (h *Hub) gatherEscalations(ctx context.Context) error {
 			m.Key = fmt.Sprintf("escdigest:%d:%s:%d", deref(m.OfficerID), m.ToUser, closes.Unix())
 			m.Purpose, m.TicketID, m.State = string(bot.PurposeEscalation), nil, ""
 			m.Title = fmt.Sprintf("%d 个工单超时未答复", len(held))
-			m.Text = render(d.template("escalation_digest"), "count", fmt.Sprint(len(held)),
+			m.Text = render(d.template(h.digestTemplate(ctx, d, held)), "count", fmt.Sprint(len(held)),
 				"from", closes.Add(-window).Format("15:04"), "to", closes.Format("15:04"), "list", strings.Join(lines, "\n"))
 			m.Text = bot.Truncate(m.Text, bot.MaxTextRunes)
 			m.Card, m.Cards = "", nil
@@ -105,6 +105,33 @@ func (h *Hub) gatherEscalations(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// digestTemplate is the escalation digest's wording for held: the
+// customer-group one when any of its tickets was asked in a customer group
+// (the hub cannot answer there), or when the tickets cannot be read (the
+// customer-group wording is true of every group; the other is not).
+func (h *Hub) digestTemplate(ctx context.Context, d *directory, held []store.OutboundMessage) string {
+	var ids []uint
+	for _, m := range held {
+		if m.TicketID != nil {
+			ids = append(ids, *m.TicketID)
+		}
+	}
+	if len(ids) == 0 {
+		return "escalation_digest"
+	}
+	ts, err := h.store.TicketsByID(ctx, ids)
+	if err != nil {
+		h.opts.Log.Warn("escalation digest: tickets not read; customer-group wording used", "err", err)
+		return "customer_escalation_digest"
+	}
+	for i := range ts {
+		if d.inCustomerGroup(&ts[i]) {
+			return "customer_escalation_digest"
+		}
+	}
+	return "escalation_digest"
 }
 
 // escalate moves an unanswered ticket one step up the chain: its officer →
@@ -166,14 +193,14 @@ func (h *Hub) escalate(sent *[]bot.Outbound) func(t *store.Ticket) (store.Change
 			key := fmt.Sprintf("t%d:esc:%d:%d", t.ID, t.Fence, o.ID)
 			ref := bot.Ref{Purpose: bot.PurposeEscalation, TicketID: t.ID}
 			m, ok := d.dm(o, t.Platform, key, fmt.Sprintf("工单 #%d 超时", t.Number), func(esc func(string) string) string {
-				return renderEsc(esc, d.template("escalation_dm"), "number", fmt.Sprint(t.Number), "group", group,
+				return renderEsc(esc, d.template(d.customerVariant("escalation_dm", t)), "number", fmt.Sprint(t.Number), "group", group,
 					"resident", residentLabel(t), "question", t.Question, "waited", waited, "had", had, "chain", chainText)
 			}, ref)
 			if !ok {
 				continue
 			}
 			line, _ := d.dm(o, t.Platform, key, m.Title, func(esc func(string) string) string {
-				return renderEsc(esc, d.template("escalation_digest_line"), "number", fmt.Sprint(t.Number), "group", group,
+				return renderEsc(esc, d.template(d.customerVariant("escalation_digest_line", t)), "number", fmt.Sprint(t.Number), "group", group,
 					"waited", waited, "had", had)
 			}, ref)
 			if h.cardsOn(string(m.Platform)) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -28,6 +29,13 @@ type Redactions struct {
 	Messages     int64 `json:"messages"`
 	Parked       int64 `json:"parked"`
 	UnknownChats int64 `json:"unknown_chats"`
+	// KFSessions are customer-service conversations forgotten (a
+	// resident's external_userid, the group they came from, when they last
+	// wrote).
+	KFSessions int64 `json:"kf_sessions"`
+	// Consents are customer-group members' archive answers forgotten
+	// (their external_userid, whether they refused).
+	Consents int64 `json:"consents"`
 }
 
 // redaction is one table's part of a purge or an erasure: the rows still
@@ -72,7 +80,52 @@ func (s *Store) PurgeBefore(ctx context.Context, cutoff time.Time, dry bool) (Re
 			return n, err
 		}
 	}
+	// Customer-service conversations whose resident last wrote before the
+	// cutoff can no longer be answered (WeChat's window is 48 hours), and
+	// consent answers not checked since are stale: the next consent check
+	// writes the group's members again.
+	fs := []forget{
+		{table: "kf_sessions", where: "updated_at < ? AND (last_in_at IS NULL OR last_in_at < ?)", args: []any{cutoff, cutoff}, into: &n.KFSessions},
+		{table: "archive_consents", where: "checked_at < ?", args: []any{cutoff}, into: &n.Consents},
+	}
+	for _, f := range fs {
+		if err := s.forget(ctx, f, dry); err != nil {
+			return n, err
+		}
+	}
 	return n, nil
+}
+
+// forget is one table's part of a purge or an erasure whose rows are
+// nothing but a resident's data (no counts or times the statistics need):
+// they are deleted, not redacted.
+type forget struct {
+	table string
+	where string
+	args  []any
+	into  *int64
+}
+
+// forget deletes the rows f names (or, dry, counts them). One statement:
+// these tables hold one row per resident and group or account, deleted
+// without reading them first.
+func (s *Store) forget(ctx context.Context, f forget, dry bool) error {
+	if dry {
+		var n int64
+		if err := s.read(ctx).Table(f.table).Where(f.where, f.args...).Count(&n).Error; err != nil {
+			return fmt.Errorf("count %s to forget: %w", f.table, err)
+		}
+		*f.into += n
+		return nil
+	}
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		res := tx.Exec("DELETE FROM "+f.table+" WHERE "+f.where, f.args...)
+		if res.Error != nil {
+			return fmt.Errorf("forget %s: %w", f.table, res.Error)
+		}
+		*f.into += res.RowsAffected
+		return nil
+	})
 }
 
 func ticketRedaction(where string, args []any, into *int64) redaction {
@@ -163,6 +216,10 @@ type Resident struct {
 	Tickets  []ResidentTicket  `json:"tickets"`
 	Messages []OutboundMessage `json:"messages"`
 	Parked   []ResidentParked  `json:"parked"`
+	// KFSessions and Consents are a WeChat resident's customer-service
+	// conversations and customer-group archive consent answers.
+	KFSessions []KFSession      `json:"kf_sessions,omitempty"`
+	Consents   []ArchiveConsent `json:"archive_consents,omitempty"`
 }
 
 // ResidentParked is a parked message naming a resident, its payload as
@@ -216,34 +273,67 @@ func likeEscape(s string) string {
 
 // ResidentData gathers everything held about the resident with platform
 // id on platform, for an export: their tickets with timelines, messages
-// sent to or about them, parked payloads naming them.
+// sent to or about them, parked payloads naming them; for a WeChat
+// resident, under every id they go by (see residentAliases), with their
+// customer-service conversations and archive consent answers.
 func (s *Store) ResidentData(ctx context.Context, platform, id string) (*Resident, error) {
 	if platform == "" || id == "" {
 		return nil, errors.New("resident: a platform and an id are both needed")
 	}
-	sc := s.scopeOf(platform, id)
+	ids, ext, err := s.residentAliases(ctx, platform, id)
+	if err != nil {
+		return nil, err
+	}
 	out := &Resident{Platform: platform, ID: id, Tickets: []ResidentTicket{}, Messages: []OutboundMessage{}, Parked: []ResidentParked{}}
 	db := s.read(ctx)
-	var tickets []Ticket
-	if err := db.Where(sc.tickets, sc.targs...).Order("id").Find(&tickets).Error; err != nil {
-		return nil, fmt.Errorf("resident's tickets: %w", err)
-	}
-	for _, t := range tickets {
-		tl, err := s.Timeline(ctx, t.ID)
-		if err != nil {
-			return nil, err
+	seenT, seenM, seenP := map[uint]bool{}, map[uint]bool{}, map[uint]bool{}
+	for _, id := range ids {
+		sc := s.scopeOf(platform, id)
+		var tickets []Ticket
+		if err := db.Where(sc.tickets, sc.targs...).Order("id").Find(&tickets).Error; err != nil {
+			return nil, fmt.Errorf("resident's tickets: %w", err)
 		}
-		out.Tickets = append(out.Tickets, ResidentTicket{Ticket: t, Timeline: tl})
+		for _, t := range tickets {
+			if seenT[t.ID] {
+				continue
+			}
+			seenT[t.ID] = true
+			tl, err := s.Timeline(ctx, t.ID)
+			if err != nil {
+				return nil, err
+			}
+			out.Tickets = append(out.Tickets, ResidentTicket{Ticket: t, Timeline: tl})
+		}
+		var msgs []OutboundMessage
+		if err := db.Where(sc.messages, sc.margs...).Order("id").Find(&msgs).Error; err != nil {
+			return nil, fmt.Errorf("resident's messages: %w", err)
+		}
+		for _, m := range msgs {
+			if !seenM[m.ID] {
+				seenM[m.ID] = true
+				out.Messages = append(out.Messages, m)
+			}
+		}
+		var parked []ParkedMessage
+		if err := db.Where(sc.parked, sc.pargs...).Order("id").Find(&parked).Error; err != nil {
+			return nil, fmt.Errorf("resident's parked messages: %w", err)
+		}
+		for _, p := range parked {
+			if !seenP[p.ID] {
+				seenP[p.ID] = true
+				out.Parked = append(out.Parked, ResidentParked{Topic: p.Topic, MessageID: p.MessageID, Payload: string(p.Payload), Cause: p.Cause, At: p.At})
+			}
+		}
 	}
-	if err := db.Where(sc.messages, sc.margs...).Order("id").Find(&out.Messages).Error; err != nil {
-		return nil, fmt.Errorf("resident's messages: %w", err)
-	}
-	var parked []ParkedMessage
-	if err := db.Where(sc.parked, sc.pargs...).Order("id").Find(&parked).Error; err != nil {
-		return nil, fmt.Errorf("resident's parked messages: %w", err)
-	}
-	for _, p := range parked {
-		out.Parked = append(out.Parked, ResidentParked{Topic: p.Topic, MessageID: p.MessageID, Payload: string(p.Payload), Cause: p.Cause, At: p.At})
+	sort.Slice(out.Tickets, func(i, j int) bool { return out.Tickets[i].Ticket.ID < out.Tickets[j].Ticket.ID })
+	sort.Slice(out.Messages, func(i, j int) bool { return out.Messages[i].ID < out.Messages[j].ID })
+	if ext != "" {
+		if err := db.Where("external_user_id = ?", ext).Order("open_kfid").Find(&out.KFSessions).Error; err != nil {
+			return nil, fmt.Errorf("resident's customer-service conversations: %w", err)
+		}
+		if err := db.Where("external_user_id = ?", ext).Order("chat_id").Find(&out.Consents).Error; err != nil {
+			return nil, fmt.Errorf("resident's archive consent: %w", err)
+		}
 	}
 	return out, nil
 }
@@ -258,20 +348,37 @@ func (s *Store) EraseResident(ctx context.Context, platform, id, residentHash, b
 	if platform == "" || id == "" {
 		return n, errors.New("resident: a platform and an id are both needed")
 	}
-	sc := s.scopeOf(platform, id)
-	mine := "SELECT id FROM tickets WHERE platform = ? AND resident_id = ?"
-	// Messages and timelines are found through the tickets' resident id:
-	// redact them before the tickets lose it.
-	rs := []redaction{
-		timelineRedaction("ticket_id IN ("+mine+")", []any{platform, id}, &n.Timeline),
-		outboundRedaction(sc.messages, sc.margs, id, &n.Messages),
-		cardRedaction("ticket_id IN ("+mine+")", []any{platform, id}, &n.Messages),
-		{table: "parked_messages", where: sc.parked, args: sc.pargs, set: "payload = NULL", into: &n.Parked},
-		ticketRedaction(sc.tickets, sc.targs, &n.Tickets),
+	ids, ext, err := s.residentAliases(ctx, platform, id)
+	if err != nil {
+		return n, err
 	}
-	for _, r := range rs {
-		if err := s.redact(ctx, r, false); err != nil {
-			return n, err
+	for _, id := range ids {
+		sc := s.scopeOf(platform, id)
+		mine := "SELECT id FROM tickets WHERE platform = ? AND resident_id = ?"
+		// Messages and timelines are found through the tickets' resident id:
+		// redact them before the tickets lose it.
+		rs := []redaction{
+			timelineRedaction("ticket_id IN ("+mine+")", []any{platform, id}, &n.Timeline),
+			outboundRedaction(sc.messages, sc.margs, id, &n.Messages),
+			cardRedaction("ticket_id IN ("+mine+")", []any{platform, id}, &n.Messages),
+			{table: "parked_messages", where: sc.parked, args: sc.pargs, set: "payload = NULL", into: &n.Parked},
+			ticketRedaction(sc.tickets, sc.targs, &n.Tickets),
+		}
+		for _, r := range rs {
+			if err := s.redact(ctx, r, false); err != nil {
+				return n, err
+			}
+		}
+	}
+	if ext != "" {
+		fs := []forget{
+			{table: "kf_sessions", where: "external_user_id = ?", args: []any{ext}, into: &n.KFSessions},
+			{table: "archive_consents", where: "external_user_id = ?", args: []any{ext}, into: &n.Consents},
+		}
+		for _, f := range fs {
+			if err := s.forget(ctx, f, false); err != nil {
+				return n, err
+			}
 		}
 	}
 	rec := ResidentErasure{Platform: platform, Resident: residentHash, By: by, At: time.Now().UTC(),
@@ -280,6 +387,64 @@ func (s *Store) EraseResident(ctx context.Context, platform, id, residentHash, b
 		return n, fmt.Errorf("record the erasure: %w", err)
 	}
 	return n, nil
+}
+
+// kfPrefix is how the WeChat adapter names a customer-service resident
+// and their one-to-one chat: "kf:<open_kfid>:<external_userid>" (see
+// wechat.KFPrefix). The erasure needs it because one WeCom external_userid
+// is the same resident in customer groups (a bare "wm…" id) and in
+// customer service.
+const kfPrefix = "kf:"
+
+// residentAliases lists the ids one WeChat resident goes by: the id asked
+// for, their bare external_userid (ext) and every customer-service form of
+// it found in conversations, tickets and messages, so erasing either form
+// erases them all. Other platforms have one id each; ext is then "".
+func (s *Store) residentAliases(ctx context.Context, platform, id string) (ids []string, ext string, err error) {
+	if platform != "wechat" {
+		return []string{id}, "", nil
+	}
+	ext = id
+	if strings.HasPrefix(id, kfPrefix) {
+		if i := strings.LastIndex(id, ":"); i >= len(kfPrefix) {
+			ext = id[i+1:]
+		}
+	}
+	if ext == "" {
+		return []string{id}, "", nil
+	}
+	seen := map[string]bool{}
+	add := func(v string) {
+		if v != "" && !seen[v] {
+			seen[v] = true
+			ids = append(ids, v)
+		}
+	}
+	add(id)
+	add(ext)
+	db := s.read(ctx)
+	var kfids []string
+	if err := db.Table("kf_sessions").Where("external_user_id = ?", ext).Order("open_kfid").Pluck("open_kfid", &kfids).Error; err != nil {
+		return nil, "", fmt.Errorf("resident's customer-service accounts: %w", err)
+	}
+	for _, k := range kfids {
+		add(kfPrefix + k + ":" + ext)
+	}
+	pattern := likeEscape(kfPrefix) + "%:" + likeEscape(ext)
+	var found []string
+	if err := db.Table("tickets").Where("platform = ? AND resident_id LIKE ? ESCAPE '!'", platform, pattern).
+		Distinct("resident_id").Order("resident_id").Pluck("resident_id", &found).Error; err != nil {
+		return nil, "", fmt.Errorf("resident's customer-service tickets: %w", err)
+	}
+	var chats []string
+	if err := db.Table("outbound_messages").Where("platform = ? AND chat_type = 'direct' AND chat_id LIKE ? ESCAPE '!'", platform, pattern).
+		Distinct("chat_id").Order("chat_id").Pluck("chat_id", &chats).Error; err != nil {
+		return nil, "", fmt.Errorf("resident's customer-service messages: %w", err)
+	}
+	for _, v := range append(found, chats...) {
+		add(v)
+	}
+	return ids, ext, nil
 }
 
 // Erasures lists the recorded erasures, oldest first.

@@ -21,8 +21,16 @@ import (
 // task (get_groupmsg_task, get_groupmsg_send_result) until every group got
 // it or was refused, recording each group's outcome.
 
-// purposeMassSend is the outbound purpose of an owner's task.
-const purposeMassSend = bot.Purpose(store.PurposeMassSend)
+// purposeMassSend is the outbound purpose of an owner's task;
+// purposeMassSendCancel, of stopping it.
+const (
+	purposeMassSend       = bot.Purpose(store.PurposeMassSend)
+	purposeMassSendCancel = bot.Purpose(store.PurposeMassSendCancel)
+)
+
+// massSendUnsettledWait is how long a cancellation waits for its task's
+// creation, still in flight, to settle before it asks again.
+const massSendUnsettledWait = 30 * time.Second
 
 // MassSendState is what the mass sends read and record in the database;
 // *store.Store implements it.
@@ -30,6 +38,7 @@ type MassSendState interface {
 	OwnerChats(ctx context.Context, broadcastID, officerID uint) ([]string, error)
 	OpenMassSendTasks(ctx context.Context, platform string) ([]store.MassSendTask, error)
 	SettleOwnerDeliveries(ctx context.Context, broadcastID uint, results []store.OwnerResult) (int64, error)
+	MassSendTaskID(ctx context.Context, broadcastID, officerID uint) (string, error)
 }
 
 var _ MassSendState = (*store.Store)(nil)
@@ -92,6 +101,44 @@ func (a *Adapter) createMassSend(ctx context.Context, o *bot.Outbound) (string, 
 	}
 	a.log.Info("mass-send task created", "broadcast", o.Ref.BroadcastID, "owner", o.ToUser, "groups", len(chats))
 	return res.MsgID, nil
+}
+
+// cancelMassSend stops an owner's task of a cancelled broadcast
+// (externalcontact/cancel_groupmsg_send with the task's msgid), so the
+// owner can no longer send the withdrawn alert from WeCom.
+func (a *Adapter) cancelMassSend(ctx context.Context, o *bot.Outbound) error {
+	if a.mass == nil {
+		return bot.Permanent(errors.New("this adapter does not stop customer-group mass sends (no database state given)"))
+	}
+	if o.Ref.BroadcastID == 0 || o.Ref.OfficerID == 0 {
+		return bot.Permanent(errors.New("stopping a mass-send task needs its owner and its broadcast"))
+	}
+	id, err := a.mass.MassSendTaskID(ctx, o.Ref.BroadcastID, o.Ref.OfficerID)
+	switch {
+	case errors.Is(err, store.ErrTaskUnsettled):
+		return bot.RetryAfter(massSendUnsettledWait, err)
+	case err != nil:
+		return err
+	case id == "":
+		return bot.Permanent(errors.New("the owner's mass-send task was never created: there is nothing to stop"))
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// The SDK's call takes no context; the HTTP client's timeout bounds it.
+	err = a.contacts.CancelGroupMsgSend(&externalcontact.CancelGroupMsgSendRequest{MsgID: id})
+	var ce *util.CommonError
+	switch {
+	case errors.As(err, &ce):
+		if ce.ErrCode == codeTokenInvalid || ce.ErrCode == codeTokenExpired {
+			a.forgetWorkToken()
+		}
+		return classify(fmt.Errorf("stop mass send of B%d for %s: errcode %d: %s", o.Ref.BroadcastID, o.ToUser, ce.ErrCode, clip(ce.ErrMsg, 120)), ce.ErrCode)
+	case err != nil:
+		return fmt.Errorf("stop mass send of B%d for %s: %w", o.Ref.BroadcastID, o.ToUser, redact(err))
+	}
+	a.log.Info("mass-send task stopped", "broadcast", o.Ref.BroadcastID, "owner", o.ToUser)
+	return nil
 }
 
 // followMassSends asks after the open tasks every poll until ctx ends.

@@ -78,6 +78,9 @@ func (a *Adapter) Send(ctx context.Context, o *bot.Outbound) error {
 		_, err := a.createMassSend(ctx, o)
 		return err
 	}
+	if o.Ref.Purpose == purposeMassSendCancel {
+		return a.cancelMassSend(ctx, o)
+	}
 	if o.Chat != nil && o.Chat.Platform != "" && o.Chat.Platform != bot.WeChat {
 		return bot.Permanent(fmt.Errorf("wechat cannot deliver to a %s chat", o.Chat.Platform))
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jingminhub/jingmin/bot"
+	"github.com/jingminhub/jingmin/store"
 )
 
 // cmdPurge redacts residents' data past hub.retention_days now, as the
@@ -41,9 +42,9 @@ func cmdPurge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		what = "将删除（--dry-run，未作改动）"
 	}
 	loc, _ := time.LoadLocation(h.cfg.Hub.Timezone)
-	_, err = fmt.Fprintf(stdout, "%s保留期（%d 天，%s 之前）已过的居民数据：工单 %d，时间线 %d，消息 %d，暂存事件 %d，未登记群名 %d\n",
+	_, err = fmt.Fprintf(stdout, "%s保留期（%d 天，%s 之前）已过的居民数据：工单 %d，时间线 %d，消息 %d，暂存事件 %d，未登记群名 %d%s\n",
 		what, int(keep/(24*time.Hour)), time.Now().Add(-keep).In(loc).Format(time.DateOnly),
-		n.Tickets, n.Timeline, n.Messages, n.Parked, n.UnknownChats)
+		n.Tickets, n.Timeline, n.Messages, n.Parked, n.UnknownChats, wecomCounts(n))
 	return err
 }
 
@@ -93,7 +94,17 @@ func cmdResident(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fmt.Errorf("resident erase: %w", err)
 	}
-	_, err = fmt.Fprintf(stdout, "已删除该居民的数据：工单 %d，时间线 %d，消息 %d，暂存事件 %d。已记录（操作人 %s）。\n",
-		n.Tickets, n.Timeline, n.Messages, n.Parked, by)
+	_, err = fmt.Fprintf(stdout, "已删除该居民的数据：工单 %d，时间线 %d，消息 %d，暂存事件 %d%s。已记录（操作人 %s）。\n",
+		n.Tickets, n.Timeline, n.Messages, n.Parked, wecomCounts(n), by)
 	return err
+}
+
+// wecomCounts names the WeCom customer-service conversations and archive
+// consent answers a purge or erasure forgot, only where there were some:
+// deployments without WeCom see the same line as before.
+func wecomCounts(n store.Redactions) string {
+	if n.KFSessions == 0 && n.Consents == 0 {
+		return ""
+	}
+	return fmt.Sprintf("，客服会话 %d，存档同意记录 %d", n.KFSessions, n.Consents)
 }

@@ -18,6 +18,9 @@ type MassSend struct {
 	// Refused are groups that will not get it, with WeCom's status
 	// (3: the group got another mass send today).
 	Refused map[string]int
+	// Cancelled: the task was stopped (cancel_groupmsg_send) before the
+	// owner sent it; the owner can no longer send it.
+	Cancelled bool
 }
 
 type massState struct {
@@ -31,6 +34,7 @@ func (s *Server) routeMassSend(mux *http.ServeMux) {
 	mux.HandleFunc("POST /cgi-bin/externalcontact/add_msg_template", s.addMsgTemplate)
 	mux.HandleFunc("POST /cgi-bin/externalcontact/get_groupmsg_task", s.getGroupMsgTask)
 	mux.HandleFunc("POST /cgi-bin/externalcontact/get_groupmsg_send_result", s.getGroupMsgSendResult)
+	mux.HandleFunc("POST /cgi-bin/externalcontact/cancel_groupmsg_send", s.cancelGroupMsgSend)
 }
 
 // MassSends lists the tasks created so far, in order.
@@ -47,7 +51,7 @@ func (s *Server) MassSends() []MassSend {
 }
 
 // Confirm plays the owner tapping "send" in WeCom on every task waiting for
-// them: each group gets it, but for groups that had a mass send the same day.
+// them (a stopped task is no longer there to send): each group gets it, but for groups that had a mass send the same day.
 // It reports how many tasks it confirmed.
 func (s *Server) Confirm(sender string) int {
 	x := s.ext
@@ -57,7 +61,7 @@ func (s *Server) Confirm(sender string) int {
 	day := now.Format("2006-01-02")
 	n := 0
 	for _, t := range x.mass.tasks {
-		if t.Sender != sender || t.Sent != 0 {
+		if t.Sender != sender || t.Sent != 0 || t.Cancelled {
 			continue
 		}
 		t.Sent = now.Unix()
@@ -175,4 +179,28 @@ func (s *Server) MassSentToday(chatID string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.mass.lastDay[chatID] = x.now().Format("2006-01-02")
+}
+
+// cancelGroupMsgSend stops a task: WeCom refuses one already sent
+// (41055 here: "the task was sent, it cannot be stopped").
+func (s *Server) cancelGroupMsgSend(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		MsgID string `json:"msgid"`
+	}
+	if !s.readExt(w, r, &req) {
+		return
+	}
+	x := s.ext
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	t := x.task(req.MsgID)
+	switch {
+	case t == nil:
+		answer(w, 41054, "invalid msgid", nil)
+	case t.Sent != 0:
+		answer(w, 41055, "the task was sent and cannot be cancelled", nil)
+	default:
+		t.Cancelled = true
+		answer(w, 0, "ok", nil)
+	}
 }
