@@ -44,7 +44,7 @@ func (s *Store) ConfirmBroadcastOwners(ctx context.Context, id uint, at time.Tim
 	return s.broadcastUpdate(ctx, id, []string{BroadcastDraft}, map[string]any{
 		"status": BroadcastSending, "confirmed_at": at, "round": 1, "updated_at": at,
 		"confirmed_by_id": by.OfficerID, "confirmed_by": clip(by.Name, 128), "confirmed_via": clip(by.Via, 8), "confirmed_from": clip(by.From, 191),
-	}, func(tx *gorm.DB) error {
+	}, by.Audit, func(tx *gorm.DB) error {
 		var targets []struct {
 			ID        uint
 			GroupID   uint
