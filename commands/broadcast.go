@@ -303,6 +303,9 @@ func (h *Hub) ConfirmBroadcast(ctx context.Context, by *store.Officer, from Orig
 	if err != nil {
 		return nil, err
 	}
+	if h.opts.BroadcastSecondApproval && by != nil {
+		return h.awaitApproval(ctx, d, by, from, b)
+	}
 	tasks, err := h.confirmWithOwners(ctx, d, id, h.now(), actor(by, from))
 	if err != nil {
 		return nil, h.stateRefusal(ctx, d, id, "确认", err)
@@ -479,6 +482,9 @@ func (h *Hub) handleBroadcastReply(ctx context.Context, d *directory, e *bot.Eve
 		var b *store.Broadcast
 		if b, err = h.ConfirmBroadcast(ctx, o, chatOrigin(e), id); err == nil {
 			msg = render(d.template("broadcast_started"), "id", fmt.Sprint(id), "total", fmt.Sprint(b.Total))
+			if b.Status == store.BroadcastAwaitingApproval {
+				msg = fmt.Sprintf("广播 B%d 已提交，需另一位管理员在控制台批准后才会发送。", id)
+			}
 		}
 	case "取消":
 		var counts map[string]int
@@ -580,6 +586,8 @@ func stateLabel(status string) string {
 	switch status {
 	case store.BroadcastDraft:
 		return "还是草稿"
+	case store.BroadcastAwaitingApproval:
+		return "正在等待另一位管理员批准"
 	case store.BroadcastSending:
 		return "正在发送"
 	case store.BroadcastDone:

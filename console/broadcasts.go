@@ -27,6 +27,9 @@ type broadcastPage struct {
 	Report    string
 	Failed    []failedGroup
 	Live      bool
+	// MayApprove: the broadcast awaits approval and this account is
+	// another admin of its scope.
+	MayApprove bool
 	// Compose form
 	Scope, Text string
 	// History
@@ -173,7 +176,8 @@ func (s *Server) broadcastView(r *http.Request, sess *session) (*broadcastPage, 
 		return nil, err
 	}
 	v := &broadcastPage{Broadcast: b, Counts: counts, Report: report, Preview: s.opts.Rules.AlertText(b.Text),
-		Live: b.Status == store.BroadcastSending}
+		Live:       b.Status == store.BroadcastSending,
+		MayApprove: b.Status == store.BroadcastAwaitingApproval && commands.MayApprove(sess.account.Officer, b)}
 	all, err := s.opts.Store.Deliveries(r.Context(), b.ID, "")
 	if err != nil {
 		return nil, err
@@ -218,7 +222,7 @@ func (s *Server) broadcastPage(w http.ResponseWriter, r *http.Request, sess *ses
 		return
 	}
 	s.render(w, r, http.StatusOK, "broadcast", page{Title: fmt.Sprintf("预警广播 B%d", v.Broadcast.ID), Nav: "broadcasts", Account: sess.account, Cast: v,
-		Notice: map[string]string{"confirm": "已确认，开始发送。", "cancel": "已取消。", "retry": "失败的群已重新排队发送。"}[r.URL.Query().Get("done")]})
+		Notice: map[string]string{"confirm": "已确认。", "approve": "已批准，开始发送。", "cancel": "已取消。", "retry": "失败的群已重新排队发送。"}[r.URL.Query().Get("done")]})
 }
 
 // broadcastAct confirms, cancels or retries a broadcast through the rules.
@@ -241,6 +245,8 @@ func (s *Server) broadcastAct(w http.ResponseWriter, r *http.Request, sess *sess
 		_, err = s.opts.Rules.ConfirmBroadcast(r.Context(), by, from, id)
 	case "cancel":
 		_, err = s.opts.Rules.CancelBroadcast(r.Context(), by, from, id)
+	case "approve":
+		_, err = s.opts.Rules.ApproveBroadcast(r.Context(), by, from, id)
 	case "retry":
 		var n int64
 		n, err = s.opts.Rules.RetryFailedBroadcast(r.Context(), by, id, from)

@@ -109,7 +109,7 @@ func writeBroadcastAudit(tx *gorm.DB, id uint, audit func(b *Broadcast) []AuditE
 // starts the broadcast; the other gets ErrBroadcastState.
 func (s *Store) ConfirmBroadcast(ctx context.Context, id uint, at time.Time, by Actor) error {
 	at = at.UTC()
-	return s.broadcastUpdate(ctx, id, []string{BroadcastDraft}, map[string]any{
+	return s.broadcastUpdate(ctx, id, []string{BroadcastDraft, BroadcastAwaitingApproval}, map[string]any{
 		"status": BroadcastSending, "confirmed_at": at, "round": 1, "updated_at": at,
 		"confirmed_by_id": by.OfficerID, "confirmed_by": clip(by.Name, 128), "confirmed_via": clip(by.Via, 8), "confirmed_from": clip(by.From, 191),
 	}, by.Audit, nil)
@@ -121,7 +121,7 @@ func (s *Store) ConfirmBroadcast(ctx context.Context, id uint, at time.Time, by 
 // MarkDeliverySent).
 func (s *Store) CancelBroadcast(ctx context.Context, id uint, at time.Time, by Actor) error {
 	at = at.UTC()
-	return s.broadcastUpdate(ctx, id, []string{BroadcastDraft, BroadcastSending}, map[string]any{
+	return s.broadcastUpdate(ctx, id, []string{BroadcastDraft, BroadcastAwaitingApproval, BroadcastSending}, map[string]any{
 		"status": BroadcastCancelled, "cancelled_at": at, "updated_at": at,
 		"cancelled_by_id": by.OfficerID, "cancelled_by": clip(by.Name, 128), "cancelled_via": clip(by.Via, 8), "cancelled_from": clip(by.From, 191),
 	}, by.Audit, func(tx *gorm.DB) error {
