@@ -247,7 +247,7 @@ func labelledBarChart(title, empty string, bars []bar) template.HTML {
 		bh := float64(h-bottom-top) * float64(b.N) / float64(max)
 		x := float64(left) + float64(i)*step
 		fmt.Fprintf(&sb, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" class="bar" data-n="%d"><title>%s：%d</title></rect>`,
-			x+1, float64(h-bottom)-bh, step-2, bh, b.N, html.EscapeString(b.Label), b.N)
+			x+1, float64(h-bottom)-bh, min(step-2, 80), bh, b.N, html.EscapeString(b.Label), b.N)
 		if i%every == 0 {
 			fmt.Fprintf(&sb, `<text x="%.1f" y="%d" class="tick">%s</text>`, x+1, h-bottom+16, html.EscapeString(b.Label))
 		}
