@@ -483,7 +483,7 @@ func (h *Hub) handleBroadcastReply(ctx context.Context, d *directory, e *bot.Eve
 		if b, err = h.ConfirmBroadcast(ctx, o, chatOrigin(e), id); err == nil {
 			msg = render(d.template("broadcast_started"), "id", fmt.Sprint(id), "total", fmt.Sprint(b.Total))
 			if b.Status == store.BroadcastAwaitingApproval {
-				msg = fmt.Sprintf("广播 B%d 已提交，需另一位管理员在控制台批准后才会发送。", id)
+				msg = render(d.template("broadcast_awaiting"), "id", fmt.Sprint(id), "total", fmt.Sprint(b.Total))
 			}
 		}
 	case "取消":

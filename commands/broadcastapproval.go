@@ -50,11 +50,11 @@ func (h *Hub) ApproveBroadcast(ctx context.Context, by *store.Officer, from Orig
 	}
 	switch {
 	case by != nil && b.AuthorID != nil && *b.AuthorID == by.ID:
-		return nil, &BroadcastRefusal{"不能批准自己起草的广播，请另一位管理员批准。"}
+		return nil, &BroadcastRefusal{render(d.template("broadcast_own_draft"), "id", fmt.Sprint(id))}
 	case !MayApprove(by, b):
-		return nil, &BroadcastRefusal{"只有本广播范围内的另一位管理员可以批准。"}
+		return nil, &BroadcastRefusal{render(d.template("broadcast_approver"), "id", fmt.Sprint(id))}
 	case b.Status != store.BroadcastAwaitingApproval:
-		return nil, &BroadcastRefusal{fmt.Sprintf("广播 B%d %s，无需批准。", id, stateLabel(b.Status))}
+		return nil, &BroadcastRefusal{render(d.template("broadcast_state"), "id", fmt.Sprint(id), "state", stateLabel(b.Status), "action", "批准")}
 	}
 	tasks, err := h.confirmWithOwners(ctx, d, id, h.now(), actor(by, from))
 	if err != nil {

@@ -47,7 +47,7 @@ func TestConsoleBroadcastSecondApproval(t *testing.T) {
 	if strings.Contains(page.body, `id="approve"`) {
 		t.Error("the author is offered to approve their own broadcast")
 	}
-	if r := z.post("/broadcasts/1/approve", nil); r.code != http.StatusConflict || !strings.Contains(r.body, "不能批准自己") {
+	if r := z.post("/broadcasts/1/approve", nil); r.code != http.StatusConflict || !strings.Contains(r.body, "不能自己批准") {
 		t.Errorf("the author approves: HTTP %d, want 409 saying so\n%s", r.code, r.body)
 	}
 	s := h.client(t)
@@ -96,4 +96,31 @@ func TestConsoleBroadcastSecondApproval(t *testing.T) {
 	if strings.Join(got, "|") != want {
 		t.Errorf("broadcast audit rows:\n%s\nwant:\n%s", strings.Join(got, "|"), want)
 	}
+}
+
+// Second approval holds a broadcast confirmed in chat too: the author is
+// told it waits for another admin, nothing is sent, and the console's
+// approval starts it.
+func TestChatBroadcastWaitsForSecondApproval(t *testing.T) {
+	cfg := broadcastConfig(t, 0)
+	cfg.Broadcast.SecondApproval = true
+	cfg.Officers = append(cfg.Officers, configs.Officer{Code: "feng", Station: "taiping", Name: "冯军", Roles: []string{"admin"}, Identities: map[string]string{"playground": "feng"}})
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	h := startConsoleHub(t, cfg, at("2026-11-23 10:00"), fastBroadcasts)
+	ctx := context.Background()
+	mustContain(t, "preview", h.dmAndSettle("zhao", "广播 本所 "+alert), "B1", "确认 B1")
+	mustContain(t, "confirmation", h.dmAndSettle("zhao", "确认 B1"), "B1", "另一位管理员", "批准")
+	if b, _ := h.store.BroadcastByID(ctx, 1); b.Status != store.BroadcastAwaitingApproval {
+		t.Fatalf("after the chat confirmation the broadcast is %s, want awaiting approval", b.Status)
+	}
+	mustContain(t, "second confirmation", h.dmAndSettle("zhao", "确认 B1"), "等待另一位管理员批准")
+	f := h.client(t)
+	f.signIn("feng", "feng")
+	f.passTOTP("")
+	if r := f.post("/broadcasts/1/approve", nil); r.code != http.StatusSeeOther {
+		t.Fatalf("approve: HTTP %d\n%s", r.code, r.body)
+	}
+	waitFor(t, "the alert in 和谐小区", func() bool { return h.alertsIn("hexie") == 1 })
 }
