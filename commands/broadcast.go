@@ -67,11 +67,14 @@ func (r *BroadcastRefusal) Error() string { return r.Message }
 type Origin struct {
 	Via  string
 	From string
+	// Audit (nil: none) derives the action's audit rows from the broadcast
+	// as the change left it; they are written in the change's transaction.
+	Audit func(b *store.Broadcast) []store.AuditEntry
 }
 
 // actor is the record of by acting through o; nil by is the operator's CLI.
 func actor(by *store.Officer, o Origin) store.Actor {
-	a := store.Actor{Name: operatorName, Via: o.Via, From: o.From}
+	a := store.Actor{Name: operatorName, Via: o.Via, From: o.From, Audit: o.Audit}
 	if by != nil {
 		a.OfficerID, a.Name = &by.ID, by.Name
 	}
@@ -249,7 +252,11 @@ func (h *Hub) PlanBroadcast(ctx context.Context, by *store.Officer, from Origin,
 			return rows(msgs)
 		}
 	}
-	if err := h.store.CreateBroadcast(ctx, b, targets, withDraft); err != nil {
+	var audit []func(*store.Broadcast) []store.AuditEntry
+	if from.Audit != nil {
+		audit = append(audit, from.Audit)
+	}
+	if err := h.store.CreateBroadcast(ctx, b, targets, withDraft, audit...); err != nil {
 		return nil, err
 	}
 	h.wake(ctx, msgs)
@@ -296,6 +303,9 @@ func (h *Hub) ConfirmBroadcast(ctx context.Context, by *store.Officer, from Orig
 	if err != nil {
 		return nil, err
 	}
+	if h.opts.BroadcastSecondApproval && by != nil {
+		return h.awaitApproval(ctx, d, by, from, b)
+	}
 	tasks, err := h.confirmWithOwners(ctx, d, id, h.now(), actor(by, from))
 	if err != nil {
 		return nil, h.stateRefusal(ctx, d, id, "确认", err)
@@ -325,15 +335,22 @@ func (h *Hub) CancelBroadcast(ctx context.Context, by *store.Officer, from Origi
 	return h.store.DeliveryCounts(ctx, id)
 }
 
-// RetryFailedBroadcast requeues a finished broadcast's failed deliveries.
-func (h *Hub) RetryFailedBroadcast(ctx context.Context, by *store.Officer, id uint) (int64, error) {
+// RetryFailedBroadcast requeues a finished broadcast's failed deliveries;
+// from (optional) carries the retry's audit rows into its transaction.
+func (h *Hub) RetryFailedBroadcast(ctx context.Context, by *store.Officer, id uint, from ...Origin) (int64, error) {
 	d := h.dir.Load()
 	if _, err := h.broadcastFor(ctx, d, by, id, true); err != nil {
 		return 0, err
 	}
 	// The wall clock, not the rules' clock: deliveries are due by the
 	// sending engine's time.
-	n, err := h.store.RetryFailed(ctx, id, time.Now())
+	var audit []func(*store.Broadcast) []store.AuditEntry
+	for _, o := range from {
+		if o.Audit != nil {
+			audit = append(audit, o.Audit)
+		}
+	}
+	n, err := h.store.RetryFailed(ctx, id, time.Now(), audit...)
 	if err != nil {
 		return 0, h.stateRefusal(ctx, d, id, "重发", err)
 	}
@@ -471,6 +488,9 @@ func (h *Hub) handleBroadcastReply(ctx context.Context, d *directory, e *bot.Eve
 		var b *store.Broadcast
 		if b, err = h.ConfirmBroadcast(ctx, o, chatOrigin(e), id); err == nil {
 			msg = render(d.template("broadcast_started"), "id", fmt.Sprint(id), "total", fmt.Sprint(b.Total))
+			if b.Status == store.BroadcastAwaitingApproval {
+				msg = render(d.template("broadcast_awaiting"), "id", fmt.Sprint(id), "total", fmt.Sprint(b.Total))
+			}
 		}
 	case "取消":
 		var counts map[string]int
@@ -572,6 +592,8 @@ func stateLabel(status string) string {
 	switch status {
 	case store.BroadcastDraft:
 		return "还是草稿"
+	case store.BroadcastAwaitingApproval:
+		return "正在等待另一位管理员批准"
 	case store.BroadcastSending:
 		return "正在发送"
 	case store.BroadcastDone:

@@ -687,6 +687,12 @@ type Series struct {
 	Total       int
 	AfterHours  int
 	FAQAnswered int
+	// ByDay are the figures per day that had tickets (first-response median
+	// and p90 over time); ByOfficer per officer who answered or holds them
+	// (SLA breaches per officer). Both come from Series, the store's one
+	// query layer.
+	ByDay     []SeriesStats
+	ByOfficer []SeriesStats
 }
 
 // DayCount is the questions of one day.
@@ -747,6 +753,12 @@ func (h *Hub) StatsFor(ctx context.Context, a Account, stationCode string, from,
 		y, m, dd := day.Date()
 		start := time.Date(y, m, dd, 0, 0, 0, 0, loc)
 		s.Days = append(s.Days, DayCount{Day: start, N: byDay[start.Format(time.DateOnly)]})
+	}
+	if s.ByDay, err = h.Series(ctx, stationCode, from, to, store.ByDay); err != nil {
+		return nil, nil, err
+	}
+	if s.ByOfficer, err = h.Series(ctx, stationCode, from, to, store.ByOfficer); err != nil {
+		return nil, nil, err
 	}
 	return table, s, nil
 }

@@ -62,6 +62,9 @@ var templateFormats = map[string]bot.Format{
 	"broadcast_not_found":             bot.FormatText,
 	"broadcast_not_author":            bot.FormatText,
 	"broadcast_state":                 bot.FormatText,
+	"broadcast_awaiting":              bot.FormatText,
+	"broadcast_own_draft":             bot.FormatText,
+	"broadcast_approver":              bot.FormatText,
 	"broadcast_cancelled":             bot.FormatText,
 	"broadcast_retrying":              bot.FormatText,
 	"broadcast_progress":              bot.FormatMarkdown, // the 状态 B12 reply while sending

@@ -54,6 +54,9 @@ type Options struct {
 	// SwapApproval makes an accepted shift swap wait for a station admin's
 	// approval; without it the colleague's acceptance puts it in force.
 	SwapApproval bool
+	// BroadcastSecondApproval makes an officer's confirmed broadcast wait
+	// until another admin of its scope approves it (ApproveBroadcast).
+	BroadcastSecondApproval bool
 	// Now is the clock; tests and `roster who` set it.
 	Now func() time.Time
 	Log *slog.Logger

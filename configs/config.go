@@ -239,6 +239,9 @@ type Broadcast struct {
 	// alert's mass send this long after it was confirmed is reminded by a
 	// direct message (default 30).
 	OwnerRemindMinutes int `yaml:"owner_remind_minutes"`
+	// SecondApproval: an officer's confirmed broadcast waits until another
+	// admin of its scope approves it on the console (default false).
+	SecondApproval bool `yaml:"second_approval"`
 }
 
 type Database struct {

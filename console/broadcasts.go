@@ -27,6 +27,9 @@ type broadcastPage struct {
 	Report    string
 	Failed    []failedGroup
 	Live      bool
+	// MayApprove: the broadcast awaits approval and this account is
+	// another admin of its scope.
+	MayApprove bool
 	// Compose form
 	Scope, Text string
 	// History
@@ -88,8 +91,24 @@ func (s *Server) origin(r *http.Request) commands.Origin {
 	return commands.Origin{Via: store.ViaConsole, From: clientAddress(r)}
 }
 
-// broadcastAudit records an action on a broadcast after the rules took it.
+// auditedOrigin is the console's origin carrying the audit row of action,
+// which the rules write in the same transaction as the broadcast's change.
+func (s *Server) auditedOrigin(r *http.Request, sess *session, action string) commands.Origin {
+	o := s.origin(r)
+	o.Audit = func(b *store.Broadcast) []store.AuditEntry {
+		return []store.AuditEntry{s.broadcastEntry(sess, action, b, "", "")}
+	}
+	return o
+}
+
+// broadcastAudit records on its own an action on a broadcast that changed
+// nothing (a refusal).
 func (s *Server) broadcastAudit(r *http.Request, sess *session, action string, b *store.Broadcast, result, reason string) error {
+	return s.opts.Store.AppendAudit(r.Context(), s.broadcastEntry(sess, action, b, result, reason))
+}
+
+// broadcastEntry is the audit row of an action on b (nil: none was made).
+func (s *Server) broadcastEntry(sess *session, action string, b *store.Broadcast, result, reason string) store.AuditEntry {
 	e := sess.account.Audit(action, s.now())
 	if b != nil {
 		id := b.ID
@@ -100,7 +119,7 @@ func (s *Server) broadcastAudit(r *http.Request, sess *session, action string, b
 	if result != "" {
 		e.Result, e.Reason = result, reason
 	}
-	return s.opts.Store.AppendAudit(r.Context(), e)
+	return e
 }
 
 // broadcastCreate makes a draft and shows its preview.
@@ -121,7 +140,7 @@ func (s *Server) broadcastCreate(w http.ResponseWriter, r *http.Request, sess *s
 		s.internal(w, r, err)
 		return
 	}
-	plan, err := s.opts.Rules.PlanBroadcast(r.Context(), o, s.origin(r), sc, text, platform, user)
+	plan, err := s.opts.Rules.PlanBroadcast(r.Context(), o, s.auditedOrigin(r, sess, "broadcast.create"), sc, text, platform, user)
 	var refusal *commands.BroadcastRefusal
 	if errors.As(err, &refusal) {
 		if aerr := s.broadcastAudit(r, sess, "broadcast.create", nil, store.AuditDenied, refusal.Message); aerr != nil {
@@ -132,10 +151,6 @@ func (s *Server) broadcastCreate(w http.ResponseWriter, r *http.Request, sess *s
 		return
 	}
 	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	if err := s.broadcastAudit(r, sess, "broadcast.create", plan.Broadcast, "", ""); err != nil {
 		s.internal(w, r, err)
 		return
 	}
@@ -161,7 +176,8 @@ func (s *Server) broadcastView(r *http.Request, sess *session) (*broadcastPage, 
 		return nil, err
 	}
 	v := &broadcastPage{Broadcast: b, Counts: counts, Report: report, Preview: s.opts.Rules.AlertText(b.Text),
-		Live: b.Status == store.BroadcastSending}
+		Live:       b.Status == store.BroadcastSending,
+		MayApprove: b.Status == store.BroadcastAwaitingApproval && commands.MayApprove(sess.account.Officer, b)}
 	all, err := s.opts.Store.Deliveries(r.Context(), b.ID, "")
 	if err != nil {
 		return nil, err
@@ -206,7 +222,7 @@ func (s *Server) broadcastPage(w http.ResponseWriter, r *http.Request, sess *ses
 		return
 	}
 	s.render(w, r, http.StatusOK, "broadcast", page{Title: fmt.Sprintf("预警广播 B%d", v.Broadcast.ID), Nav: "broadcasts", Account: sess.account, Cast: v,
-		Notice: map[string]string{"confirm": "已确认，开始发送。", "cancel": "已取消。", "retry": "失败的群已重新排队发送。"}[r.URL.Query().Get("done")]})
+		Notice: map[string]string{"confirm": "已确认。", "approve": "已批准，开始发送。", "cancel": "已取消。", "retry": "失败的群已重新排队发送。"}[r.URL.Query().Get("done")]})
 }
 
 // broadcastAct confirms, cancels or retries a broadcast through the rules.
@@ -222,13 +238,19 @@ func (s *Server) broadcastAct(w http.ResponseWriter, r *http.Request, sess *sess
 	}
 	id := uint(id64)
 	verb := r.PathValue("verb")
+	from := s.auditedOrigin(r, sess, "broadcast."+verb)
+	audited := true // the rules wrote the audit row with the change
 	switch verb {
 	case "confirm":
-		_, err = s.opts.Rules.ConfirmBroadcast(r.Context(), by, s.origin(r), id)
+		_, err = s.opts.Rules.ConfirmBroadcast(r.Context(), by, from, id)
 	case "cancel":
-		_, err = s.opts.Rules.CancelBroadcast(r.Context(), by, s.origin(r), id)
+		_, err = s.opts.Rules.CancelBroadcast(r.Context(), by, from, id)
+	case "approve":
+		_, err = s.opts.Rules.ApproveBroadcast(r.Context(), by, from, id)
 	case "retry":
-		_, err = s.opts.Rules.RetryFailedBroadcast(r.Context(), by, id)
+		var n int64
+		n, err = s.opts.Rules.RetryFailedBroadcast(r.Context(), by, id, from)
+		audited = n > 0 // nothing requeued: nothing changed to carry it
 	default:
 		s.fail(w, r, http.StatusNotFound, "不认识的操作。")
 		return
@@ -247,9 +269,11 @@ func (s *Server) broadcastAct(w http.ResponseWriter, r *http.Request, sess *sess
 		s.internal(w, r, err)
 		return
 	}
-	if err := s.broadcastAudit(r, sess, "broadcast."+verb, b, "", ""); err != nil {
-		s.internal(w, r, err)
-		return
+	if !audited {
+		if err := s.broadcastAudit(r, sess, "broadcast."+verb, b, "", ""); err != nil {
+			s.internal(w, r, err)
+			return
+		}
 	}
 	http.Redirect(w, r, fmt.Sprintf("/broadcasts/%d?done=%s", id, verb), http.StatusSeeOther)
 }

@@ -24,8 +24,14 @@ type statsPage struct {
 	Series            *commands.Series
 	DayChart          template.HTML
 	HourChart         template.HTML
-	AfterHoursShare   string
-	FAQShare          string
+	// ResponseChart is first-response median and p90 per day; the breach
+	// charts are SLA breaches per station, group and officer.
+	ResponseChart      template.HTML
+	StationBreachChart template.HTML
+	GroupBreachChart   template.HTML
+	OfficerBreachChart template.HTML
+	AfterHoursShare    string
+	FAQShare           string
 }
 
 // statsRange reads the page's range: the last 7 days by default; "to" is
@@ -77,6 +83,22 @@ func (s *Server) statsData(r *http.Request, sess *session) (*statsPage, int, err
 	}
 	sp.DayChart = barChart("每日提问数", days)
 	sp.HourChart = barChart("各时段提问数（时）", hours)
+	sp.ResponseChart = responseChart(series)
+	var stations, groups, officers []bar
+	for _, st := range table {
+		if st.Group == "" {
+			stations = append(stations, bar{Label: st.Station, N: st.Breaches})
+		} else {
+			groups = append(groups, bar{Label: st.Group, N: st.Breaches})
+		}
+	}
+	for _, o := range series.ByOfficer {
+		officers = append(officers, bar{Label: o.Key, N: o.Breaches})
+	}
+	const noBreach = "该时段没有超时升级"
+	sp.StationBreachChart = labelledBarChart("各派出所超时升级数", noBreach, stations)
+	sp.GroupBreachChart = labelledBarChart("各群超时升级数", noBreach, groups)
+	sp.OfficerBreachChart = labelledBarChart("各民警超时升级数", noBreach, officers)
 	sp.AfterHoursShare, sp.FAQShare = share(series.AfterHours, series.Total), share(series.FAQAnswered, series.Total)
 	return sp, http.StatusOK, nil
 }
@@ -136,8 +158,30 @@ func (s *Server) statsCSV(w http.ResponseWriter, r *http.Request, sess *session)
 		for h, n := range sp.Series.Hours {
 			rows = append(rows, []string{itoa(h), itoa(n)})
 		}
+	case "response":
+		rows = append(rows, []string{"day", "questions", "answered", "first_response_median_min", "first_response_p90_min"})
+		byDay := map[string]commands.SeriesStats{}
+		for _, d := range sp.Series.ByDay {
+			byDay[d.Key] = d
+		}
+		for _, d := range sp.Series.Days {
+			p := byDay[d.Day.Format(time.DateOnly)]
+			rows = append(rows, []string{d.Day.Format(time.DateOnly), itoa(p.Questions), itoa(p.Answered), minutes(p.MedianMin), minutes(p.P90Min)})
+		}
+	case "stations":
+		rows = append(rows, []string{"station", "questions", "sla_breaches", "first_response_median_min", "first_response_p90_min"})
+		for _, st := range sp.Table {
+			if st.Group == "" {
+				rows = append(rows, []string{st.Station, itoa(st.Questions), itoa(st.Breaches), minutes(st.MedianMin), minutes(st.P90Min)})
+			}
+		}
+	case "officers":
+		rows = append(rows, []string{"officer", "questions", "answered", "sla_breaches", "first_response_median_min", "first_response_p90_min"})
+		for _, o := range sp.Series.ByOfficer {
+			rows = append(rows, []string{o.Key, itoa(o.Questions), itoa(o.Answered), itoa(o.Breaches), minutes(o.MedianMin), minutes(o.P90Min)})
+		}
 	default:
-		s.fail(w, r, http.StatusBadRequest, "请选择要导出的表：groups、days 或 hours。")
+		s.fail(w, r, http.StatusBadRequest, "请选择要导出的表：groups、stations、officers、days、hours 或 response。")
 		return
 	}
 	e := sess.account.Audit("stats.export", s.now())
@@ -174,9 +218,15 @@ type bar struct {
 	N     int
 }
 
-// barChart draws bars as an SVG, scaled to the largest; an empty range
-// draws the axis and says there is nothing in it. Labels are escaped.
+// barChart draws bars of questions (see labelledBarChart).
 func barChart(title string, bars []bar) template.HTML {
+	return labelledBarChart(title, "该时段没有提问", bars)
+}
+
+// labelledBarChart draws bars as an SVG, scaled to the largest; an empty
+// range (or one of zeros) draws the axis and says empty instead. Labels are
+// escaped.
+func labelledBarChart(title, empty string, bars []bar) template.HTML {
 	const w, h, left, bottom, top = 640, 220, 36, 28, 22
 	max := 0
 	for _, b := range bars {
@@ -187,7 +237,7 @@ func barChart(title string, bars []bar) template.HTML {
 	fmt.Fprintf(&sb, `<text x="%d" y="15" class="title">%s</text>`, left, html.EscapeString(title))
 	fmt.Fprintf(&sb, `<line x1="%d" y1="%d" x2="%d" y2="%d" class="axis"/>`, left, h-bottom, w-4, h-bottom)
 	if max == 0 || len(bars) == 0 {
-		fmt.Fprintf(&sb, `<text x="%d" y="%d" class="empty">该时段没有提问</text></svg>`, w/2-60, h/2)
+		fmt.Fprintf(&sb, `<text x="%d" y="%d" class="empty">%s</text></svg>`, w/2-60, h/2, html.EscapeString(empty))
 		return template.HTML(sb.String())
 	}
 	fmt.Fprintf(&sb, `<text x="4" y="%d" class="tick">%d</text>`, top+8, max)
@@ -197,7 +247,7 @@ func barChart(title string, bars []bar) template.HTML {
 		bh := float64(h-bottom-top) * float64(b.N) / float64(max)
 		x := float64(left) + float64(i)*step
 		fmt.Fprintf(&sb, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" class="bar" data-n="%d"><title>%s：%d</title></rect>`,
-			x+1, float64(h-bottom)-bh, step-2, bh, b.N, html.EscapeString(b.Label), b.N)
+			x+1, float64(h-bottom)-bh, min(step-2, 80), bh, b.N, html.EscapeString(b.Label), b.N)
 		if i%every == 0 {
 			fmt.Fprintf(&sb, `<text x="%.1f" y="%d" class="tick">%s</text>`, x+1, h-bottom+16, html.EscapeString(b.Label))
 		}
@@ -211,4 +261,82 @@ func maxInt(a, b int) int {
 		return a
 	}
 	return b
+}
+
+// responseChart draws first-response median and p90 per day, in minutes, as
+// two lines over the range's days; a day with nothing answered leaves a gap.
+// A range with no answer at all draws the axis and says so.
+func responseChart(series *commands.Series) template.HTML {
+	const w, h, left, bottom, top = 640, 220, 36, 28, 22
+	const title = "首次答复用时（分钟，每日中位数与 P90）"
+	byDay := map[string]commands.SeriesStats{}
+	for _, d := range series.ByDay {
+		byDay[d.Key] = d
+	}
+	type point struct {
+		label       string
+		median, p90 *float64
+	}
+	points := make([]point, 0, len(series.Days))
+	max := 0.0
+	for _, d := range series.Days {
+		p := byDay[d.Day.Format(time.DateOnly)]
+		points = append(points, point{label: d.Day.Format("01-02"), median: p.MedianMin, p90: p.P90Min})
+		if p.P90Min != nil && *p.P90Min > max {
+			max = *p.P90Min
+		}
+		if p.MedianMin != nil && *p.MedianMin > max {
+			max = *p.MedianMin
+		}
+	}
+	answered := false
+	for _, p := range points {
+		answered = answered || p.median != nil
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg">`, w, h, title)
+	fmt.Fprintf(&sb, `<text x="%d" y="15" class="title">%s</text>`, left, title)
+	fmt.Fprintf(&sb, `<line x1="%d" y1="%d" x2="%d" y2="%d" class="axis"/>`, left, h-bottom, w-4, h-bottom)
+	if !answered {
+		fmt.Fprintf(&sb, `<text x="%d" y="%d" class="empty">该时段没有答复</text></svg>`, w/2-60, h/2)
+		return template.HTML(sb.String())
+	}
+	if max == 0 {
+		max = 1 // every answer within the first bucket: draw them on the axis
+	}
+	fmt.Fprintf(&sb, `<text x="4" y="%d" class="tick">%.0f</text>`, top+8, max)
+	step := float64(w-left-8) / float64(len(points))
+	every := 1 + len(points)/16
+	y := func(v float64) float64 { return float64(h-bottom) - float64(h-bottom-top)*v/max }
+	for _, line := range []struct {
+		class, name string
+		pick        func(point) *float64
+	}{
+		{"median", "中位数", func(p point) *float64 { return p.median }},
+		{"p90", "P90", func(p point) *float64 { return p.p90 }},
+	} {
+		var path strings.Builder
+		pen := "M"
+		for i, p := range points {
+			v := line.pick(p)
+			if v == nil {
+				pen = "M" // a day without answers breaks the line
+				continue
+			}
+			x := float64(left) + (float64(i)+0.5)*step
+			fmt.Fprintf(&path, "%s%.1f %.1f ", pen, x, y(*v))
+			pen = "L"
+			fmt.Fprintf(&sb, `<circle cx="%.1f" cy="%.1f" r="3" class="dot %s" data-min="%.1f"><title>%s %s：%.1f 分钟</title></circle>`,
+				x, y(*v), line.class, *v, html.EscapeString(p.label), line.name, *v)
+		}
+		fmt.Fprintf(&sb, `<path d="%s" class="line %s" fill="none"/>`, strings.TrimSpace(path.String()), line.class)
+	}
+	for i, p := range points {
+		if i%every == 0 {
+			fmt.Fprintf(&sb, `<text x="%.1f" y="%d" class="tick">%s</text>`, float64(left)+float64(i)*step+1, h-bottom+16, html.EscapeString(p.label))
+		}
+	}
+	fmt.Fprintf(&sb, `<text x="%d" y="15" class="legend median">— 中位数</text><text x="%d" y="15" class="legend p90">— P90</text>`, w-150, w-70)
+	sb.WriteString(`</svg>`)
+	return template.HTML(sb.String())
 }

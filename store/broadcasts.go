@@ -23,7 +23,9 @@ var ErrBroadcastState = errors.New("broadcast is not in a state that allows this
 // list of targets. compose (nil: none) derives from the new row the messages
 // that go with it (the draft shown to its author); a first message that
 // exists already means the request was handled before: ErrDuplicate.
-func (s *Store) CreateBroadcast(ctx context.Context, b *Broadcast, groups []Group, compose func(b *Broadcast) []OutboundMessage) error {
+// audit (optional) derives the draft's audit rows, written in the same
+// transaction.
+func (s *Store) CreateBroadcast(ctx context.Context, b *Broadcast, groups []Group, compose func(b *Broadcast) []OutboundMessage, audit ...func(b *Broadcast) []AuditEntry) error {
 	if len(groups) == 0 {
 		return errors.New("create broadcast: no target groups")
 	}
@@ -43,6 +45,11 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *Broadcast, groups []Grou
 		}
 		if err := tx.CreateInBatches(rows, 500).Error; err != nil {
 			return fmt.Errorf("insert deliveries of broadcast %d: %w", b.ID, err)
+		}
+		for _, a := range audit {
+			if err := insertAudit(tx, a(b)); err != nil {
+				return err
+			}
 		}
 		if compose == nil {
 			return nil
@@ -79,6 +86,22 @@ type Actor struct {
 	Name      string
 	Via       string
 	From      string
+	// Audit (nil: none) derives the audit rows of the action from the
+	// broadcast as the change left it, inside the change's transaction: the
+	// change and its audit rows commit together or not at all.
+	Audit func(b *Broadcast) []AuditEntry
+}
+
+// writeBroadcastAudit reloads broadcast id inside tx and writes audit's rows for it.
+func writeBroadcastAudit(tx *gorm.DB, id uint, audit func(b *Broadcast) []AuditEntry) error {
+	if audit == nil {
+		return nil
+	}
+	var b Broadcast
+	if err := tx.Where("id = ?", id).Take(&b).Error; err != nil {
+		return fmt.Errorf("reload broadcast B%d for its audit: %w", id, err)
+	}
+	return insertAudit(tx, audit(&b))
 }
 
 // ConfirmBroadcast moves a draft to sending, recording who confirmed it. It
@@ -86,10 +109,10 @@ type Actor struct {
 // starts the broadcast; the other gets ErrBroadcastState.
 func (s *Store) ConfirmBroadcast(ctx context.Context, id uint, at time.Time, by Actor) error {
 	at = at.UTC()
-	return s.broadcastUpdate(ctx, id, []string{BroadcastDraft}, map[string]any{
+	return s.broadcastUpdate(ctx, id, []string{BroadcastDraft, BroadcastAwaitingApproval}, map[string]any{
 		"status": BroadcastSending, "confirmed_at": at, "round": 1, "updated_at": at,
 		"confirmed_by_id": by.OfficerID, "confirmed_by": clip(by.Name, 128), "confirmed_via": clip(by.Via, 8), "confirmed_from": clip(by.From, 191),
-	}, nil)
+	}, by.Audit, nil)
 }
 
 // CancelBroadcast stops a draft or a broadcast being sent, recording who
@@ -98,10 +121,10 @@ func (s *Store) ConfirmBroadcast(ctx context.Context, id uint, at time.Time, by 
 // MarkDeliverySent).
 func (s *Store) CancelBroadcast(ctx context.Context, id uint, at time.Time, by Actor) error {
 	at = at.UTC()
-	return s.broadcastUpdate(ctx, id, []string{BroadcastDraft, BroadcastSending}, map[string]any{
+	return s.broadcastUpdate(ctx, id, []string{BroadcastDraft, BroadcastAwaitingApproval, BroadcastSending}, map[string]any{
 		"status": BroadcastCancelled, "cancelled_at": at, "updated_at": at,
 		"cancelled_by_id": by.OfficerID, "cancelled_by": clip(by.Name, 128), "cancelled_via": clip(by.Via, 8), "cancelled_from": clip(by.From, 191),
-	}, func(tx *gorm.DB) error {
+	}, by.Audit, func(tx *gorm.DB) error {
 		return tx.Model(&Delivery{}).Where("broadcast_id = ? AND status = ?", id, DeliveryPending).
 			Updates(map[string]any{"status": DeliveryCancelled, "updated_at": at}).Error
 	})
@@ -109,8 +132,10 @@ func (s *Store) CancelBroadcast(ctx context.Context, id uint, at time.Time, by A
 
 // RetryFailed puts a finished broadcast's failed deliveries back in the
 // queue and the broadcast back to sending, in a new round (with a report of
-// its own). It reports how many deliveries were requeued; zero changes nothing.
-func (s *Store) RetryFailed(ctx context.Context, id uint, at time.Time) (int64, error) {
+// its own). It reports how many deliveries were requeued; zero changes
+// nothing. audit (optional) derives the retry's audit rows, written in the
+// same transaction when something was requeued.
+func (s *Store) RetryFailed(ctx context.Context, id uint, at time.Time, audit ...func(b *Broadcast) []AuditEntry) (int64, error) {
 	at = at.UTC()
 	var n int64
 	err := s.tx(ctx, func(tx *gorm.DB) error {
@@ -133,16 +158,24 @@ func (s *Store) RetryFailed(ctx context.Context, id uint, at time.Time) (int64, 
 		if n = res.RowsAffected; n == 0 {
 			return nil
 		}
-		return tx.Model(&Broadcast{}).Where("id = ?", id).Updates(map[string]any{
+		if err := tx.Model(&Broadcast{}).Where("id = ?", id).Updates(map[string]any{
 			"status": BroadcastSending, "round": gorm.Expr("round + 1"), "finished_at": nil, "reported_at": nil, "updated_at": at,
-		}).Error
+		}).Error; err != nil {
+			return err
+		}
+		for _, a := range audit {
+			if err := writeBroadcastAudit(tx, id, a); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return n, err
 }
 
 // broadcastUpdate sets fields of broadcast id if its status is one of from,
 // then runs also in the same transaction.
-func (s *Store) broadcastUpdate(ctx context.Context, id uint, from []string, fields map[string]any, also func(tx *gorm.DB) error) error {
+func (s *Store) broadcastUpdate(ctx context.Context, id uint, from []string, fields map[string]any, audit func(b *Broadcast) []AuditEntry, also func(tx *gorm.DB) error) error {
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&Broadcast{}).Where("id = ? AND status IN ?", id, from).Updates(fields)
 		if res.Error != nil {
@@ -157,9 +190,11 @@ func (s *Store) broadcastUpdate(ctx context.Context, id uint, from []string, fie
 			return fmt.Errorf("broadcast B%d is %s: %w", id, b.Status, ErrBroadcastState)
 		}
 		if also != nil {
-			return also(tx)
+			if err := also(tx); err != nil {
+				return err
+			}
 		}
-		return nil
+		return writeBroadcastAudit(tx, id, audit)
 	})
 }
 

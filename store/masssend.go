@@ -41,10 +41,10 @@ type CustomerCap struct {
 // mass-send task per owner) are written with them.
 func (s *Store) ConfirmBroadcastOwners(ctx context.Context, id uint, at time.Time, by Actor, limit CustomerCap, compose func(owners []OwnerGroups) []OutboundMessage) error {
 	at = at.UTC()
-	return s.broadcastUpdate(ctx, id, []string{BroadcastDraft}, map[string]any{
+	return s.broadcastUpdate(ctx, id, []string{BroadcastDraft, BroadcastAwaitingApproval}, map[string]any{
 		"status": BroadcastSending, "confirmed_at": at, "round": 1, "updated_at": at,
 		"confirmed_by_id": by.OfficerID, "confirmed_by": clip(by.Name, 128), "confirmed_via": clip(by.Via, 8), "confirmed_from": clip(by.From, 191),
-	}, func(tx *gorm.DB) error {
+	}, by.Audit, func(tx *gorm.DB) error {
 		var targets []struct {
 			ID        uint
 			GroupID   uint

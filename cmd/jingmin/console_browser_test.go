@@ -172,6 +172,8 @@ func TestBrowserConsoleOfficerAndAdmin(t *testing.T) {
 		t.Errorf("today's bar is %.0f px high, want it drawn to the top of the chart", h)
 	}
 	a.waitFor("the hour chart", "#chart-hours", "各时段提问数")
+	a.waitFor("the response-time chart", "#chart-response", "首次答复用时")
+	a.waitFor("the officers' breach chart", "#chart-breach-officers", "各民警超时升级数")
 	a.screenshot("console-stats")
 	a.checkNoExceptions()
 }

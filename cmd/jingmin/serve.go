@@ -405,7 +405,8 @@ func newRules(ctx context.Context, cfg *configs.Config, st *store.Store, waker b
 		},
 		Now: now, Log: log, Observer: obs, Waker: waker, ToolbarURL: toolbarURL(cfg),
 		Cards: on, Budget: budget, AuditRetention: cfg.Hub.AuditRetention(),
-		SwapApproval: cfg.Hub.SwapsNeedApproval(),
+		SwapApproval:            cfg.Hub.SwapsNeedApproval(),
+		BroadcastSecondApproval: cfg.Broadcast.SecondApproval,
 	})
 }
 
