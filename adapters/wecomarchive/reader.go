@@ -97,21 +97,43 @@ func (r *Reader) Close() { r.sdk.Close() }
 func (r *Reader) Run(ctx context.Context, wake <-chan struct{}) error {
 	tick := time.NewTicker(r.cfg.Every)
 	defer tick.Stop()
+	var backoff time.Duration
 	for {
+		failed := false
 		for {
 			n, err := r.Pull(ctx)
 			if ctx.Err() != nil {
 				return nil
 			}
-			if err != nil || n < r.cfg.Limit {
+			if err != nil {
+				failed = true
 				break
 			}
+			if n < r.cfg.Limit {
+				break
+			}
+		}
+		// A failed pull is tried again soon (1 s, doubling up to Every):
+		// what the archive holds is still there, and the nudge that
+		// announced it will not come again.
+		var retry *time.Timer
+		var again <-chan time.Time
+		if failed {
+			backoff = min(max(2*backoff, time.Second), r.cfg.Every)
+			retry = time.NewTimer(backoff)
+			again = retry.C
+		} else {
+			backoff = 0
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		case <-wake:
+		case <-again:
+		}
+		if retry != nil {
+			retry.Stop()
 		}
 	}
 }

@@ -327,3 +327,40 @@ func BenchmarkPull(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// A pull that fails is tried again soon by itself: the msgaudit_notify that
+// announced the messages does not come again, and the next regular pull may
+// be far off.
+func TestReaderTriesAFailedPullAgainSoon(t *testing.T) {
+	r := newReaderRig(t)
+	r.cfg.Every = time.Hour
+	rd := r.reader()
+	r.srv.Archive(1, wecomtest.ArchivedText{MsgID: "r1", From: "wmRes1", RoomID: "wrHexie", Text: "@王警官 门禁坏了", At: time.Now()})
+	r.srv.FailArchive(10001)
+	ctx, cancel := context.WithCancel(r.ctx)
+	done := make(chan error, 1)
+	go func() { done <- rd.Run(ctx, make(chan struct{})) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		seq, err := r.st.ArchiveSeq(r.ctx, "corp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a failed pull the reader waited for the next regular pull (%d pulls answered)", r.srv.ArchivePulls())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := r.events(); len(got) != 1 || got[0] != "r1 门禁坏了" {
+		t.Fatalf("published %q, want r1 once", got)
+	}
+}
