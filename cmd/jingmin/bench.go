@@ -110,6 +110,7 @@ func (b *routeBench) flags(fs *flag.FlagSet) {
 	fs.IntVar(&b.burstGroups, "burst-groups", 0, "groups that get a burst of questions, then their answers, while the events run (0: no burst); the stand-in platform then limits each group to -group-limit messages per -group-window")
 	fs.IntVar(&b.burstQuestions, "burst-questions", 15, "questions to each burst group, all at once; each is answered once the group's acknowledgements are in")
 	fs.IntVar(&b.groupLimit, "group-limit", 20, "with -burst-groups: messages the stand-in platform takes per group per -group-window (WeCom's webhook robots: 20 a minute); beyond it, it answers \"retry after\"")
+	fs.BoolVar(&b.cards, "cards", false, "give officers tap-to-act cards (off in the default config): api_calls_per_question then counts card sends and updates")
 	fs.DurationVar(&b.groupWindow, "group-window", time.Minute, "with -burst-groups: the window of -group-limit")
 }
 
@@ -118,7 +119,7 @@ func (b *routeBench) flags(fs *flag.FlagSet) {
 func (b routeBench) args() []string {
 	return []string{"-groups", strconv.Itoa(b.groups), "-officers", strconv.Itoa(b.officers), "-stations", strconv.Itoa(b.stations),
 		"-workers", strconv.Itoa(b.workers), "-sender-workers", strconv.Itoa(b.senderWorkers), "-bus", b.bus, "-redis", b.redisURL,
-		"-store", b.store, "-burst-groups", strconv.Itoa(b.burstGroups)}
+		"-store", b.store, "-burst-groups", strconv.Itoa(b.burstGroups), "-cards=" + strconv.FormatBool(b.cards)}
 }
 
 // hubConfig is the configuration every hub of the bench runs with, over
@@ -146,6 +147,9 @@ type routeBench struct {
 	workerBinary                                                    string
 	burstGroups, burstQuestions, groupLimit                         int
 	groupWindow                                                     time.Duration
+	// cards gives the officers tap-to-act cards, as a deployment that
+	// turns them on has them (off by default, as in the default config).
+	cards bool
 }
 
 func envOr(name, fallback string) string {
@@ -465,7 +469,7 @@ func (b routeBench) run(ctx context.Context, stderr io.Writer) (res *routeResult
 		frontRole = role{platform: bot.Playground}
 	}
 	var wire wireCounter
-	h, err := openHub(ctx, cfg, log, hubOptions{now: now, seed: &seed, role: frontRole, senders: map[bot.Platform]bot.Sender{bot.Playground: rec}, dial: wire.dial, cards: benchCards})
+	h, err := openHub(ctx, cfg, log, hubOptions{now: now, seed: &seed, role: frontRole, senders: map[bot.Platform]bot.Sender{bot.Playground: rec}, dial: wire.dial, cards: b.cardPlatforms()})
 	if err != nil {
 		return nil, err
 	}
@@ -997,9 +1001,13 @@ func writeHeapProfile(path string) error {
 	return nil
 }
 
-// benchCards gives the bench's officers cards, as a deployment with cards
-// on either platform has them, so api_calls_per_question counts them.
-var benchCards = map[bot.Platform]bool{bot.Playground: true}
+// cardPlatforms is where the bench's officers get cards (-cards).
+func (b routeBench) cardPlatforms() map[bot.Platform]bool {
+	if !b.cards {
+		return nil
+	}
+	return map[bot.Platform]bool{bot.Playground: true}
+}
 
 // eventGen makes the bench's events as they are sent, so the bench holds
 // the events in flight and a window of recent questions (for redeliveries),

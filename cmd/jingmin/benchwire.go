@@ -147,7 +147,7 @@ func cmdBenchRouteWorker(ctx context.Context, args []string, stdout, stderr io.W
 		clock benchClock
 		wire  wireCounter
 	)
-	w, err := openHub(ctx, cfg, newLogger(io.Discard), hubOptions{now: clock.now, seed: &seed, role: role{handlers: true}, dial: wire.dial, cards: benchCards})
+	w, err := openHub(ctx, cfg, newLogger(io.Discard), hubOptions{now: clock.now, seed: &seed, role: role{handlers: true}, dial: wire.dial, cards: b.cardPlatforms()})
 	if err != nil {
 		return err
 	}
