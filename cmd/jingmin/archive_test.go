@@ -186,9 +186,12 @@ func (h *archiveHub) allTickets() []store.Ticket {
 // answer clock until its answer is seen in the group.
 func TestCustomerGroupDay(t *testing.T) {
 	h := startArchiveHub(t, at("2026-11-30 09:00"))
-	h.says(cgHexie, "wmRes001", "@王警官 楼道的灯坏了好几天，找谁修？")
+	// Each question is read before the next is written, so the tickets
+	// are numbered in the order asked (questions read in one pull are
+	// handled side by side, in no set order).
+	h.notify(h.says(cgHexie, "wmRes001", "@王警官 楼道的灯坏了好几天，找谁修？"))
 	h.Clock.Add(time.Minute)
-	h.says(cgYang, "wmRes002", "@太平警务值班号 电动车被偷了怎么报案")
+	h.notify(h.says(cgYang, "wmRes002", "@太平警务值班号 电动车被偷了怎么报案"))
 	h.says(cgHexie, "wmRes003", "今天小区门口有人发传单")
 	h.says(cgHexie, "wmRes004", "好的谢谢")
 	h.Clock.Add(time.Minute)
